@@ -1,0 +1,26 @@
+"""CLAP2Diffusion: drive Stable Diffusion with sound (ComfyUI custom node pack)."""
+from typing_extensions import override
+
+from comfy_api.latest import ComfyExtension, io
+
+from .nodes.model_paths import register_model_folders
+
+register_model_folders()
+
+from .nodes.adapter_loader import C2DAudioAdapterLoader  # noqa: E402
+from .nodes.apply_adapter import C2DApplyAudioAdapter  # noqa: E402
+from .nodes.clap_encode import C2DCLAPEncode  # noqa: E402
+from .nodes.clap_loader import C2DCLAPLoader  # noqa: E402
+from .nodes.load_audio import C2DLoadAudio  # noqa: E402
+
+NODES = [C2DLoadAudio, C2DCLAPLoader, C2DCLAPEncode, C2DAudioAdapterLoader, C2DApplyAudioAdapter]
+
+
+class CLAP2DiffusionExtension(ComfyExtension):
+    @override
+    async def get_node_list(self) -> list[type[io.ComfyNode]]:
+        return NODES
+
+
+async def comfy_entrypoint() -> CLAP2DiffusionExtension:
+    return CLAP2DiffusionExtension()

@@ -1,0 +1,58 @@
+"""Gated audio cross-attention: the one implementation used by inference (ComfyUI patch) and training.
+
+    h ← h + strength · tanh(α) · Attn(LN(h), A)
+
+`AudioCrossAttention` is pure attention (q from h, k/v from audio tokens); `GatedAudioAttention`
+adds its own LayerNorm and the scalar tanh gate α (zero-initialised ⇒ the base model is unchanged).
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .cast import CastLayerNorm, CastLinear
+
+
+class AudioCrossAttention(nn.Module):
+    def __init__(self, *, query_dim: int, context_dim: int, heads: int, dim_head: int):
+        super().__init__()
+        inner = heads * dim_head
+        self.heads, self.dim_head = heads, dim_head
+        self.to_q = CastLinear(query_dim, inner, bias=False)
+        self.to_k = CastLinear(context_dim, inner, bias=False)
+        self.to_v = CastLinear(context_dim, inner, bias=False)
+        self.to_out = CastLinear(inner, query_dim)
+
+    def kv(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """tokens: (B, N_a, context_dim) → k, v: (B, heads, N_a, dim_head)."""
+        B, N, _ = tokens.shape
+        k = self.to_k(tokens).view(B, N, self.heads, self.dim_head).transpose(1, 2)
+        v = self.to_v(tokens).view(B, N, self.heads, self.dim_head).transpose(1, 2)
+        return k, v
+
+    def forward(self, h: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        """h: (B, T, query_dim), k/v: (B, heads, N_a, dim_head) → (B, T, query_dim)."""
+        B, T, _ = h.shape
+        q = self.to_q(h).view(B, T, self.heads, self.dim_head).transpose(1, 2)  # (B, nh, T, hs)
+        out = F.scaled_dot_product_attention(q, k.to(q.dtype), v.to(q.dtype))
+        return self.to_out(out.transpose(1, 2).reshape(B, T, self.heads * self.dim_head))
+
+
+class GatedAudioAttention(nn.Module):
+    """Residual branch strength · tanh(gate) · Attn(LN(h), tokens) for one transformer block."""
+
+    def __init__(self, *, query_dim: int, context_dim: int, heads: int, dim_head: int, gate_init: float = 0.0):
+        super().__init__()
+        self.norm = CastLayerNorm(query_dim)
+        self.attn = AudioCrossAttention(query_dim=query_dim, context_dim=context_dim, heads=heads, dim_head=dim_head)
+        self.gate = nn.Parameter(torch.tensor(float(gate_init)))
+
+    def branch(self, h: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: torch.Tensor | float) -> torch.Tensor:
+        """The residual to add to h: (B, T, query_dim). scale = strength · tanh(gate), scalar or (B, 1, 1)."""
+        return self.attn(self.norm(h), k, v) * scale
+
+    def forward(self, h: torch.Tensor, tokens: torch.Tensor, strength: float = 1.0) -> torch.Tensor:
+        """h: (B, T, query_dim), tokens: (B, N_a, context_dim) → h + strength·tanh(α)·Attn(LN(h), tokens)."""
+        k, v = self.attn.kv(tokens)
+        return h + self.branch(h, k, v, strength * torch.tanh(self.gate).to(h.dtype))

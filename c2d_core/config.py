@@ -1,0 +1,77 @@
+"""Declared configuration of an audio adapter: everything needed to rebuild it from its file."""
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+
+from .errors import AdapterFileError
+
+PLACEMENTS = ("all", "mid_up", "up", "mid", "down")
+
+
+@dataclass(frozen=True)
+class BlockSpec:
+    """One UNet transformer block that gets a gated audio cross-attention.
+
+    key: block id as the patch sees it, "<input|middle|output>_<number>_<index>" (e.g. "output_3_0").
+    query_dim: width of the block's hidden states h: (B, T, query_dim).
+    """
+
+    key: str
+    query_dim: int
+    heads: int
+    dim_head: int
+
+    @property
+    def stage(self) -> str:
+        return self.key.split("_", 1)[0]
+
+
+@dataclass(frozen=True)
+class AdapterConfig:
+    """Shape and provenance of an adapter. Frozen; stored as JSON in the adapter file's metadata."""
+
+    clap_dim: int = 512            # CLAP embedding width D_clap
+    context_dim: int = 768         # UNet cross-attention context width (768 = SD1.5)
+    n_tokens: int = 8              # audio tokens N_a produced by the projector
+    n_mlps: int = 4                # parallel projector MLPs; each makes n_tokens / n_mlps tokens
+    hidden_dim: int = 1024         # hidden width of each projector MLP
+    gate_init: float = 0.0         # initial α of every block (tanh(0) = 0 ⇒ patched model == base model)
+    placement: str = "all"         # which blocks get audio attention (PLACEMENTS or comma-separated keys)
+    base_family: str = "sd15"      # diffusion model family the block layout belongs to
+    clap_model_id: str = ""        # CLAP model the projector was trained on ("" = unknown / any of clap_dim)
+    blocks: tuple[BlockSpec, ...] = field(default_factory=tuple)
+
+    def __post_init__(self):
+        if self.n_tokens % self.n_mlps:
+            raise ValueError(f"n_tokens ({self.n_tokens}) must be divisible by n_mlps ({self.n_mlps})")
+        for name in ("clap_dim", "context_dim", "n_tokens", "n_mlps", "hidden_dim"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.blocks and len({b.key for b in self.blocks}) != len(self.blocks):
+            raise ValueError("duplicate block keys in adapter config")
+
+    @property
+    def tokens_per_mlp(self) -> int:
+        return self.n_tokens // self.n_mlps
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> "AdapterConfig":
+        try:
+            raw = json.loads(text)
+            raw["blocks"] = tuple(BlockSpec(**b) for b in raw.get("blocks", ()))
+            known = {f.name for f in dataclasses.fields(cls)}
+            unknown = set(raw) - known
+            if unknown:
+                raise AdapterFileError(
+                    f"adapter config has unknown fields {sorted(unknown)}: it was written by a newer "
+                    "CLAP2Diffusion; update the node pack")
+            return cls(**raw)
+        except AdapterFileError:
+            raise
+        except (ValueError, TypeError, KeyError) as e:
+            raise AdapterFileError(f"adapter config metadata is unreadable ({e}); re-export the adapter") from e

@@ -1,0 +1,22 @@
+"""AudioEmbeds: what CLAP encoding hands to the adapter (the AUDIO_EMBEDS node type)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass(frozen=True)
+class AudioEmbeds:
+    """embeds: (N, clap_dim) float32 on CPU, one row per clip (or per frame, for timelines).
+
+    clap_model_id / clap_dim identify the encoder so the adapter can check it was trained on it.
+    """
+
+    embeds: torch.Tensor
+    clap_model_id: str
+    clap_dim: int
+
+    def __post_init__(self):
+        assert self.embeds.ndim == 2 and self.embeds.shape[1] == self.clap_dim, \
+            f"embeds {tuple(self.embeds.shape)} vs clap_dim {self.clap_dim}"

@@ -1,0 +1,134 @@
+"""The UNet patch: a callable for ComfyUI's `middle_patch` hook (after self-attention, before the
+text cross-attention) that adds the gated audio attention of the current transformer block.
+
+Pure python/torch: it reads only the plain dict ComfyUI passes as `extra_options`
+("block", "block_index", "cond_or_uncond", "sigmas"). The trainer calls the same object.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+
+from .adapter import AudioAdapter
+from .errors import AudioInputError
+
+
+def block_key(extra_options: dict) -> str | None:
+    """ComfyUI's ("output", 3) + block_index 0 → "output_3_0" (None outside a UNet block)."""
+    block = extra_options.get("block")
+    if block is None:
+        return None
+    return f"{block[0]}_{block[1]}_{extra_options.get('block_index', 0)}"
+
+
+class AudioAttentionPatch:
+    """Adds strength · tanh(α_block) · Attn(LN(h), A) to h in every adapter block.
+
+    embeds: (N_e, clap_dim) CLAP embeddings: N_e = 1 (shared by the whole batch) or one per image.
+    Cond rows (cond_or_uncond == 0) get the audio tokens, uncond rows (== 1) the adapter's null tokens.
+    sigma_start ≥ sigma_end bound the active sampling window (from start/end percent); an empty
+    window (enabled=False), strength 0 or a zero gate leave h untouched, bit for bit.
+
+    train=True: no caching and no skipping (gradients must reach projector and gates, even at α = 0);
+    null_rows (N_e,) bool marks rows that get null tokens (audio dropout for CFG training).
+    """
+
+    def __init__(self, adapter: AudioAdapter, embeds: torch.Tensor, *, strength: float = 1.0,
+                 sigma_start: float = math.inf, sigma_end: float = 0.0, enabled: bool = True,
+                 block_weights: dict[str, float] | None = None, train: bool = False,
+                 null_rows: torch.Tensor | None = None):
+        if embeds.ndim != 2:
+            raise AudioInputError(f"audio embeddings must be (N, D), got shape {tuple(embeds.shape)}")
+        adapter.check_clap(embeds.shape[1])
+        if not torch.isfinite(embeds).all():
+            raise AudioInputError("audio embeddings contain NaN/Inf; re-encode the audio")
+        self.adapter = adapter
+        self.embeds = embeds
+        self.strength = float(strength)
+        self.sigma_start, self.sigma_end = float(sigma_start), float(sigma_end)
+        self.enabled = enabled
+        self.block_weights = dict(block_weights or {})
+        self.train = train
+        self.null_rows = null_rows
+        self.host_models: list = []      # set by the ComfyUI node: ModelPatchers the host must load
+        self._cache: dict = {}
+
+    # --- ComfyUI protocol -------------------------------------------------------------------
+    def __deepcopy__(self, memo):
+        """model.clone() deep-copies model_options: share weights, embeddings and caches."""
+        new = object.__new__(type(self))
+        new.__dict__.update(self.__dict__)
+        return new
+
+    def models(self) -> list:
+        """Extra models ComfyUI's memory management loads with the UNet (the adapter's patcher)."""
+        return list(self.host_models)
+
+    # --- forward ------------------------------------------------------------------------------
+    def _active(self, extra_options: dict) -> bool:
+        if not self.enabled or self.strength == 0.0:
+            return False
+        sigmas = extra_options.get("sigmas")
+        if sigmas is None or self.train:
+            return True
+        s = float(sigmas.max()) if torch.is_tensor(sigmas) else float(max(sigmas))
+        return self.sigma_end <= s <= self.sigma_start
+
+    def _scale(self, key: str, module, like: torch.Tensor):
+        w = self.strength * self.block_weights.get(key, 1.0)
+        if self.train:
+            return w * torch.tanh(module.gate).to(like.dtype)
+        ck = ("scale", key)
+        if ck not in self._cache:  # gates are frozen at inference: read once, not every step
+            self._cache[ck] = w * math.tanh(float(module.gate.detach()))
+        return self._cache[ck]
+
+    def _kv(self, key: str, module, x: torch.Tensor):
+        """(k_audio, v_audio) for the N_e embeddings and (k_null, v_null) for one null row."""
+        tokens = self.adapter.tokens(self.embeds.to(device=x.device, dtype=torch.float32))
+        null = self.adapter.null_tokens.to(device=x.device, dtype=torch.float32)[None]
+        ka, va = module.attn.kv(tokens.to(x.dtype))
+        kn, vn = module.attn.kv(null.to(x.dtype))
+        return ka, va, kn, vn
+
+    def _cached_kv(self, key: str, module, x: torch.Tensor):
+        ck = (key, x.device, x.dtype)
+        if ck not in self._cache:
+            with torch.no_grad():
+                self._cache[ck] = self._kv(key, module, x)
+        return self._cache[ck]
+
+    def _rows(self, audio: torch.Tensor, null: torch.Tensor, B: int, cond_or_uncond) -> torch.Tensor:
+        """Assemble (B, heads, N_a, dim_head) from audio rows (N_e, ...) and the null row (1, ...)."""
+        n_e = audio.shape[0]
+        if self.null_rows is not None:  # training: per-row audio dropout
+            audio = torch.where(self.null_rows.to(audio.device).view(-1, 1, 1, 1), null.expand_as(audio), audio)
+        chunks = list(cond_or_uncond) if cond_or_uncond else [0]
+        if B % len(chunks):
+            raise AudioInputError(f"batch of {B} rows does not split into {len(chunks)} cond/uncond chunks")
+        rows = B // len(chunks)
+        if n_e not in (1, rows):
+            raise AudioInputError(
+                f"got {n_e} audio embeddings for a batch of {rows} latents; give one embedding (shared by "
+                f"every image) or exactly one per image (batch the audio clips, or change the latent batch size)")
+        parts = []
+        for c in chunks:
+            src = null if c == 1 else audio
+            parts.append(src.expand(rows, -1, -1, -1) if src.shape[0] == 1 else src)
+        return torch.cat(parts, dim=0)
+
+    def __call__(self, x: torch.Tensor, extra_options: dict) -> torch.Tensor:
+        """x: (B, T, query_dim) hidden states of one transformer block → same shape."""
+        key = block_key(extra_options)
+        module = self.adapter.blocks[key] if key in self.adapter.blocks else None
+        if module is None or not self._active(extra_options):
+            return x
+        scale = self._scale(key, module, x)
+        if not self.train and scale == 0.0:
+            return x
+        ka, va, kn, vn = self._kv(key, module, x) if self.train else self._cached_kv(key, module, x)
+        cond_or_uncond = extra_options.get("cond_or_uncond")
+        k = self._rows(ka, kn, x.shape[0], cond_or_uncond)
+        v = self._rows(va, vn, x.shape[0], cond_or_uncond)
+        return x + module.branch(x, k, v, scale)

@@ -1,0 +1,46 @@
+from comfy_api.latest import io
+
+from ..c2d_core.patch import AudioAttentionPatch
+from .comfy_model import model_blocks, model_family, sigma_window
+from .types import CATEGORY, AudioAdapter, AudioEmbeds
+
+
+class C2DApplyAudioAdapter(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="C2DApplyAudioAdapter",
+            display_name="Apply Audio Adapter (C2D)",
+            category=CATEGORY,
+            description="Patches the model with gated audio cross-attention: the image follows the sound. "
+                        "Text conditioning is untouched; strength 0 gives exactly the unpatched model.",
+            inputs=[
+                io.Model.Input("model", tooltip="SD1.5-family model (inpainting checkpoints too)"),
+                AudioAdapter.Input("adapter", tooltip="from Load Audio Adapter"),
+                AudioEmbeds.Input("embeds", tooltip="from CLAP Encode Audio: one clip for the whole batch, or one per image"),
+                io.Float.Input("strength", default=1.0, min=0.0, max=2.0, step=0.01,
+                               tooltip="audio influence: 0 = none (exact base model), 1 = as trained, >1 = exaggerated"),
+                io.Float.Input("start_percent", default=0.0, min=0.0, max=1.0, step=0.001,
+                               tooltip="sampling progress at which audio starts acting"),
+                io.Float.Input("end_percent", default=1.0, min=0.0, max=1.0, step=0.001,
+                               tooltip="sampling progress at which audio stops acting"),
+            ],
+            outputs=[io.Model.Output(tooltip="the model with audio attention; use it with any sampler")],
+        )
+
+    @classmethod
+    def execute(cls, model, adapter, embeds, strength, start_percent, end_percent) -> io.NodeOutput:
+        family = model_family(model)
+        blocks, context_dim = model_blocks(model)
+        adapter.adapter.check_fits(blocks, context_dim, family)
+        sigma_start, sigma_end = sigma_window(model, start_percent, end_percent)
+        patch = AudioAttentionPatch(adapter.adapter, embeds.embeds, strength=strength, sigma_start=sigma_start,
+                                    sigma_end=sigma_end, enabled=start_percent < end_percent)
+        patch.host_models = [adapter.patcher]
+        patched = model.clone()
+        patched.set_model_patch(patch, "middle_patch")
+        if adapter.loaded.lora and strength > 0:
+            import comfy.lora
+            key_map = comfy.lora.model_lora_keys_unet(patched.model, {})
+            patched.add_patches(comfy.lora.load_lora(adapter.loaded.lora, key_map), min(strength, 1.0))
+        return io.NodeOutput(patched)

@@ -1,0 +1,26 @@
+from comfy_api.latest import io
+
+from ..c2d_core.embeds import AudioEmbeds as AudioEmbedsData
+from .types import CATEGORY, AudioEmbeds, ClapModel
+
+
+class C2DCLAPEncode(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="C2DCLAPEncode",
+            display_name="CLAP Encode Audio (C2D)",
+            category=CATEGORY,
+            description="Embeds audio with CLAP: resampled to 48 kHz, mixed to mono, long clips split into "
+                        "10 s windows and averaged. One embedding per clip in the AUDIO batch.",
+            inputs=[
+                ClapModel.Input("clap", tooltip="from Load CLAP Model"),
+                io.Audio.Input("audio", tooltip="any sample rate and channel count"),
+            ],
+            outputs=[AudioEmbeds.Output(display_name="embeds", tooltip="CLAP audio embeddings, one per clip")],
+        )
+
+    @classmethod
+    def execute(cls, clap, audio) -> io.NodeOutput:
+        embeds = clap.encode(audio["waveform"], audio["sample_rate"]).float().cpu()
+        return io.NodeOutput(AudioEmbedsData(embeds=embeds, clap_model_id=clap.model_id, clap_dim=clap.embed_dim))

@@ -1,0 +1,26 @@
+from comfy_api.latest import io
+
+from ..c2d_core.clap_encoder import ClapAudioEncoder
+from .model_paths import clap_model_path, list_clap_models
+from .types import CATEGORY, ClapModel
+
+
+class C2DCLAPLoader(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="C2DCLAPLoader",
+            display_name="Load CLAP Model (C2D)",
+            category=CATEGORY,
+            description="Loads a CLAP audio encoder from models/clap/: a Hugging Face folder "
+                        "(e.g. laion/clap-htsat-unfused) or a LAION-CLAP .pt checkpoint (read safely).",
+            inputs=[io.Combo.Input("clap_name", options=list_clap_models(),
+                                   tooltip="CLAP model in models/clap/ (folder or file)")],
+            outputs=[ClapModel.Output(display_name="clap", tooltip="CLAP audio encoder")],
+        )
+
+    @classmethod
+    def execute(cls, clap_name) -> io.NodeOutput:
+        import comfy.model_management as mm
+        encoder = ClapAudioEncoder.from_path(clap_model_path(clap_name), device=mm.text_encoder_device())
+        return io.NodeOutput(encoder)

@@ -1,0 +1,45 @@
+"""Model folders of the pack: models/clap/ and models/audio_adapters/ (registered once at import)."""
+import os
+
+import folder_paths
+
+CLAP_FOLDER = "clap"
+ADAPTER_FOLDER = "audio_adapters"
+CLAP_EXTENSIONS = {".safetensors", ".pt", ".ckpt", ".bin", ".pth"}
+# .pt etc. are listed so a user who drops one gets a clear "convert to safetensors" error, not silence.
+ADAPTER_EXTENSIONS = {".safetensors", ".pt", ".ckpt", ".bin", ".pth"}
+
+
+def register_model_folders() -> None:
+    """Add our folders, keeping any paths a user configured in extra_model_paths.yaml."""
+    for name, exts in ((CLAP_FOLDER, CLAP_EXTENSIONS), (ADAPTER_FOLDER, ADAPTER_EXTENSIONS)):
+        default = os.path.join(folder_paths.models_dir, name)
+        if name in folder_paths.folder_names_and_paths:
+            paths, old_exts = folder_paths.folder_names_and_paths[name]
+            if default not in paths:
+                paths.append(default)
+            folder_paths.folder_names_and_paths[name] = (paths, set(old_exts) | exts)
+        else:
+            folder_paths.folder_names_and_paths[name] = ([default], exts)
+
+
+def list_clap_models() -> list[str]:
+    """Files in models/clap/ plus Hugging Face format folders (a folder holding config.json)."""
+    folders = set()
+    for root in folder_paths.get_folder_paths(CLAP_FOLDER):
+        if os.path.isdir(root):
+            for entry in sorted(os.listdir(root)):
+                if os.path.isfile(os.path.join(root, entry, "config.json")):
+                    folders.add(entry)
+    # files inside a Hugging Face folder belong to that folder, not listed on their own
+    files = {f for f in folder_paths.get_filename_list(CLAP_FOLDER)
+             if f.replace("\\", "/").split("/", 1)[0] not in folders}
+    return sorted(folders | files)
+
+
+def clap_model_path(name: str) -> str:
+    for root in folder_paths.get_folder_paths(CLAP_FOLDER):
+        candidate = os.path.join(root, name)
+        if os.path.isdir(candidate):
+            return candidate
+    return folder_paths.get_full_path_or_raise(CLAP_FOLDER, name)

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Creates (or reuses) the Python environment used by the demo, the tests and CI.
+# Usage: source scripts/setup_env.sh   → exports C2D_PY (python of the venv) and COMFYUI_PATH if a host is found.
+set -euo pipefail
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="${C2D_VENV:-$HOME/.cache/clap2diffusion/venv}"
+STAMP="$VENV/.c2d-requirements"
+WANT="$(cat "$HERE/requirements.txt" "$HERE/requirements-dev.txt" | sha1sum | cut -d' ' -f1)"
+if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$STAMP" 2>/dev/null)" != "$WANT" ]; then
+  echo "[setup] creating Python environment in $VENV (first run takes a few minutes)"
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install -q --upgrade pip
+  # torch + torchvision first (ComfyUI needs both); torchaudio without deps so it never swaps torch.
+  "$VENV/bin/pip" install -q "torch==2.14.1" "torchvision==0.29.1"
+  "$VENV/bin/pip" install -q --no-deps "torchaudio==2.11.0"
+  "$VENV/bin/pip" install -q -r "$HERE/requirements.txt" -r "$HERE/requirements-dev.txt"
+  echo "$WANT" > "$STAMP"
+fi
+export C2D_PY="$VENV/bin/python"

@@ -1,0 +1,27 @@
+"""Small adapters for unit tests (no host, no weights)."""
+import torch
+
+from c2d_core.config import AdapterConfig, BlockSpec
+from c2d_core.factory import new_adapter
+
+TINY_BLOCKS = (
+    BlockSpec(key="input_1_0", query_dim=32, heads=2, dim_head=16),
+    BlockSpec(key="middle_0_0", query_dim=64, heads=4, dim_head=16),
+    BlockSpec(key="output_3_0", query_dim=32, heads=2, dim_head=16),
+)
+
+
+def tiny_adapter(gate: float = 0.0, seed: int = 0, clap_dim: int = 16, n_mlps: int = 4):
+    cfg = AdapterConfig(clap_dim=clap_dim, context_dim=24, hidden_dim=32, gate_init=gate, n_mlps=n_mlps,
+                        base_family="tiny", blocks=TINY_BLOCKS)
+    adapter = new_adapter(cfg, seed=seed)
+    with torch.no_grad():  # non-trivial null tokens so cond/uncond rows differ
+        adapter.null_tokens.normal_(generator=torch.Generator().manual_seed(seed + 1))
+    return adapter
+
+
+def extra(block=("middle", 0), index=0, cond_or_uncond=(0,), sigma=None):
+    opts = {"block": block, "block_index": index, "cond_or_uncond": list(cond_or_uncond)}
+    if sigma is not None:
+        opts["sigmas"] = torch.tensor([sigma])
+    return opts

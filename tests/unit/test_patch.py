@@ -1,0 +1,127 @@
+import copy
+
+import pytest
+import torch
+
+from c2d_core.errors import AdapterMismatchError, AudioInputError
+from c2d_core.patch import AudioAttentionPatch
+
+from helpers import extra, tiny_adapter
+
+
+def _x(B=2, T=10, C=64, seed=0):
+    return torch.randn(B, T, C, generator=torch.Generator().manual_seed(seed))
+
+
+def test_zero_gate_returns_input_unchanged():
+    patch = AudioAttentionPatch(tiny_adapter(gate=0.0), torch.randn(1, 16))
+    x = _x()
+    assert patch(x, extra()) is x
+
+
+def test_zero_strength_and_empty_window_return_input_unchanged():
+    a = tiny_adapter(gate=0.5)
+    x = _x()
+    assert AudioAttentionPatch(a, torch.randn(1, 16), strength=0.0)(x, extra()) is x
+    assert AudioAttentionPatch(a, torch.randn(1, 16), enabled=False)(x, extra()) is x
+
+
+def test_nonzero_gate_changes_output_and_matches_module_forward():
+    a = tiny_adapter(gate=0.5)
+    e = torch.randn(1, 16)
+    x = _x()
+    out = AudioAttentionPatch(a, e, strength=0.7)(x, extra())
+    assert not torch.allclose(out, x)
+    # one implementation: the block module's own forward gives the same result for cond rows
+    ref = a.blocks["middle_0_0"](x, a.tokens(e).expand(2, -1, -1), strength=0.7)
+    torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-6)
+
+
+def test_uncond_rows_get_null_tokens():
+    a = tiny_adapter(gate=0.5)
+    e = torch.randn(1, 16)
+    x = _x(B=4)  # [uncond, uncond, cond, cond]
+    out = AudioAttentionPatch(a, e)(x, extra(cond_or_uncond=(1, 0)))
+    block = a.blocks["middle_0_0"]
+    ref_u = block(x[:2], a.null_tokens[None].expand(2, -1, -1))
+    ref_c = block(x[2:], a.tokens(e).expand(2, -1, -1))
+    torch.testing.assert_close(out[:2], ref_u, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(out[2:], ref_c, rtol=1e-5, atol=1e-6)
+
+
+def test_per_image_embeddings_and_count_mismatch():
+    a = tiny_adapter(gate=0.5)
+    e = torch.randn(2, 16)
+    x = _x(B=2)
+    out = AudioAttentionPatch(a, e)(x, extra())
+    block = a.blocks["middle_0_0"]
+    torch.testing.assert_close(out, block(x, a.tokens(e)), rtol=1e-5, atol=1e-6)
+    with pytest.raises(AudioInputError, match="3 audio embeddings for a batch of 2"):
+        AudioAttentionPatch(a, torch.randn(3, 16))(x, extra())
+
+
+def test_sigma_window():
+    a = tiny_adapter(gate=0.5)
+    x = _x()
+    p = AudioAttentionPatch(a, torch.randn(1, 16), sigma_start=10.0, sigma_end=2.0)
+    assert p(x, extra(sigma=20.0)) is x
+    assert p(x, extra(sigma=1.0)) is x
+    assert p(x, extra(sigma=5.0)) is not x
+
+
+def test_unknown_block_passes_through():
+    p = AudioAttentionPatch(tiny_adapter(gate=0.5), torch.randn(1, 16))
+    x = _x(C=32)
+    assert p(x, extra(block=("output", 7))) is x
+    assert p(x, {}) is x
+
+
+def test_clap_width_mismatch_is_clear():
+    with pytest.raises(AdapterMismatchError, match="expects 16-d CLAP"):
+        AudioAttentionPatch(tiny_adapter(), torch.randn(1, 1024))
+
+
+def test_nan_embeddings_rejected():
+    with pytest.raises(AudioInputError, match="NaN"):
+        AudioAttentionPatch(tiny_adapter(), torch.full((1, 16), float("nan")))
+
+
+def test_deepcopy_shares_weights():
+    a = tiny_adapter(gate=0.5)
+    p = AudioAttentionPatch(a, torch.randn(1, 16))
+    q = copy.deepcopy({"patches": {"middle_patch": [p]}})["patches"]["middle_patch"][0]
+    assert q is not p and q.adapter is a and q.embeds is p.embeds
+    assert q.adapter.blocks["middle_0_0"].gate.data_ptr() == a.blocks["middle_0_0"].gate.data_ptr()
+
+
+def test_train_mode_matches_cached_inference_and_has_gate_gradient_at_zero():
+    a = tiny_adapter(gate=0.0)
+    e = torch.randn(2, 16)
+    x = _x(B=4)
+    opts = extra(cond_or_uncond=(1, 0))
+    a.requires_grad_(True)
+    out = AudioAttentionPatch(a, e, train=True)(x, opts)
+    out.sum().backward()
+    assert a.blocks["middle_0_0"].gate.grad is not None and a.blocks["middle_0_0"].gate.grad.abs() > 0
+    with torch.no_grad():
+        a.blocks["middle_0_0"].gate.fill_(0.3)
+    train_out = AudioAttentionPatch(a, e, train=True)(x, opts)
+    infer_out = AudioAttentionPatch(a, e)(x, opts)
+    torch.testing.assert_close(train_out.detach(), infer_out, rtol=1e-5, atol=1e-6)
+
+
+def test_train_null_rows_dropout():
+    a = tiny_adapter(gate=0.5)
+    e = torch.randn(2, 16)
+    x = _x(B=2)
+    out = AudioAttentionPatch(a, e, train=True, null_rows=torch.tensor([True, False]))(x, extra())
+    block = a.blocks["middle_0_0"]
+    torch.testing.assert_close(out[:1], block(x[:1], a.null_tokens[None]), rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(out[1:], block(x[1:], a.tokens(e[1:])), rtol=1e-5, atol=1e-6)
+
+
+def test_fp16_activations_with_fp32_weights():
+    a = tiny_adapter(gate=0.5)
+    x = _x().to(torch.bfloat16)
+    out = AudioAttentionPatch(a, torch.randn(1, 16))(x, extra())
+    assert out.dtype == torch.bfloat16 and torch.isfinite(out).all()
