@@ -1,8 +1,12 @@
+import logging
+
 from comfy_api.latest import io
 
 from ..c2d_core.patch import AudioAttentionPatch
 from .comfy_model import model_blocks, model_family, sigma_window
 from .types import CATEGORY, AudioAdapter, AudioEmbeds
+
+log = logging.getLogger(__name__)
 
 
 class C2DApplyAudioAdapter(io.ComfyNode):
@@ -33,6 +37,12 @@ class C2DApplyAudioAdapter(io.ComfyNode):
         family = model_family(model)
         blocks, context_dim = model_blocks(model)
         adapter.adapter.check_fits(blocks, context_dim, family)
+        adapter.adapter.check_clap(embeds.clap_dim)
+        trained_with = adapter.adapter.config.clap_model_id
+        if trained_with and embeds.clap_model_id and trained_with != embeds.clap_model_id:
+            log.warning("audio adapter was trained with CLAP %r but the audio was encoded with %r; same width, "
+                        "so it runs, but results may be weak: load %r in Load CLAP Model",
+                        trained_with, embeds.clap_model_id, trained_with)
         sigma_start, sigma_end = sigma_window(model, start_percent, end_percent)
         patch = AudioAttentionPatch(adapter.adapter, embeds.embeds, strength=strength, sigma_start=sigma_start,
                                     sigma_end=sigma_end, enabled=start_percent < end_percent)

@@ -1,0 +1,104 @@
+"""Waveform checks and conversion for CLAP: any rate, any channel count → mono 48 kHz float32.
+
+Every failure is an `AudioInputError` that names the problem and the fix, so a bad clip never
+reaches the encoder (and never turns into a silently wrong image).
+"""
+from __future__ import annotations
+
+import torch
+
+from .errors import AudioInputError
+
+CLAP_SAMPLE_RATE = 48_000
+MIN_SAMPLE_RATE = 4_000
+MAX_SAMPLE_RATE = 384_000
+MIN_SECONDS = 0.1
+SILENCE_PEAK = 1e-5  # about -100 dBFS
+
+
+def _as_float(waveform: torch.Tensor) -> torch.Tensor:
+    """Integer PCM (int16/int32/uint8) → float in [-1, 1]; floats → float32."""
+    if waveform.dtype == torch.int16:
+        return waveform.float() / 32768.0
+    if waveform.dtype == torch.int32:
+        return waveform.float() / 2147483648.0
+    if waveform.dtype == torch.uint8:
+        return (waveform.float() - 128.0) / 128.0
+    if not waveform.is_floating_point():
+        raise AudioInputError(f"audio samples have dtype {waveform.dtype}; expected float or 8/16/32-bit PCM")
+    return waveform.float()
+
+
+def to_mono_batch(waveform) -> torch.Tensor:
+    """(B, C, T) | (C, T) | (T,) → (B, T) float32, channels averaged (stereo, 5.1, … all work)."""
+    if not isinstance(waveform, torch.Tensor):
+        raise AudioInputError(f"audio waveform must be a torch tensor, got {type(waveform).__name__}; "
+                              "connect a Load Audio node")
+    w = _as_float(waveform)
+    if w.dim() == 1:
+        w = w[None, None]
+    elif w.dim() == 2:
+        w = w[None]
+    elif w.dim() != 3:
+        raise AudioInputError(f"audio waveform has shape {tuple(waveform.shape)}; expected (batch, channels, samples)")
+    if w.shape[1] == 0 or w.shape[-1] == 0:
+        raise AudioInputError(f"audio is empty (shape {tuple(waveform.shape)}); load a clip that has sound in it")
+    return w.mean(dim=1)
+
+
+def check_sample_rate(sample_rate) -> int:
+    try:
+        rate = int(sample_rate)
+    except (TypeError, ValueError):
+        raise AudioInputError(f"sample rate {sample_rate!r} is not a number") from None
+    if rate != sample_rate or not MIN_SAMPLE_RATE <= rate <= MAX_SAMPLE_RATE:
+        raise AudioInputError(
+            f"sample rate {sample_rate} Hz is outside {MIN_SAMPLE_RATE}–{MAX_SAMPLE_RATE} Hz; the file header is "
+            "probably wrong: re-export the audio at a standard rate (e.g. 44100 or 48000 Hz)")
+    return rate
+
+
+def prepare_waveform(waveform, sample_rate, target_rate: int = CLAP_SAMPLE_RATE) -> torch.Tensor:
+    """Checked, mono, resampled audio.
+
+    waveform: (B, C, T) | (C, T) | (T,), float or integer PCM, any sample rate in 4–384 kHz.
+    Returns (B, T') float32 at `target_rate`, T' = round(T * target_rate / sample_rate).
+    Raises AudioInputError for empty, too short, NaN/Inf or silent clips and implausible rates.
+    """
+    rate = check_sample_rate(sample_rate)
+    mono = to_mono_batch(waveform)  # (B, T)
+    bad = ~torch.isfinite(mono)
+    if bad.any():
+        raise AudioInputError(
+            f"audio has {int(bad.sum())} NaN/Inf samples of {mono.numel()}; the file or the node before this one "
+            "is broken: re-export the audio or check the processing nodes upstream")
+    seconds = mono.shape[-1] / rate
+    if seconds < MIN_SECONDS:
+        raise AudioInputError(f"audio is only {seconds * 1000:.0f} ms long; use a clip of at least "
+                              f"{MIN_SECONDS * 1000:.0f} ms (CLAP listens to up to 10 s)")
+    peak = mono.abs().amax(dim=-1)  # (B,)
+    silent = (peak <= SILENCE_PEAK).nonzero().flatten().tolist()
+    if silent:
+        raise AudioInputError(
+            f"audio clip(s) {silent} of the batch are silent (peak {float(peak.min()):.1e}); CLAP would embed "
+            "silence, not your sound: check the file, its volume or the trim/start time")
+    if rate != target_rate:
+        import torchaudio.functional as AF
+        mono = AF.resample(mono, rate, target_rate)
+    return mono.contiguous()
+
+
+def split_windows(mono: torch.Tensor, window: int, min_tail: int | None = None) -> list[torch.Tensor]:
+    """Cuts clips into consecutive windows of at most `window` samples.
+
+    mono: (B, T). Returns W tensors (B, n_w), n_w = window except maybe the last, which is left short
+    (CLAP's feature extractor pads it the way the model was trained) unless it is shorter than
+    `min_tail` samples (default window // 10) and there are earlier windows, then it is dropped.
+    """
+    T = mono.shape[-1]
+    if min_tail is None:
+        min_tail = window // 10
+    starts = list(range(0, T, window))
+    if len(starts) > 1 and T - starts[-1] < min_tail:
+        starts.pop()
+    return [mono[:, s:s + window] for s in starts]

@@ -1,0 +1,189 @@
+"""CLAP audio encoder on transformers' `ClapAudioModelWithProjection`.
+
+Loads, from local files only (never a hub):
+  - a Hugging Face folder (config.json + weights, e.g. a copy of laion/clap-htsat-unfused or
+    laion/larger_clap_general); the text tower in it is ignored;
+  - a LAION-CLAP checkpoint (.pt/.ckpt/.pth, read with `weights_only=True`, or .safetensors) as
+    laion-clap publishes it, converted by `laion_clap_convert`.
+
+`encode` takes any rate / channel count, resamples to 48 kHz mono, cuts clips longer than the
+encoder's 10 s window into windows and returns L2-normalised embeddings, mean-pooled per clip by
+default or per window.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+from pathlib import Path
+
+import torch
+
+from .audio import CLAP_SAMPLE_RATE, prepare_waveform, split_windows
+from .errors import ClapModelError
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_SUFFIXES = (".pt", ".pth", ".ckpt", ".bin", ".safetensors")
+POOLINGS = ("mean", "none")
+
+
+def _transformers():
+    try:
+        import transformers
+    except ImportError as e:  # pragma: no cover - requirements.txt installs it
+        raise ClapModelError("the CLAP encoder needs the 'transformers' package: pip install -r requirements.txt") from e
+    return transformers
+
+
+def _read_state_dict(path: Path) -> dict:
+    """Tensors of a checkpoint file; refuses anything that needs unsafe unpickling."""
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+        try:
+            return load_file(str(path))
+        except Exception as e:
+            raise ClapModelError(f"{path.name} is not a readable safetensors file ({e}); download it again") from e
+    import pickle
+    try:
+        return torch.load(str(path), map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        raise ClapModelError(
+            f"{path.name} needs unsafe unpickling (it stores Python objects besides tensors), so it was refused: "
+            "a file like that can run arbitrary code. Use the Hugging Face folder of the same model "
+            "(e.g. laion/clap-htsat-unfused) or re-save only its state_dict") from e
+    except Exception as e:
+        raise ClapModelError(f"could not read {path.name} as a torch checkpoint ({type(e).__name__}: {e}); "
+                             "the file is truncated or not a CLAP checkpoint: download it again") from e
+
+
+class ClapAudioEncoder:
+    """CLAP audio tower + projection; `encode` gives (B, D) embeddings, D = `embed_dim`."""
+
+    window_seconds = 10.0
+
+    def __init__(self, model, feature_extractor, model_id: str, device=None, dtype=None):
+        self.model = model.eval().requires_grad_(False)
+        self.feature_extractor = feature_extractor
+        self.model_id = model_id
+        self.device = torch.device(device) if device is not None else torch.device("cpu")
+        self.dtype = dtype or torch.float32
+        self.model.to(device=self.device, dtype=self.dtype)
+        self.fused = bool(getattr(model.config, "enable_fusion", False))
+
+    @property
+    def embed_dim(self) -> int:
+        return int(self.model.config.projection_dim)
+
+    @property
+    def sample_rate(self) -> int:
+        return int(self.feature_extractor.sampling_rate)
+
+    def __repr__(self):
+        return f"ClapAudioEncoder({self.model_id!r}, dim={self.embed_dim}, fused={self.fused}, device={self.device})"
+
+    # ---------------------------------------------------------------- loading
+    @classmethod
+    def from_path(cls, path, device=None, dtype=None) -> "ClapAudioEncoder":
+        path = Path(path)
+        if not path.exists():
+            raise ClapModelError(f"CLAP model not found: {path}; put a Hugging Face CLAP folder or a LAION-CLAP "
+                                 ".pt file into ComfyUI/models/clap/")
+        if path.is_dir():
+            return cls._from_hf_folder(path, device, dtype)
+        if path.suffix.lower() in CHECKPOINT_SUFFIXES:
+            return cls._from_laion_checkpoint(path, device, dtype)
+        raise ClapModelError(f"{path.name} is not a CLAP model: expected a Hugging Face folder (with config.json) "
+                             f"or a LAION-CLAP checkpoint ({', '.join(CHECKPOINT_SUFFIXES)})")
+
+    @classmethod
+    def _from_hf_folder(cls, path: Path, device, dtype) -> "ClapAudioEncoder":
+        tf = _transformers()
+        if not (path / "config.json").is_file():
+            raise ClapModelError(f"{path} has no config.json; copy the whole Hugging Face model folder "
+                                 "(config.json, model.safetensors, preprocessor_config.json)")
+        try:
+            config = tf.ClapAudioConfig.from_pretrained(str(path), local_files_only=True)
+        except Exception as e:
+            raise ClapModelError(f"{path.name}/config.json is not a CLAP config ({e}); "
+                                 "use a CLAP model folder such as laion/clap-htsat-unfused") from e
+        try:
+            with _quiet_transformers(tf):  # the text tower's keys are "unexpected" here, by design
+                model = tf.ClapAudioModelWithProjection.from_pretrained(str(path), config=config,
+                                                                        local_files_only=True)
+        except Exception as e:
+            raise ClapModelError(f"could not load the CLAP weights in {path.name} ({type(e).__name__}: {e}); "
+                                 "the folder is incomplete or corrupt: copy it again") from e
+        if (path / "preprocessor_config.json").is_file():
+            fe = tf.ClapFeatureExtractor.from_pretrained(str(path), local_files_only=True)
+        else:
+            fe = tf.ClapFeatureExtractor()
+        return cls(model, _fit_extractor(fe, config), model_id=path.name, device=device, dtype=dtype)
+
+    @classmethod
+    def _from_laion_checkpoint(cls, path: Path, device, dtype) -> "ClapAudioEncoder":
+        tf = _transformers()
+        state = _read_state_dict(path)
+        from .laion_clap_convert import convert_laion_state_dict, is_laion_state_dict
+        if not isinstance(state, dict) or not is_laion_state_dict(state):
+            raise ClapModelError(f"{path.name} is not a LAION-CLAP checkpoint (no audio_branch.* weights); "
+                                 "use a laion-clap .pt such as 630k-audioset-best.pt or a Hugging Face CLAP folder")
+        config, hf_state = convert_laion_state_dict(state)
+        model = tf.ClapAudioModelWithProjection(config)
+        missing, unexpected = model.load_state_dict(hf_state, strict=False)
+        missing = [k for k in missing if not k.endswith("position_ids")]
+        if missing or unexpected:
+            raise ClapModelError(f"{path.name}: converted LAION-CLAP weights do not fit ({len(missing)} missing, e.g. "
+                                 f"{missing[:3]}; {len(unexpected)} unexpected, e.g. {unexpected[:3]}); "
+                                 "use the Hugging Face folder of this model instead")
+        return cls(model, _fit_extractor(tf.ClapFeatureExtractor(), config), model_id=path.stem,
+                   device=device, dtype=dtype)
+
+    # --------------------------------------------------------------- encoding
+    @torch.no_grad()
+    def encode(self, waveform, sample_rate, pooling: str = "mean", batch_windows: int = 8) -> torch.Tensor:
+        """CLAP embeddings of a batch of clips.
+
+        waveform: (B, C, T) | (C, T) | (T,) at `sample_rate` (any channels, 4–384 kHz).
+        Returns float32 on CPU, L2-normalised: (B, D) with pooling="mean" (window embeddings averaged,
+        then normalised) or (B, W, D) with pooling="none", W = number of 10 s windows.
+        """
+        if pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
+        mono = prepare_waveform(waveform, sample_rate, self.sample_rate)  # (B, T)
+        windows = split_windows(mono, int(self.window_seconds * self.sample_rate))  # W × (B, n_w)
+        B, W = mono.shape[0], len(windows)
+        flat = [windows[w][b].numpy() for b in range(B) for w in range(W)]  # clip-major order
+        embeds = []
+        for i in range(0, len(flat), batch_windows):
+            feats = self.feature_extractor(flat[i:i + batch_windows], sampling_rate=self.sample_rate,
+                                           return_tensors="pt")
+            out = self.model(input_features=feats["input_features"].to(self.device, self.dtype),
+                             is_longer=feats["is_longer"].to(self.device) if self.fused else None)
+            embeds.append(out.audio_embeds.float().cpu())
+        e = torch.nn.functional.normalize(torch.cat(embeds), dim=-1).reshape(B, W, -1)  # (B, W, D)
+        if pooling == "none":
+            return e
+        return torch.nn.functional.normalize(e.mean(dim=1), dim=-1)  # (B, D)
+
+
+@contextlib.contextmanager
+def _quiet_transformers(tf):
+    level = tf.logging.get_verbosity()
+    tf.logging.set_verbosity_error()
+    tf.logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        tf.logging.set_verbosity(level)
+        tf.logging.enable_progress_bar()
+
+
+def _fit_extractor(fe, config):
+    """The extractor's defaults assume the fused model; take truncation from the model config.
+    Windows never exceed 10 s here, so truncation only decides the fused/unfused mel layout."""
+    fe.truncation = "fusion" if getattr(config, "enable_fusion", False) else "rand_trunc"
+    fe.padding = "repeatpad"
+    if fe.sampling_rate != CLAP_SAMPLE_RATE:
+        log.warning("CLAP feature extractor expects %d Hz; audio will be resampled to that", fe.sampling_rate)
+    return fe
+

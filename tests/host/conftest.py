@@ -1,0 +1,71 @@
+"""Fixtures for tests that run inside a real ComfyUI (found by devtools.comfy_host.find_comfyui).
+
+- `stock_host`: ComfyUI with its core and extra nodes (the pack need not load).
+- `comfy_host`: the same host with this repository loaded as a custom node pack (a pack that fails to
+  import fails these tests with ComfyUI's own log).
+- `standins`: random-weight SD1.5 models linked into the session models folder; a dict
+  {"sd15", "sd15_inpaint", "sd15_lora"} → the names to use in prompts, plus "paths".
+- `host_models_dir`, `host_workdir`: the session's model folder and ComfyUI input/output root.
+
+There is one host per process: all of these share it. Nothing is built at import time.
+"""
+import logging
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from devtools.comfy_host import find_comfyui, get_host
+
+log = logging.getLogger(__name__)
+
+SKIP_REASON = ("ComfyUI host not found: set COMFYUI_PATH to a ComfyUI checkout (>= 0.3.64), or install ComfyUI "
+               "at /opt/ComfyUI or ~/ComfyUI; host tests did NOT run")
+STANDIN_NAMES = {"sd15": ("checkpoints", "c2d_standin_sd15.safetensors"),
+                 "sd15_inpaint": ("checkpoints", "c2d_standin_sd15_inpainting.safetensors"),
+                 "sd15_lora": ("loras", "c2d_standin_sd15_lora.safetensors")}
+
+
+@pytest.fixture(scope="session")
+def host_models_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("models")
+
+
+@pytest.fixture(scope="session")
+def host_workdir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("comfy_work")
+
+
+@pytest.fixture(scope="session")
+def stock_host(request, host_models_dir, host_workdir):
+    root = find_comfyui()
+    if root is None:
+        pytest.skip(SKIP_REASON)
+    t0 = time.perf_counter()
+    host = get_host(host_models_dir, host_workdir, load_pack=False, comfy_root=root)
+    request.config.c2d_host_description = host.describe()
+    log.info("ComfyUI host ready in %.1f s: %s", time.perf_counter() - t0, host.describe())
+    return host
+
+
+@pytest.fixture(scope="session")
+def comfy_host(stock_host):
+    stock_host.load_pack()
+    return stock_host
+
+
+@pytest.fixture(scope="session")
+def standins(stock_host, host_models_dir) -> dict:
+    from devtools.standin_sd15 import ensure_standins
+
+    cache = os.environ.get("C2D_STANDIN_CACHE")  # default: ~/.cache/clap2diffusion/standins
+    paths = ensure_standins(cache)
+    names = {}
+    for key, (folder, name) in STANDIN_NAMES.items():
+        link = host_models_dir / folder / name
+        link.parent.mkdir(parents=True, exist_ok=True)
+        if not link.exists():
+            link.symlink_to(paths[key])
+        names[key] = name
+    return {**names, "paths": paths}
