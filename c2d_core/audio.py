@@ -83,7 +83,11 @@ def prepare_waveform(waveform, sample_rate, target_rate: int = CLAP_SAMPLE_RATE)
             f"audio clip(s) {silent} of the batch are silent (peak {float(peak.min()):.1e}); CLAP would embed "
             "silence, not your sound: check the file, its volume or the trim/start time")
     if rate != target_rate:
-        import torchaudio.functional as AF
+        try:
+            import torchaudio.functional as AF
+        except ImportError as e:
+            raise AudioInputError(f"audio at {rate} Hz must be resampled to {target_rate} Hz, which needs torchaudio: "
+                                  "pip install torchaudio (the version matching your torch)") from e
         mono = AF.resample(mono, rate, target_rate)
     return mono.contiguous()
 

@@ -92,30 +92,40 @@ class AudioAttentionPatch:
         kn, vn = module.attn.kv(null.to(x.dtype))
         return ka, va, kn, vn
 
-    def _cached_kv(self, key: str, module, x: torch.Tensor):
+    def _cached_folded_kv(self, key: str, module, x: torch.Tensor):
+        """Inference: audio/null K/V folded into the block's projections (AudioCrossAttention.fold),
+        computed once per (block, device, dtype) — once per sampling run, not every step."""
         ck = (key, x.device, x.dtype)
         if ck not in self._cache:
             with torch.no_grad():
-                self._cache[ck] = self._kv(key, module, x)
+                ka, va, kn, vn = self._kv(key, module, x)
+                self._cache[ck] = (*module.attn.fold(ka, va), *module.attn.fold(kn, vn))
         return self._cache[ck]
 
-    def _rows(self, audio: torch.Tensor, null: torch.Tensor, B: int, cond_or_uncond) -> torch.Tensor:
-        """Assemble (B, heads, N_a, dim_head) from audio rows (N_e, ...) and the null row (1, ...)."""
+    def _rows(self, audio: torch.Tensor, null: torch.Tensor, B: int, cond_or_uncond, plain=()) -> torch.Tensor:
+        """Assemble (B, ...) from audio rows (N_e, ...) and the null row (1, ...). `plain`: row positions
+        within each chunk that take no audio (the edit pass's source row); they get the null row here
+        and a zero branch in __call__."""
         n_e = audio.shape[0]
         if self.null_rows is not None:  # training: per-row audio dropout
-            audio = torch.where(self.null_rows.to(audio.device).view(-1, 1, 1, 1), null.expand_as(audio), audio)
+            mask = self.null_rows.to(audio.device).view(-1, *[1] * (audio.ndim - 1))
+            audio = torch.where(mask, null.expand_as(audio), audio)
         chunks = list(cond_or_uncond) if cond_or_uncond else [0]
         if B % len(chunks):
             raise AudioInputError(f"batch of {B} rows does not split into {len(chunks)} cond/uncond chunks")
         rows = B // len(chunks)
-        if n_e not in (1, rows):
+        audio_rows = rows - len(plain)
+        if n_e not in (1, audio_rows):
             raise AudioInputError(
-                f"got {n_e} audio embeddings for a batch of {rows} latents; give one embedding (shared by "
+                f"got {n_e} audio embeddings for a batch of {audio_rows} latents; give one embedding (shared by "
                 f"every image) or exactly one per image (batch the audio clips, or change the latent batch size)")
         parts = []
         for c in chunks:
             src = null if c == 1 else audio
-            parts.append(src.expand(rows, -1, -1, -1) if src.shape[0] == 1 else src)
+            src = src.expand(audio_rows, *src.shape[1:]) if src.shape[0] == 1 else src
+            for pos in sorted(plain):
+                src = torch.cat([src[:pos], null, src[pos:]])
+            parts.append(src)
         return torch.cat(parts, dim=0)
 
     def __call__(self, x: torch.Tensor, extra_options: dict) -> torch.Tensor:
@@ -127,8 +137,20 @@ class AudioAttentionPatch:
         scale = self._scale(key, module, x)
         if not self.train and scale == 0.0:
             return x
-        ka, va, kn, vn = self._kv(key, module, x) if self.train else self._cached_kv(key, module, x)
         cond_or_uncond = extra_options.get("cond_or_uncond")
-        k = self._rows(ka, kn, x.shape[0], cond_or_uncond)
-        v = self._rows(va, vn, x.shape[0], cond_or_uncond)
-        return x + module.branch(x, k, v, scale)
+        plain = tuple(extra_options.get("c2d_plain_rows", ()))
+        if self.train:
+            ka, va, kn, vn = self._kv(key, module, x)
+            k = self._rows(ka, kn, x.shape[0], cond_or_uncond, plain)
+            v = self._rows(va, vn, x.shape[0], cond_or_uncond, plain)
+            branch = module.branch(x, k, v, scale)
+        else:
+            kqa, voa, kqn, von = self._cached_folded_kv(key, module, x)
+            kq = self._rows(kqa, kqn, x.shape[0], cond_or_uncond, plain)
+            vo = self._rows(voa, von, x.shape[0], cond_or_uncond, plain)
+            branch = module.branch_folded(x, kq, vo, scale)
+        if plain:
+            keep = torch.ones(x.shape[0] // max(1, len(cond_or_uncond or [0])), device=x.device, dtype=x.dtype)
+            keep[list(plain)] = 0
+            branch = branch * keep.repeat(max(1, len(cond_or_uncond or [0]))).view(-1, 1, 1)
+        return x + branch

@@ -125,3 +125,20 @@ def test_fp16_activations_with_fp32_weights():
     x = _x().to(torch.bfloat16)
     out = AudioAttentionPatch(a, torch.randn(1, 16))(x, extra())
     assert out.dtype == torch.bfloat16 and torch.isfinite(out).all()
+
+
+def test_folded_attention_equals_the_reference_attention():
+    """Inference folds the fixed audio K/V into W_q / W_out; same values as the plain attention."""
+    from c2d_core.audio_attention import GatedAudioAttention
+    torch.manual_seed(0)
+    m = GatedAudioAttention(query_dim=64, context_dim=32, heads=4, dim_head=16, gate_init=0.7)
+    torch.nn.init.normal_(m.attn.to_out.bias)
+    h, tokens = torch.randn(3, 50, 64), torch.randn(3, 8, 32)
+    k, v = m.attn.kv(tokens)
+    ref = m.branch(h, k, v, 0.5)
+    got = m.branch_folded(h, *m.attn.fold(k, v), 0.5)
+    torch.testing.assert_close(got, ref, rtol=1e-5, atol=1e-5)
+    assert (ref.abs() > 1e-3).any()
+    half = m.branch_folded(h.half(), *m.attn.fold(k.half(), v.half()), 0.5)
+    assert half.dtype == torch.float16 and torch.isfinite(half).all()
+    torch.testing.assert_close(half.float(), ref, rtol=2e-2, atol=2e-2)

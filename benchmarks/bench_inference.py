@@ -1,0 +1,119 @@
+"""Inference cost of the audio adapter, measured in one run inside real ComfyUI (random weights).
+
+Prints:
+  - sampling time with the adapter applied ÷ without (SD1.5, 1 latent with CFG = 2 UNet rows per step,
+    KSampler euler; A/B runs interleaved, medians); target ≤ 1.05;
+  - CLAP encode time of a 10 s clip (HTSAT-tiny at its real size, random weights);
+  - extra memory of the applied adapter (parameters at the UNet's dtype + cached audio K/V).
+
+Usage: python -m benchmarks.bench_inference [--size 512] [--steps 3] [--repeats 3]
+(on 2 CPU cores, 512² takes about 15 min; --size 256 about 4 min).
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+
+def graph(ckpt, size, steps, seed, patched):
+    p = {
+        "1": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": ckpt}},
+        "2": {"class_type": "CLIPTextEncode", "inputs": {"text": "a landscape", "clip": ["1", 1]}},
+        "3": {"class_type": "CLIPTextEncode", "inputs": {"text": "blurry", "clip": ["1", 1]}},
+        "4": {"class_type": "EmptyLatentImage", "inputs": {"width": size, "height": size, "batch_size": 1}},
+        "10": {"class_type": "C2DLoadAudio", "inputs": {"audio": "bench.wav"}},
+        "11": {"class_type": "C2DCLAPLoader", "inputs": {"clap_name": "bench-clap"}},
+        "12": {"class_type": "C2DCLAPEncode", "inputs": {"clap": ["11", 0], "audio": ["10", 0]}},
+        "13": {"class_type": "C2DAudioAdapterLoader", "inputs": {"adapter_name": "bench.safetensors"}},
+        "14": {"class_type": "C2DApplyAudioAdapter", "inputs": {
+            "model": ["1", 0], "adapter": ["13", 0], "embeds": ["12", 0], "strength": 1.0,
+            "start_percent": 0.0, "end_percent": 1.0}},
+        "5": {"class_type": "KSampler", "inputs": {
+            "model": ["14", 0] if patched else ["1", 0], "positive": ["2", 0], "negative": ["3", 0],
+            "latent_image": ["4", 0], "seed": seed, "steps": steps, "cfg": 7.0, "sampler_name": "euler",
+            "scheduler": "normal", "denoise": 1.0}},
+        "6": {"class_type": "SaveLatent", "inputs": {"samples": ["5", 0], "filename_prefix": "bench"}},
+    }
+    if not patched:
+        for k in ("10", "11", "12", "13", "14"):
+            del p[k]
+    return p
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--size", type=int, default=512)
+    ap.add_argument("--steps", type=int, default=3)
+    ap.add_argument("--repeats", type=int, default=3)
+    args = ap.parse_args(argv)
+
+    import torch
+
+    from c2d_core.adapter_file import save_adapter
+    from c2d_core.clap_encoder import ClapAudioEncoder
+    from c2d_core.config import AdapterConfig
+    from c2d_core.factory import new_adapter
+    from devtools.comfy_host import get_host
+    from devtools.demo_audio import synth, write_wav
+    from devtools.standin_clap import make_random_clap_folder
+    from devtools.standin_sd15 import ensure_standins
+
+    work = Path(tempfile.mkdtemp(prefix="c2d_bench_"))
+    host = get_host(work / "models", work, load_pack=True)
+    (work / "models" / "checkpoints").mkdir(parents=True, exist_ok=True)
+    (work / "models" / "checkpoints" / "sd15.safetensors").symlink_to(ensure_standins()["sd15"])
+    clap_dir = make_random_clap_folder(work / "models" / "clap" / "bench-clap", seed=0, tiny=False)
+    (work / "models" / "audio_adapters").mkdir(parents=True, exist_ok=True)
+    save_adapter(work / "models" / "audio_adapters" / "bench.safetensors",
+                 new_adapter(AdapterConfig(gate_init=0.5), seed=0))
+    write_wav(host.input_dir / "bench.wav", synth("rain", 10.0, 44_100, 2), 44_100)
+
+    # CLAP encode, 10 s clip, real HTSAT-tiny size
+    enc = ClapAudioEncoder.from_path(clap_dir)
+    wav = torch.from_numpy(synth("rain", 10.0, 44_100, 2))
+    enc.encode(wav, 44_100)
+    clap_times = []
+    for _ in range(5):
+        t0 = time.perf_counter()
+        enc.encode(wav, 44_100)
+        clap_times.append(time.perf_counter() - t0)
+    clap_params = sum(p.numel() for p in enc.model.parameters())
+    del enc
+
+    # sampling A/B
+    host.run(graph("sd15.safetensors", args.size, 1, 0, True), fresh=False)   # warm: loads everything
+    host.run(graph("sd15.safetensors", args.size, 1, 0, False), fresh=False)
+    plain, patched = [], []
+    for r in range(args.repeats):
+        for is_patched, bucket in ((False, plain), (True, patched)):
+            t0 = time.perf_counter()
+            host.run(graph("sd15.safetensors", args.size, args.steps, 100 + r, is_patched), fresh=False)
+            bucket.append(time.perf_counter() - t0)
+    result = host.run(graph("sd15.safetensors", args.size, 1, 7, True), fresh=False)
+    model = result["outputs"]["14"][0]
+    [patch] = model.model_options["transformer_options"]["patches"]["middle_patch"]
+    dtype = model.model.get_dtype()
+    adapter_bytes = sum(p.numel() for p in patch.adapter.parameters()) * torch.finfo(dtype).bits // 8
+    kv_bytes = sum(t.numel() * t.element_size() for v in patch._cache.values() if isinstance(v, tuple)
+                   for t in v)
+    unet_bytes = sum(p.numel() * p.element_size() for p in model.model.diffusion_model.parameters())
+
+    p_med, a_med = statistics.median(plain), statistics.median(patched)
+    device = torch.cuda.get_device_name() if torch.cuda.is_available() else "CPU"
+    print(f"device: {device}; SD1.5 random weights, {args.size}x{args.size}, 1 latent x CFG (2 UNet rows), "
+          f"euler {args.steps} steps, {args.repeats} interleaved repeats")
+    print(f"sampling without adapter: median {p_med:.2f} s ({', '.join(f'{t:.2f}' for t in plain)})")
+    print(f"sampling with adapter:    median {a_med:.2f} s ({', '.join(f'{t:.2f}' for t in patched)})")
+    print(f"RATIO with/without = {a_med / p_med:.3f}  (target <= 1.05)")
+    print(f"CLAP encode, 10 s clip (HTSAT-tiny size, {clap_params / 1e6:.1f} M audio params): "
+          f"median {statistics.median(clap_times) * 1000:.0f} ms")
+    print(f"adapter extra memory: parameters {adapter_bytes / 2**20:.1f} MiB ({dtype}) + cached audio K/V "
+          f"{kv_bytes / 2**10:.1f} KiB = {(adapter_bytes + kv_bytes) / unet_bytes:.1%} of the UNet "
+          f"({unet_bytes / 2**20:.0f} MiB)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,72 @@
+"""Plug-and-Play structure preservation for the edit pass (pure torch, ComfyUI hook signatures).
+
+The edit sampler runs each UNet call on rows [source, edit_1 … edit_n] per cond/uncond chunk. For
+the first fraction of the steps these hooks overwrite the edit rows with the source row's
+  - decoder features: `h` leaving output block `feature_block` (`output_block_patch` hook), and
+  - self-attention queries and keys (the inputs of q and k; values stay the edit's own) in the
+    transformer blocks of output blocks ≥ `attention_from` (`attn1_patch` hook),
+so the edit keeps the source's layout while the audio changes its content.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass
+class PnPState:
+    """Mutable per-step switches set by the sampler before each model call."""
+
+    features: bool = False
+    attention: bool = False
+    feature_block: int = 4        # SD1.5 output block whose output h is copied (decoder layer 4)
+    attention_from: int = 4       # output blocks >= this get the source's self-attention q/k
+
+
+def source_rows_to_edit_rows(t: torch.Tensor, chunks: int) -> torch.Tensor:
+    """t: (B, ...) made of `chunks` equal chunks [source, edit…] → copy with every edit row replaced
+    by its chunk's source row."""
+    B = t.shape[0]
+    if chunks < 1 or B % chunks:
+        raise ValueError(f"batch of {B} rows does not split into {chunks} cond/uncond chunks")
+    per = B // chunks
+    view = t.view(chunks, per, *t.shape[1:])
+    return view[:, :1].expand_as(view).reshape_as(t).clone()
+
+
+def _chunks(options: dict) -> int:
+    return max(1, len(options.get("cond_or_uncond") or [0]))
+
+
+class PnPFeaturePatch:
+    """`output_block_patch`: (h, hsp, transformer_options) → (h, hsp)."""
+
+    def __init__(self, state: PnPState):
+        self.state = state
+
+    def __call__(self, h, hsp, transformer_options):
+        block = transformer_options.get("block")
+        # this hook runs before output block id; h there is the output of block id - 1
+        if self.state.features and block is not None and block[0] == "output" \
+                and block[1] == self.state.feature_block + 1:
+            h = source_rows_to_edit_rows(h, _chunks(transformer_options))
+        return h, hsp
+
+
+class PnPAttentionPatch:
+    """`attn1_patch`: (n, context, value, extra_options) → (n, context, value); q and k inputs of the
+    edit rows become the source row's, the value input stays the edit's own."""
+
+    def __init__(self, state: PnPState):
+        self.state = state
+
+    def __call__(self, n, context, value, extra_options):
+        block = extra_options.get("block")
+        if not (self.state.attention and block is not None and block[0] == "output"
+                and block[1] >= self.state.attention_from):
+            return n, context, value
+        chunks = _chunks(extra_options)
+        new_n = source_rows_to_edit_rows(n, chunks)
+        new_context = new_n if context is n else source_rows_to_edit_rows(context, chunks)
+        return new_n, new_context, value
