@@ -155,3 +155,34 @@ def test_bad_edit_inputs(comfy_host, names, kw, words):
         kw = dict(edit_ckpt=names[kw["edit_ckpt"]])
     with pytest.raises(PromptExecutionError, match=words):
         comfy_host.run(edit_graph(names["ckpt"], **kw), fresh=False)
+
+
+@pytest.mark.parametrize("name, ckpt", [("audio_edit", "ckpt"), ("audio_inpaint", "inpaint")])
+def test_shipped_editing_workflows_run(comfy_host, names, name, ckpt):
+    import json
+    from pathlib import Path
+
+    from devtools.workflow_api import ui_to_api
+    workflow = json.loads((Path(__file__).resolve().parents[2] / "workflows" / f"{name}.json").read_text())
+    api = ui_to_api(workflow, comfy_host.nodes.NODE_CLASS_MAPPINGS)
+    src = Image.open(comfy_host.input_dir / "edit_source.png").convert("RGBA")
+    alpha = Image.new("L", src.size, 255)
+    alpha.paste(0, (32, 0, 64, 64))  # transparent right half = the inpainting mask
+    src.putalpha(alpha)
+    for node in api.values():
+        inputs, kind = node["inputs"], node["class_type"]
+        if kind == "CheckpointLoaderSimple":
+            inputs["ckpt_name"] = names[ckpt]
+        elif kind == "C2DCLAPLoader":
+            inputs["clap_name"] = CLAP
+        elif kind == "C2DAudioAdapterLoader":
+            inputs["adapter_name"] = "edit_gate1.safetensors"
+        elif kind == "C2DLoadAudio":
+            write_wav(comfy_host.input_dir / inputs["audio"], synth("rain", 2.0, 44_100, 2), 44_100)
+        elif kind == "LoadImage":
+            src.resize((64, 64)).save(comfy_host.input_dir / inputs["image"])
+        elif kind in ("BasicScheduler", "KSampler"):
+            inputs["steps"] = 3
+    result = comfy_host.run(api, fresh=False)
+    pngs = [f for f in result["files"] if f.suffix == ".png"]
+    assert len(pngs) == 1 and Image.open(pngs[0]).size == (64, 64)

@@ -1,0 +1,152 @@
+"""Writes the UI-format workflows in workflows/ from compact API-style graphs, using the running
+host's node definitions for input/output slots and widget order (the inverse of workflow_api.ui_to_api).
+
+Usage: python -m devtools.build_workflows  (needs a ComfyUI host; rewrites workflows/audio_edit.json and
+workflows/audio_inpaint.json). Tests convert the files back and run them.
+"""
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+
+from devtools.workflow_api import _input_types, _spec_type, widget_layout
+
+REPO = Path(__file__).resolve().parents[1]
+CKPT = "v1-5-pruned-emaonly-fp16.safetensors"
+INPAINT_CKPT = "sd-v1-5-inpainting.ckpt"
+AUDIO = ["clap2diffusion_demo.wav", None, None]
+
+
+def _audio_nodes(model_ref):
+    return {
+        "10": ("C2DLoadAudio", {"audio": "clap2diffusion_demo.wav"}, (20, 40)),
+        "11": ("C2DCLAPLoader", {"clap_name": "clap-htsat-unfused"}, (20, 230)),
+        "12": ("C2DCLAPEncode", {"clap": ["11", 0], "audio": ["10", 0]}, (380, 120)),
+        "13": ("C2DAudioAdapterLoader", {"adapter_name": "clap2diffusion_sd15.safetensors"}, (380, 20)),
+        "14": ("C2DApplyAudioAdapter", {"model": model_ref, "adapter": ["13", 0], "embeds": ["12", 0],
+                                        "strength": 1.0, "start_percent": 0.0, "end_percent": 1.0}, (740, 40)),
+    }
+
+
+def edit_graph() -> dict:
+    g = {
+        "1": ("CheckpointLoaderSimple", {"ckpt_name": CKPT}, (20, 420)),
+        "2": ("CLIPTextEncode", {"text": "a quiet city street, photo", "clip": ["1", 1]}, (380, 420)),
+        "3": ("CLIPTextEncode", {"text": "blurry, low quality", "clip": ["1", 1]}, (380, 640)),
+        "20": ("LoadImage", {"image": "clap2diffusion_source.png"}, (20, 620)),
+        "21": ("VAEEncode", {"pixels": ["20", 0], "vae": ["1", 2]}, (380, 860)),
+        "22": ("BasicScheduler", {"model": ["1", 0], "scheduler": "normal", "steps": 30, "denoise": 1.0}, (740, 860)),
+        "23": ("C2DInvertLatent", {"model": ["1", 0], "positive": ["2", 0], "latent": ["21", 0],
+                                   "sigmas": ["22", 0], "refine_steps": 2}, (1100, 700)),
+        "24": ("C2DAudioEditSampler", {"inverted": ["23", 0], "feature_fraction": 0.8,
+                                       "attention_fraction": 0.5, "feature_block": 4}, (1100, 420)),
+        "25": ("SamplerCustom", {"model": ["14", 0], "add_noise": False, "noise_seed": 0, "cfg": 5.0,
+                                 "positive": ["2", 0], "negative": ["3", 0], "sampler": ["24", 0],
+                                 "sigmas": ["22", 0], "latent_image": ["23", 0]}, (1460, 300)),
+        "26": ("VAEDecode", {"samples": ["25", 0], "vae": ["1", 2]}, (1820, 300)),
+        "27": ("SaveImage", {"images": ["26", 0], "filename_prefix": "clap2diffusion_edit"}, (2060, 300)),
+    }
+    g.update(_audio_nodes(["1", 0]))
+    return g
+
+
+def inpaint_graph() -> dict:
+    g = {
+        "1": ("CheckpointLoaderSimple", {"ckpt_name": INPAINT_CKPT}, (20, 420)),
+        "2": ("CLIPTextEncode", {"text": "a quiet city street, photo", "clip": ["1", 1]}, (380, 420)),
+        "3": ("CLIPTextEncode", {"text": "blurry, low quality", "clip": ["1", 1]}, (380, 640)),
+        "20": ("LoadImage", {"image": "clap2diffusion_source.png"}, (20, 620)),
+        "21": ("InpaintModelConditioning", {"positive": ["2", 0], "negative": ["3", 0], "vae": ["1", 2],
+                                            "pixels": ["20", 0], "mask": ["20", 1], "noise_mask": True}, (740, 620)),
+        "5": ("KSampler", {"model": ["14", 0], "seed": 42, "steps": 20, "cfg": 7.0, "sampler_name": "euler",
+                           "scheduler": "normal", "positive": ["21", 0], "negative": ["21", 1],
+                           "latent_image": ["21", 2], "denoise": 1.0}, (1100, 300)),
+        "26": ("VAEDecode", {"samples": ["5", 0], "vae": ["1", 2]}, (1460, 300)),
+        "27": ("SaveImage", {"images": ["26", 0], "filename_prefix": "clap2diffusion_inpaint"}, (1700, 300)),
+    }
+    g.update(_audio_nodes(["1", 0]))
+    return g
+
+
+def to_ui(graph: dict, node_defs, workflow_id: str, note: str) -> dict:
+    nodes, links = [], []
+    out_links: dict[tuple, list] = {}
+    ids = {k: int(k) for k in graph}
+    for dst, (ctype, inputs, _pos) in graph.items():
+        for name, value in inputs.items():
+            if isinstance(value, list):
+                links.append([len(links) + 1, ids[value[0]], value[1], ids[dst], name, None])
+    for dst, (ctype, inputs, pos) in sorted(graph.items(), key=lambda kv: int(kv[0])):
+        cls = node_defs[ctype]
+        itypes = _input_types(cls)
+        layout = widget_layout(ctype, itypes)
+        widget_names = {n for n, kind, _ in layout if kind == "input"}
+        node_inputs = []
+        for group in ("required", "optional"):
+            for name, spec in itypes.get(group, {}).items():
+                spec = tuple(spec) if isinstance(spec, (list, tuple)) else (spec,)
+                if name in widget_names:
+                    continue
+                link = next((l for l in links if l[3] == ids[dst] and l[4] == name), None)
+                if link is None and group == "optional":
+                    continue
+                node_inputs.append({"name": name, "type": _spec_type(spec), "link": link[0] if link else None})
+        for slot, entry in enumerate(node_inputs):
+            for l in links:
+                if l[3] == ids[dst] and l[4] == entry["name"]:
+                    l[4] = slot
+                    l[5] = entry["type"]
+        values = []
+        for name, kind, spec in layout:
+            if kind == "input":
+                values.append(inputs.get(name))
+            elif kind == "control":
+                values.append("fixed")
+            else:
+                values.append(None)
+        outputs = []
+        rtypes = getattr(cls, "RETURN_TYPES", None)
+        rnames = getattr(cls, "RETURN_NAMES", None) or rtypes
+        for slot, (typ, oname) in enumerate(zip(rtypes, rnames)):
+            outputs.append({"name": oname, "type": typ, "links": [], "slot_index": slot})
+        nodes.append({"id": ids[dst], "type": ctype, "pos": list(pos), "size": [315, 120], "flags": {},
+                      "order": len(nodes), "mode": 0, "inputs": node_inputs, "outputs": outputs,
+                      "properties": {"Node name for S&R": ctype}, "widgets_values": values})
+    by_id = {n["id"]: n for n in nodes}
+    for l in links:
+        by_id[l[1]]["outputs"][l[2]]["links"].append(l[0])
+    note_id = max(by_id) + 1
+    nodes.append({"id": note_id, "type": "MarkdownNote", "pos": [20, 900], "size": [480, 220], "flags": {},
+                  "order": len(nodes), "mode": 0, "inputs": [], "outputs": [], "properties": {},
+                  "widgets_values": [note]})
+    return {"id": workflow_id, "revision": 0, "last_node_id": note_id, "last_link_id": len(links),
+            "nodes": nodes, "links": links, "groups": [], "config": {},
+            "extra": {"ds": {"scale": 0.7, "offset": [0, 0]}}, "version": 0.4}
+
+
+EDIT_NOTE = ("## Audio edit (DDIM inversion + Plug-and-Play)\n"
+             "Put a photo in ComfyUI/input as `clap2diffusion_source.png` (512×512) and a sound as "
+             "`clap2diffusion_demo.wav`. **Invert Latent** finds the noise that regenerates the photo; "
+             "**Audio Edit Sampler** regenerates it with the sound while copying the photo's features "
+             "(feature_fraction) and self-attention (attention_fraction) so the layout stays. Keep the same "
+             "SIGMAS on both. Lower `strength` for subtler edits.")
+INPAINT_NOTE = ("## Audio inpainting\n"
+                "Load a photo and paint a mask in the Load Image node (right click → Open in MaskEditor): only the "
+                "masked area is regenerated, following the sound. Uses an SD1.5-inpainting checkpoint with the "
+                "stock InpaintModelConditioning node; the audio adapter patches it like any SD1.5 model.")
+
+
+def main():
+    from devtools.comfy_host import get_host
+    work = Path(tempfile.mkdtemp(prefix="c2d_wf_"))
+    host = get_host(work / "models", work, load_pack=True)
+    defs = host.nodes.NODE_CLASS_MAPPINGS
+    for name, graph, note in (("audio_edit", edit_graph(), EDIT_NOTE), ("audio_inpaint", inpaint_graph(), INPAINT_NOTE)):
+        ui = to_ui(graph, defs, f"c2d-{name.replace('_', '-')}-0001", note)
+        (REPO / "workflows" / f"{name}.json").write_text(json.dumps(ui, indent=1) + "\n")
+        print("wrote", REPO / "workflows" / f"{name}.json")
+
+
+if __name__ == "__main__":
+    main()
