@@ -12,6 +12,7 @@ import torch
 
 from .adapter import AudioAdapter
 from .errors import AudioInputError
+from .rows import AUDIO, PLAIN, RowPlan, row_plan
 
 
 def block_key(extra_options: dict) -> str | None:
@@ -102,31 +103,19 @@ class AudioAttentionPatch:
                 self._cache[ck] = (*module.attn.fold(ka, va), *module.attn.fold(kn, vn))
         return self._cache[ck]
 
-    def _rows(self, audio: torch.Tensor, null: torch.Tensor, B: int, cond_or_uncond, plain=()) -> torch.Tensor:
-        """Assemble (B, ...) from audio rows (N_e, ...) and the null row (1, ...). `plain`: row positions
-        within each chunk that take no audio (the edit pass's source row); they get the null row here
-        and a zero branch in __call__."""
+    def _rows(self, audio: torch.Tensor, null: torch.Tensor, plan: RowPlan) -> torch.Tensor:
+        """(B, ...) per the row plan from audio rows (N_e, ...) and the null row (1, ...); plain rows get
+        the null row here and a zero branch in __call__."""
         n_e = audio.shape[0]
         if self.null_rows is not None:  # training: per-row audio dropout
             mask = self.null_rows.to(audio.device).view(-1, *[1] * (audio.ndim - 1))
             audio = torch.where(mask, null.expand_as(audio), audio)
-        chunks = list(cond_or_uncond) if cond_or_uncond else [0]
-        if B % len(chunks):
-            raise AudioInputError(f"batch of {B} rows does not split into {len(chunks)} cond/uncond chunks")
-        rows = B // len(chunks)
-        audio_rows = rows - len(plain)
-        if n_e not in (1, audio_rows):
+        if n_e not in (1, plan.n_images):
             raise AudioInputError(
-                f"got {n_e} audio embeddings for a batch of {audio_rows} latents; give one embedding (shared by "
+                f"got {n_e} audio embeddings for a batch of {plan.n_images} latents; give one embedding (shared by "
                 f"every image) or exactly one per image (batch the audio clips, or change the latent batch size)")
-        parts = []
-        for c in chunks:
-            src = null if c == 1 else audio
-            src = src.expand(audio_rows, *src.shape[1:]) if src.shape[0] == 1 else src
-            for pos in sorted(plain):
-                src = torch.cat([src[:pos], null, src[pos:]])
-            parts.append(src)
-        return torch.cat(parts, dim=0)
+        index = [(i if n_e > 1 else 0) if k == AUDIO else n_e for k, i in zip(plan.kinds, plan.images)]
+        return torch.cat([audio, null]).index_select(0, torch.tensor(index, device=audio.device))
 
     def __call__(self, x: torch.Tensor, extra_options: dict) -> torch.Tensor:
         """x: (B, T, query_dim) hidden states of one transformer block → same shape."""
@@ -137,20 +126,16 @@ class AudioAttentionPatch:
         scale = self._scale(key, module, x)
         if not self.train and scale == 0.0:
             return x
-        cond_or_uncond = extra_options.get("cond_or_uncond")
-        plain = tuple(extra_options.get("c2d_plain_rows", ()))
+        plan = row_plan(extra_options, x.shape[0])
         if self.train:
             ka, va, kn, vn = self._kv(key, module, x)
-            k = self._rows(ka, kn, x.shape[0], cond_or_uncond, plain)
-            v = self._rows(va, vn, x.shape[0], cond_or_uncond, plain)
-            branch = module.branch(x, k, v, scale)
+            branch = module.branch(x, self._rows(ka, kn, plan), self._rows(va, vn, plan), scale)
         else:
             kqa, voa, kqn, von = self._cached_folded_kv(key, module, x)
-            kq = self._rows(kqa, kqn, x.shape[0], cond_or_uncond, plain)
-            vo = self._rows(voa, von, x.shape[0], cond_or_uncond, plain)
-            branch = module.branch_folded(x, kq, vo, scale)
+            branch = module.branch_folded(x, self._rows(kqa, kqn, plan), self._rows(voa, von, plan), scale)
+        plain = plan.indices(PLAIN)
         if plain:
-            keep = torch.ones(x.shape[0] // max(1, len(cond_or_uncond or [0])), device=x.device, dtype=x.dtype)
-            keep[list(plain)] = 0
-            branch = branch * keep.repeat(max(1, len(cond_or_uncond or [0]))).view(-1, 1, 1)
+            keep = torch.ones(x.shape[0], 1, 1, device=x.device, dtype=x.dtype)
+            keep[plain] = 0
+            branch = branch * keep
         return x + branch

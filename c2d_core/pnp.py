@@ -1,7 +1,8 @@
 """Plug-and-Play structure preservation for the edit pass (pure torch, ComfyUI hook signatures).
 
-The edit sampler runs each UNet call on rows [source, edit_1 … edit_n] per cond/uncond chunk. For
-the first fraction of the steps these hooks overwrite the edit rows with the source row's
+The edit sampler runs each UNet call on one source row (a "plain" row of the `c2d_rows` plan, see
+rows.py) beside the edit rows. For the first fraction of the steps these hooks overwrite every edit
+row with the source row's
   - decoder features: `h` leaving output block `feature_block` (`output_block_patch` hook), and
   - self-attention queries and keys (the inputs of q and k; values stay the edit's own) in the
     transformer blocks of output blocks ≥ `attention_from` (`attn1_patch` hook),
@@ -12,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+
+from .rows import PLAIN, row_plan
 
 
 @dataclass
@@ -24,19 +27,17 @@ class PnPState:
     attention_from: int = 4       # output blocks >= this get the source's self-attention q/k
 
 
-def source_rows_to_edit_rows(t: torch.Tensor, chunks: int) -> torch.Tensor:
-    """t: (B, ...) made of `chunks` equal chunks [source, edit…] → copy with every edit row replaced
-    by its chunk's source row."""
-    B = t.shape[0]
-    if chunks < 1 or B % chunks:
-        raise ValueError(f"batch of {B} rows does not split into {chunks} cond/uncond chunks")
-    per = B // chunks
-    view = t.view(chunks, per, *t.shape[1:])
-    return view[:, :1].expand_as(view).reshape_as(t).clone()
-
-
-def _chunks(options: dict) -> int:
-    return max(1, len(options.get("cond_or_uncond") or [0]))
+def source_row_to_edit_rows(t: torch.Tensor, options: dict) -> torch.Tensor:
+    """t: (B, ...) → copy where every non-source row is replaced by the source row (the plan's plain row);
+    t itself when the batch has no source row."""
+    plan = row_plan(options, t.shape[0])
+    src = plan.indices(PLAIN)
+    if not src:
+        return t
+    out = t.clone()
+    edit = [r for r in range(t.shape[0]) if r != src[0]]
+    out[edit] = t[src[0]]
+    return out
 
 
 class PnPFeaturePatch:
@@ -50,7 +51,7 @@ class PnPFeaturePatch:
         # this hook runs before output block id; h there is the output of block id - 1
         if self.state.features and block is not None and block[0] == "output" \
                 and block[1] == self.state.feature_block + 1:
-            h = source_rows_to_edit_rows(h, _chunks(transformer_options))
+            h = source_row_to_edit_rows(h, transformer_options)
         return h, hsp
 
 
@@ -66,7 +67,6 @@ class PnPAttentionPatch:
         if not (self.state.attention and block is not None and block[0] == "output"
                 and block[1] >= self.state.attention_from):
             return n, context, value
-        chunks = _chunks(extra_options)
-        new_n = source_rows_to_edit_rows(n, chunks)
-        new_context = new_n if context is n else source_rows_to_edit_rows(context, chunks)
+        new_n = source_row_to_edit_rows(n, extra_options)
+        new_context = new_n if context is n else source_row_to_edit_rows(context, extra_options)
         return new_n, new_context, value

@@ -148,7 +148,7 @@ def _edit_sampler(record: InversionRecord, feature_fraction: float, attention_fr
         patches = to["patches"] = {k: list(v) for k, v in (to.get("patches") or {}).items()}
         patches.setdefault("attn1_patch", []).append(PnPAttentionPatch(state))
         patches.setdefault("output_block_patch", []).append(PnPFeaturePatch(state))
-        to["c2d_plain_rows"] = (0,)
+        opts["model_function_wrapper"] = SourceRowOnce(opts.get("model_function_wrapper"))
         steps = len(sigmas) - 1
         B = x.shape[0]
         src = traj.noise_latent.to(x)[:1]  # the source row regenerates the source from its noise, beside the edit
@@ -165,6 +165,43 @@ def _edit_sampler(record: InversionRecord, feature_fraction: float, attention_fr
                 callback({"i": i, "x": x, "denoised": den[1:], "sigma": s, "sigma_hat": s})
         return x
     return comfy.samplers.KSAMPLER(sample)
+
+
+class SourceRowOnce:
+    """`model_function_wrapper` for the edit pass. The sampler's batch is [source, edit…] and ComfyUI
+    repeats it per CFG chunk; the source needs only its cond row (it regenerates the source like the
+    cfg-1 inversion), so its uncond copy is dropped before the UNet call and filled with the cond
+    output after it (CFG then leaves the source at its cond prediction). Rows are described to the
+    patches by a `c2d_rows` plan: the source is "plain" (no audio), edit rows audio / null."""
+
+    def __init__(self, inner=None):
+        self.inner = inner
+
+    def __call__(self, apply_model, args):
+        x, t, c, chunks = args["input"], args["timestep"], dict(args["c"]), list(args["cond_or_uncond"])
+        N, per = x.shape[0], x.shape[0] // len(chunks)
+        cond_src = next((k * per for k, cu in enumerate(chunks) if cu == 0), 0)
+        keep, plan = [], []
+        for k, cu in enumerate(chunks):
+            for j in range(per):
+                r = k * per + j
+                if j == 0 and r != cond_src:
+                    continue
+                keep.append(r)
+                plan.append(("plain", -1) if j == 0 else ("null" if cu == 1 else "audio", j - 1))
+        idx = torch.tensor(keep, device=x.device)
+        c = {k: (v.index_select(0, idx.to(v.device)) if torch.is_tensor(v) and v.ndim and v.shape[0] == N else v)
+             for k, v in c.items()}
+        c["transformer_options"] = {**c.get("transformer_options", {}), "c2d_rows": plan}
+        sub = {"input": x.index_select(0, idx), "timestep": t.index_select(0, idx.to(t.device)), "c": c,
+               "cond_or_uncond": chunks}
+        out_kept = self.inner(apply_model, sub) if self.inner else apply_model(sub["input"], sub["timestep"], **c)
+        out = out_kept.new_empty((N, *out_kept.shape[1:]))
+        out[idx] = out_kept
+        for k in range(len(chunks)):
+            if k * per != cond_src:
+                out[k * per] = out_kept[keep.index(cond_src)]
+        return out
 
 
 class C2DAudioEditSampler(io.ComfyNode):

@@ -3,24 +3,28 @@ the audio patch leaves the source row untouched."""
 import torch
 
 from c2d_core.patch import AudioAttentionPatch
-from c2d_core.pnp import PnPAttentionPatch, PnPFeaturePatch, PnPState, source_rows_to_edit_rows
+from c2d_core.pnp import PnPAttentionPatch, PnPFeaturePatch, PnPState, source_row_to_edit_rows
 from helpers import extra, tiny_adapter
 
 
-def test_source_rows_fill_edit_rows_per_chunk():
-    t = torch.arange(6.0).view(6, 1)                   # chunks: uncond [0,1,2], cond [3,4,5]
-    assert source_rows_to_edit_rows(t, 2).flatten().tolist() == [0, 0, 0, 3, 3, 3]
-    assert t.flatten().tolist() == [0, 1, 2, 3, 4, 5]  # input untouched
+PLAN = [("null", 0), ("plain", -1), ("audio", 0)]  # uncond edit, the source (cond only), cond edit
+
+
+def test_source_row_fills_edit_rows():
+    t = torch.arange(3.0).view(3, 1)
+    assert source_row_to_edit_rows(t, {"c2d_rows": PLAN}).flatten().tolist() == [1, 1, 1]
+    assert t.flatten().tolist() == [0, 1, 2]  # input untouched
+    assert source_row_to_edit_rows(t, {"cond_or_uncond": [0]}) is t  # no source row: nothing to copy
 
 
 def test_feature_patch_acts_only_on_its_block_and_when_on():
     state = PnPState(features=True, feature_block=4)
     patch = PnPFeaturePatch(state)
-    h, hsp = torch.randn(2, 3, 4, 4), torch.randn(2, 3, 4, 4)
-    opts = {"block": ("output", 5), "cond_or_uncond": [0]}
+    h, hsp = torch.randn(3, 3, 4, 4), torch.randn(3, 3, 4, 4)
+    opts = {"block": ("output", 5), "c2d_rows": PLAN}
     out, out_hsp = patch(h, hsp, opts)
-    assert torch.equal(out[1], h[0]) and torch.equal(out[0], h[0]) and out_hsp is hsp
-    assert patch(h, hsp, {"block": ("output", 6), "cond_or_uncond": [0]})[0] is h
+    assert all(torch.equal(out[r], h[1]) for r in range(3)) and out_hsp is hsp
+    assert patch(h, hsp, {"block": ("output", 6), "c2d_rows": PLAN})[0] is h
     state.features = False
     assert patch(h, hsp, opts)[0] is h
 
@@ -28,24 +32,22 @@ def test_feature_patch_acts_only_on_its_block_and_when_on():
 def test_attention_patch_copies_query_and_key_inputs_not_values():
     state = PnPState(attention=True, attention_from=4)
     patch = PnPAttentionPatch(state)
-    n = torch.randn(4, 5, 8)
-    opts = {"block": ("output", 7), "cond_or_uncond": [1, 0]}
+    n = torch.randn(3, 5, 8)
+    opts = {"block": ("output", 7), "c2d_rows": PLAN}
     q_in, k_in, v_in = patch(n, n, n, opts)
-    assert torch.equal(q_in[1], n[0]) and torch.equal(q_in[3], n[2]) and k_in is q_in
+    assert torch.equal(q_in[0], n[1]) and torch.equal(q_in[2], n[1]) and k_in is q_in
     assert v_in is n  # values stay the edit's own
-    assert patch(n, n, n, {"block": ("output", 3), "cond_or_uncond": [1, 0]})[0] is n
-    assert patch(n, n, n, {"block": ("input", 7), "cond_or_uncond": [1, 0]})[0] is n
+    assert patch(n, n, n, {"block": ("output", 3), "c2d_rows": PLAN})[0] is n
+    assert patch(n, n, n, {"block": ("input", 7), "c2d_rows": PLAN})[0] is n
 
 
-def test_audio_patch_skips_plain_source_rows():
+def test_audio_patch_follows_the_row_plan():
     adapter = tiny_adapter(gate=0.8)
     embeds = torch.randn(2, 16)                      # one embedding per edit image
-    patch = AudioAttentionPatch(adapter, embeds)
-    x = torch.randn(6, 10, 32)  # block input_1_0 (width 32); chunks [src, e1, e2] × (uncond, cond)
-    opts = {**extra(("input", 1), 0, cond_or_uncond=(1, 0)), "c2d_plain_rows": (0,)}
-    out = patch(x, opts)
-    assert torch.equal(out[0], x[0]) and torch.equal(out[3], x[3])     # source rows unchanged, bit for bit
-    assert (out[4] - x[4]).abs().max() > 1e-4 and (out[5] - out[4]).abs().max() > 1e-6  # edit rows hear their own clip
-    ref = AudioAttentionPatch(adapter, embeds)(x[[1, 2, 4, 5]], {**opts, "c2d_plain_rows": ()})
-    torch.testing.assert_close(out[[1, 2, 4, 5]], ref, rtol=1e-5, atol=1e-6)
-
+    x = torch.randn(5, 10, 32)                       # block input_1_0 (width 32)
+    plan = [("null", 0), ("null", 1), ("plain", -1), ("audio", 0), ("audio", 1)]
+    out = AudioAttentionPatch(adapter, embeds)(x, {**extra(("input", 1)), "c2d_rows": plan})
+    assert torch.equal(out[2], x[2])                 # the source row is untouched, bit for bit
+    assert (out[3] - x[3]).abs().max() > 1e-4 and (out[4] - out[3]).abs().max() > 1e-6
+    ref = AudioAttentionPatch(adapter, embeds)(x[[0, 1, 3, 4]], extra(("input", 1), cond_or_uncond=(1, 0)))
+    torch.testing.assert_close(out[[0, 1, 3, 4]], ref, rtol=1e-5, atol=1e-6)

@@ -1,0 +1,44 @@
+"""Which audio each row of a UNet batch gets.
+
+ComfyUI batches CFG chunks: `cond_or_uncond` lists them (0 = cond, 1 = uncond), each with B / len rows.
+Cond rows hear the audio (image i of the chunk gets embedding i, or the single shared one), uncond
+rows get the null tokens. The edit sampler instead passes an explicit plan in `c2d_rows` (it drops
+the source row from the uncond chunk), where "plain" rows (the source) get no audio at all.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .errors import AudioInputError
+
+AUDIO, NULL, PLAIN = "audio", "null", "plain"
+
+
+@dataclass(frozen=True)
+class RowPlan:
+    kinds: tuple[str, ...]    # per row: AUDIO | NULL | PLAIN
+    images: tuple[int, ...]   # per row: index of the image among the chunk's edit rows (for per-image audio)
+
+    @property
+    def n_images(self) -> int:
+        return max((i for k, i in zip(self.kinds, self.images) if k != PLAIN), default=-1) + 1
+
+    def indices(self, kind: str) -> list[int]:
+        return [r for r, k in enumerate(self.kinds) if k == kind]
+
+
+def row_plan(extra_options: dict, batch: int) -> RowPlan:
+    explicit = extra_options.get("c2d_rows")
+    if explicit is not None:
+        if len(explicit) != batch:
+            raise AudioInputError(f"row plan has {len(explicit)} rows for a batch of {batch}")
+        return RowPlan(tuple(k for k, _ in explicit), tuple(i for _, i in explicit))
+    chunks = list(extra_options.get("cond_or_uncond") or [0])
+    if batch % len(chunks):
+        raise AudioInputError(f"batch of {batch} rows does not split into {len(chunks)} cond/uncond chunks")
+    per = batch // len(chunks)
+    kinds, images = [], []
+    for c in chunks:
+        kinds += [NULL if c == 1 else AUDIO] * per
+        images += list(range(per))
+    return RowPlan(tuple(kinds), tuple(images))
