@@ -9,6 +9,7 @@ register_model_folders()
 
 from .nodes.adapter_loader import C2DAudioAdapterLoader  # noqa: E402
 from .nodes.apply_adapter import C2DApplyAudioAdapter  # noqa: E402
+from .nodes.audio_guider import C2DAudioGuider  # noqa: E402
 from .nodes.batch_embeds import C2DBatchAudioEmbeds  # noqa: E402
 from .nodes.clap_encode import C2DCLAPEncode  # noqa: E402
 from .nodes.clap_loader import C2DCLAPLoader  # noqa: E402
@@ -16,7 +17,7 @@ from .nodes.editing import C2DAudioEditSampler, C2DInversionSampler, C2DInvertLa
 from .nodes.load_audio import C2DLoadAudio  # noqa: E402
 
 NODES = [C2DLoadAudio, C2DCLAPLoader, C2DCLAPEncode, C2DAudioAdapterLoader, C2DApplyAudioAdapter,
-         C2DBatchAudioEmbeds, C2DInvertLatent, C2DInversionSampler, C2DAudioEditSampler]
+         C2DBatchAudioEmbeds, C2DInvertLatent, C2DInversionSampler, C2DAudioEditSampler, C2DAudioGuider]
 
 
 class CLAP2DiffusionExtension(ComfyExtension):

@@ -3,7 +3,8 @@
 ComfyUI batches CFG chunks: `cond_or_uncond` lists them (0 = cond, 1 = uncond), each with B / len rows.
 Cond rows hear the audio (image i of the chunk gets embedding i, or the single shared one), uncond
 rows get the null tokens. The edit sampler instead passes an explicit plan in `c2d_rows` (it drops
-the source row from the uncond chunk), where "plain" rows (the source) get no audio at all.
+the source row from the uncond chunk), where "plain" rows (the source) get no audio at all; the
+audio guider names a kind per conditioning in `c2d_chunk_kinds`.
 """
 from __future__ import annotations
 
@@ -34,11 +35,13 @@ def row_plan(extra_options: dict, batch: int) -> RowPlan:
             raise AudioInputError(f"row plan has {len(explicit)} rows for a batch of {batch}")
         return RowPlan(tuple(k for k, _ in explicit), tuple(i for _, i in explicit))
     chunks = list(extra_options.get("cond_or_uncond") or [0])
+    chunk_kinds = extra_options.get("c2d_chunk_kinds")  # e.g. the audio guider: cond list index → kind
     if batch % len(chunks):
         raise AudioInputError(f"batch of {batch} rows does not split into {len(chunks)} cond/uncond chunks")
     per = batch // len(chunks)
     kinds, images = [], []
     for c in chunks:
-        kinds += [NULL if c == 1 else AUDIO] * per
+        kind = chunk_kinds[c] if chunk_kinds is not None else (NULL if c == 1 else AUDIO)
+        kinds += [kind] * per
         images += list(range(per))
     return RowPlan(tuple(kinds), tuple(images))

@@ -1,0 +1,60 @@
+"""Separate audio guidance: a GUIDER with its own scale for the text and for the sound.
+
+One UNet pass per step on three rows per image — negative and positive without the audio branch,
+positive with it — combined as
+
+    ε = ε(neg) + text_cfg · (ε(pos) − ε(neg)) + audio_cfg · (ε(pos + audio) − ε(pos))
+
+so audio_cfg 0 is exactly plain CFG of the model without the adapter.
+"""
+from __future__ import annotations
+
+import comfy.samplers
+from comfy_api.latest import io
+
+from ..c2d_core.rows import AUDIO, PLAIN
+from .types import CATEGORY
+
+
+class AudioGuider(comfy.samplers.CFGGuider):
+    def set_scales(self, text_cfg: float, audio_cfg: float):
+        self.cfg = text_cfg
+        self.audio_cfg = audio_cfg
+
+    def predict_noise(self, x, timestep, model_options={}, seed=None):
+        positive, negative = self.conds.get("positive"), self.conds.get("negative")
+        options = dict(model_options)
+        options["transformer_options"] = {**options.get("transformer_options", {}),
+                                          "c2d_chunk_kinds": (AUDIO, PLAIN, PLAIN)}
+        with_audio, neg, pos = comfy.samplers.calc_cond_batch(
+            self.inner_model, [positive, negative, positive], x, timestep, options)
+        return neg + self.cfg * (pos - neg) + self.audio_cfg * (with_audio - pos)
+
+
+class C2DAudioGuider(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="C2DAudioGuider",
+            display_name="Audio Guider (text + audio CFG, C2D)",
+            category=CATEGORY,
+            description="A GUIDER for SamplerCustomAdvanced with separate guidance scales for the prompt and the "
+                        "sound, in one UNet pass per step (3 rows per image). audio_cfg 0 = plain CFG without audio.",
+            inputs=[
+                io.Model.Input("model", tooltip="the model from Apply Audio Adapter"),
+                io.Conditioning.Input("positive"),
+                io.Conditioning.Input("negative"),
+                io.Float.Input("text_cfg", default=7.0, min=0.0, max=30.0, step=0.1,
+                               tooltip="guidance scale of the prompt (as KSampler's cfg)"),
+                io.Float.Input("audio_cfg", default=3.0, min=0.0, max=30.0, step=0.1,
+                               tooltip="guidance scale of the sound on top of the prompt; 0 = ignore the sound"),
+            ],
+            outputs=[io.Guider.Output()],
+        )
+
+    @classmethod
+    def execute(cls, model, positive, negative, text_cfg, audio_cfg) -> io.NodeOutput:
+        guider = AudioGuider(model)
+        guider.set_conds(positive, negative)
+        guider.set_scales(text_cfg, audio_cfg)
+        return io.NodeOutput(guider)

@@ -1,0 +1,97 @@
+"""The audio guider: separate text/audio scales, audio scale 0 = plain CFG, one UNet pass (3 rows) per step."""
+import pytest
+import torch
+
+from c2d_core.adapter_file import save_adapter
+from c2d_core.config import AdapterConfig
+from c2d_core.factory import new_adapter
+from devtools.demo_audio import synth, write_wav
+from devtools.standin_clap import make_random_clap_folder
+
+CLAP = "c2d-guide-clap"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _drop_shared_cache(comfy_host):
+    yield
+    comfy_host.clear_cache()
+
+
+@pytest.fixture(scope="module")
+def ckpt(comfy_host, host_models_dir, standins):
+    if not (host_models_dir / "clap" / CLAP / "config.json").exists():
+        make_random_clap_folder(host_models_dir / "clap" / CLAP, seed=6)
+    (host_models_dir / "audio_adapters").mkdir(parents=True, exist_ok=True)
+    save_adapter(host_models_dir / "audio_adapters" / "guide.safetensors",
+                 new_adapter(AdapterConfig(gate_init=0.7, hidden_dim=256), seed=2))
+    write_wav(comfy_host.input_dir / "guide.wav", synth("chirp", 2.0, 44_100, 1), 44_100)
+    return standins["sd15"]
+
+
+def graph(ckpt, audio_cfg=None, steps=2):
+    """audio_cfg None: stock CFGGuider on the unpatched model; else the audio guider on the patched one."""
+    p = {
+        "1": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": ckpt}},
+        "2": {"class_type": "CLIPTextEncode", "inputs": {"text": "a landscape", "clip": ["1", 1]}},
+        "3": {"class_type": "CLIPTextEncode", "inputs": {"text": "blurry", "clip": ["1", 1]}},
+        "4": {"class_type": "EmptyLatentImage", "inputs": {"width": 64, "height": 64, "batch_size": 1}},
+        "10": {"class_type": "C2DLoadAudio", "inputs": {"audio": "guide.wav"}},
+        "11": {"class_type": "C2DCLAPLoader", "inputs": {"clap_name": CLAP}},
+        "12": {"class_type": "C2DCLAPEncode", "inputs": {"clap": ["11", 0], "audio": ["10", 0]}},
+        "13": {"class_type": "C2DAudioAdapterLoader", "inputs": {"adapter_name": "guide.safetensors"}},
+        "14": {"class_type": "C2DApplyAudioAdapter", "inputs": {
+            "model": ["1", 0], "adapter": ["13", 0], "embeds": ["12", 0], "strength": 1.0,
+            "start_percent": 0.0, "end_percent": 1.0}},
+        "31": {"class_type": "KSamplerSelect", "inputs": {"sampler_name": "euler"}},
+        "32": {"class_type": "BasicScheduler", "inputs": {"model": ["1", 0], "scheduler": "normal", "steps": steps,
+                                                          "denoise": 1.0}},
+        "33": {"class_type": "RandomNoise", "inputs": {"noise_seed": 5}},
+        "34": {"class_type": "SamplerCustomAdvanced", "inputs": {
+            "noise": ["33", 0], "guider": ["30", 0], "sampler": ["31", 0], "sigmas": ["32", 0],
+            "latent_image": ["4", 0]}},
+        "6": {"class_type": "SaveLatent", "inputs": {"samples": ["34", 0], "filename_prefix": "guide"}},
+    }
+    if audio_cfg is None:
+        p["30"] = {"class_type": "CFGGuider", "inputs": {"model": ["1", 0], "positive": ["2", 0],
+                                                         "negative": ["3", 0], "cfg": 7.0}}
+    else:
+        p["30"] = {"class_type": "C2DAudioGuider", "inputs": {"model": ["14", 0], "positive": ["2", 0],
+                                                              "negative": ["3", 0], "text_cfg": 7.0,
+                                                              "audio_cfg": audio_cfg}}
+    return p
+
+
+def latent(host, prompt):
+    return host.run(prompt, fresh=False)["outputs"]["34"][0]["samples"].clone()
+
+
+def test_audio_scale_0_is_plain_cfg_and_audio_scale_steers(comfy_host, ckpt):
+    plain = latent(comfy_host, graph(ckpt))
+    zero = latent(comfy_host, graph(ckpt, audio_cfg=0.0))
+    torch.testing.assert_close(zero, plain, atol=1e-4 * plain.abs().max().item(), rtol=0)
+    some = latent(comfy_host, graph(ckpt, audio_cfg=3.0))
+    more = latent(comfy_host, graph(ckpt, audio_cfg=6.0))
+    assert (some - plain).abs().max() > 1e-3
+    assert (more - plain).norm() > (some - plain).norm()
+
+
+def test_one_unet_pass_of_three_rows_per_step(comfy_host, ckpt):
+    import comfy.samplers
+    result = comfy_host.run(graph(ckpt, audio_cfg=3.0, steps=3), fresh=False)
+    out = result["outputs"]
+    model = out["14"][0].clone()
+    calls = []
+
+    def count(apply_model, args):
+        calls.append(args["input"].shape[0])
+        return apply_model(args["input"], args["timestep"], **args["c"])
+    model.set_model_unet_function_wrapper(count)
+    guider = comfy_host.pack_module.nodes.audio_guider.AudioGuider(model)
+    guider.set_conds(out["2"][0], out["3"][0])
+    guider.set_scales(7.0, 3.0)
+    x = torch.zeros(1, 4, 8, 8)
+    sample = guider.sample(torch.randn(1, 4, 8, 8, generator=torch.Generator().manual_seed(0)), x,
+                           comfy.samplers.sampler_object("euler"), out["32"][0], seed=5, disable_pbar=True)
+    del result, out, model, guider
+    assert calls == [3, 3, 3]
+    assert torch.isfinite(sample).all()
