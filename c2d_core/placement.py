@@ -28,3 +28,33 @@ def select_blocks(blocks: tuple[BlockSpec, ...], placement: str) -> tuple[BlockS
     if not chosen:
         raise ValueError(f"placement {placement!r} selects no transformer block of this model")
     return chosen
+
+
+BLOCK_PRESETS = ("all", "mid_up", "up", "mid", "down")
+
+
+def block_weights(blocks: tuple[BlockSpec, ...], preset: str = "all", custom: str = "") -> dict[str, float]:
+    """Per-block audio weights: 1 for blocks in `preset`, 0 elsewhere, then `custom` overrides.
+
+    custom: comma-separated "name=weight" where name is a block key ("output_3_0"), a stage
+    ("input", "middle", "output") or a key prefix ("output_3"), e.g. "middle=1.5, output_11=0".
+    Returns {block key: weight} for every given block.
+    """
+    chosen = {b.key for b in select_blocks(blocks, preset)}
+    weights = {b.key: 1.0 if b.key in chosen else 0.0 for b in blocks}
+    for item in (x.strip() for x in custom.split(",")):
+        if not item:
+            continue
+        name, sep, value = item.partition("=")
+        name = name.strip()
+        try:
+            w = float(value)
+        except ValueError:
+            raise ValueError(f"block weight {item!r}: write name=number, e.g. 'middle=1.5'") from None
+        hits = [k for k in weights if k == name or k.startswith(name + "_")]
+        if not sep or not hits:
+            raise ValueError(f"block weight {item!r}: {name!r} names no block; use a stage (input, middle, output) "
+                             f"or keys such as {sorted(weights)[:4]}")
+        for k in hits:
+            weights[k] = w
+    return weights

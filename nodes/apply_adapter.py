@@ -3,6 +3,8 @@ import logging
 from comfy_api.latest import io
 
 from ..c2d_core.patch import AudioAttentionPatch
+from ..c2d_core.placement import BLOCK_PRESETS
+from ..c2d_core.placement import block_weights as make_block_weights
 from .comfy_model import model_blocks, model_family, sigma_window
 from .types import CATEGORY, AudioAdapter, AudioEmbeds
 
@@ -28,12 +30,18 @@ class C2DApplyAudioAdapter(io.ComfyNode):
                                tooltip="sampling progress at which audio starts acting"),
                 io.Float.Input("end_percent", default=1.0, min=0.0, max=1.0, step=0.001,
                                tooltip="sampling progress at which audio stops acting"),
+                io.Combo.Input("audio_blocks", options=list(BLOCK_PRESETS), default="all", optional=True,
+                               tooltip="UNet blocks the sound acts in: all, mid_up (middle + decoder), up, mid, down"),
+                io.String.Input("block_weights", default="", optional=True,
+                                tooltip="per-block weights on top: e.g. 'middle=1.5, output_11=0' (stage, block key "
+                                        "or key prefix = number)"),
             ],
             outputs=[io.Model.Output(tooltip="the model with audio attention; use it with any sampler")],
         )
 
     @classmethod
-    def execute(cls, model, adapter, embeds, strength, start_percent, end_percent) -> io.NodeOutput:
+    def execute(cls, model, adapter, embeds, strength, start_percent, end_percent, audio_blocks="all",
+                block_weights="") -> io.NodeOutput:
         family = model_family(model)
         blocks, context_dim = model_blocks(model)
         adapter.adapter.check_fits(blocks, context_dim, family)
@@ -44,8 +52,9 @@ class C2DApplyAudioAdapter(io.ComfyNode):
                         "so it runs, but results may be weak: load %r in Load CLAP Model",
                         trained_with, embeds.clap_model_id, trained_with)
         sigma_start, sigma_end = sigma_window(model, start_percent, end_percent)
+        weights = make_block_weights(adapter.adapter.config.blocks, audio_blocks, block_weights)
         patch = AudioAttentionPatch(adapter.adapter, embeds.embeds, strength=strength, sigma_start=sigma_start,
-                                    sigma_end=sigma_end, enabled=start_percent < end_percent)
+                                    sigma_end=sigma_end, enabled=start_percent < end_percent, block_weights=weights)
         patch.host_models = [adapter.patcher]
         patched = model.clone()
         patched.set_model_patch(patch, "middle_patch")

@@ -249,3 +249,27 @@ def test_clap_id_mismatch_warns(comfy_host, assets, host_models_dir, caplog):
     with caplog.at_level(logging.WARNING):
         latent(comfy_host, graph(assets["ckpt"], clap="other-clap"))
     assert any("trained with CLAP 'c2d-test-clap'" in r.getMessage() for r in caplog.records)
+
+
+def test_block_weights_and_stacked_adapters(comfy_host, assets, plain):
+    def with_blocks(**kw):
+        p = graph(assets["ckpt"])
+        p["14"]["inputs"].update(kw)
+        return latent(comfy_host, p)
+    full = latent(comfy_host, graph(assets["ckpt"]))
+    up = with_blocks(audio_blocks="up")
+    none = with_blocks(audio_blocks="all", block_weights="input=0, middle=0, output=0")
+    assert torch.equal(none, plain)                       # every block weighted 0: the plain model, bit for bit
+    assert (up - full).abs().max() > 1e-4 and (up - plain).abs().max() > 1e-4
+    with pytest.raises(PromptExecutionError, match="block weight"):
+        with_blocks(block_weights="nonsense=2")
+    stacked = graph(assets["ckpt"])                       # a second adapter on top of the first
+    stacked["18"] = {"class_type": "C2DAudioAdapterLoader", "inputs": {"adapter_name": "gate0.safetensors"}}
+    stacked["19"] = {"class_type": "C2DApplyAudioAdapter", "inputs": {
+        "model": ["14", 0], "adapter": ["18", 0], "embeds": ["12", 0], "strength": 1.0, "start_percent": 0.0,
+        "end_percent": 1.0}}
+    stacked["5"]["inputs"]["model"] = ["19", 0]
+    assert torch.equal(latent(comfy_host, stacked), full)  # gate-0 adapter adds nothing to the first
+    stacked["18"]["inputs"]["adapter_name"] = "gate05.safetensors"
+    twice = latent(comfy_host, stacked)
+    assert (twice - full).abs().max() > 1e-3               # two audio adapters both act

@@ -34,3 +34,18 @@ def test_clap_width_mismatch():
 def test_tokens_not_divisible():
     with pytest.raises(AssertionError):
         AudioProjector(clap_dim=8, context_dim=8, n_tokens=8, n_mlps=3)
+
+
+def test_block_weight_presets_and_custom_overrides():
+    import pytest as _pytest
+
+    from c2d_core.families import family_layout
+    from c2d_core.placement import block_weights
+    blocks = family_layout("sd15").blocks()
+    w = block_weights(blocks, "up", "middle=1.5, output_11=0, output_3_0=0.25")
+    assert w["input_1_0"] == 0 and w["middle_0_0"] == 1.5 and w["output_11_0"] == 0 and w["output_3_0"] == 0.25
+    assert w["output_6_0"] == 1 and len(w) == 16
+    assert set(block_weights(blocks).values()) == {1.0}
+    for bad in ("middle", "mid=1", "output_12=1", "middle=x"):
+        with _pytest.raises(ValueError, match="block weight"):
+            block_weights(blocks, "all", bad)
