@@ -273,3 +273,24 @@ def test_block_weights_and_stacked_adapters(comfy_host, assets, plain):
     stacked["18"]["inputs"]["adapter_name"] = "gate05.safetensors"
     twice = latent(comfy_host, stacked)
     assert (twice - full).abs().max() > 1e-3               # two audio adapters both act
+
+
+def test_blend_and_interpolate_nodes(comfy_host, assets):
+    def with_embeds(node, batch=1):
+        p = graph(assets["ckpt"], batch=batch, audio2="chirp.wav")
+        p["17"] = node                                    # replaces the batch node; "12" = rain, "16" = chirp
+        return latent(comfy_host, p)
+    rain = latent(comfy_host, graph(assets["ckpt"], audio="rain.wav"))
+    chirp = latent(comfy_host, graph(assets["ckpt"], audio="chirp.wav"))
+    only_rain = with_embeds({"class_type": "C2DBlendAudioEmbeds", "inputs": {
+        "embeds_1": ["12", 0], "weight_1": 1.0, "embeds_2": ["16", 0], "weight_2": 0.0}})
+    torch.testing.assert_close(only_rain, rain, atol=1e-4, rtol=0)
+    mix = with_embeds({"class_type": "C2DBlendAudioEmbeds", "inputs": {
+        "embeds_1": ["12", 0], "weight_1": 0.5, "embeds_2": ["16", 0], "weight_2": 0.5}})
+    assert (mix - rain).abs().max() > 1e-3 and (mix - chirp).abs().max() > 1e-3
+    sweep = with_embeds({"class_type": "C2DInterpolateAudioEmbeds", "inputs": {
+        "embeds_a": ["12", 0], "embeds_b": ["16", 0], "t": 0.5, "frames": 2}}, batch=2)
+    torch.testing.assert_close(sweep[0], rain[0], atol=3e-3, rtol=0)   # frame 0 = A (batch-2 kernels round apart)
+    chirp2 = latent(comfy_host, graph(assets["ckpt"], audio="chirp.wav", batch=2))  # row 1 has the batch's 2nd noise
+    torch.testing.assert_close(sweep[1], chirp2[1], atol=3e-3, rtol=0)   # last frame = B
+    assert (sweep[1] - sweep[0]).abs().max() > 1e-2
