@@ -58,12 +58,13 @@ def check_sample_rate(sample_rate) -> int:
     return rate
 
 
-def prepare_waveform(waveform, sample_rate, target_rate: int = CLAP_SAMPLE_RATE) -> torch.Tensor:
+def prepare_waveform(waveform, sample_rate, target_rate: int = CLAP_SAMPLE_RATE, allow_silence: bool = False) -> torch.Tensor:
     """Checked, mono, resampled audio.
 
     waveform: (B, C, T) | (C, T) | (T,), float or integer PCM, any sample rate in 4–384 kHz.
     Returns (B, T') float32 at `target_rate`, T' = round(T * target_rate / sample_rate).
-    Raises AudioInputError for empty, too short, NaN/Inf or silent clips and implausible rates.
+    Raises AudioInputError for empty, too short, NaN/Inf or silent clips (unless allow_silence, for
+    timeline windows) and implausible rates.
     """
     rate = check_sample_rate(sample_rate)
     mono = to_mono_batch(waveform)  # (B, T)
@@ -78,7 +79,7 @@ def prepare_waveform(waveform, sample_rate, target_rate: int = CLAP_SAMPLE_RATE)
                               f"{MIN_SECONDS * 1000:.0f} ms (CLAP listens to up to 10 s)")
     peak = mono.abs().amax(dim=-1)  # (B,)
     silent = (peak <= SILENCE_PEAK).nonzero().flatten().tolist()
-    if silent:
+    if silent and not allow_silence:
         raise AudioInputError(
             f"audio clip(s) {silent} of the batch are silent (peak {float(peak.min()):.1e}); CLAP would embed "
             "silence, not your sound: check the file, its volume or the trim/start time")

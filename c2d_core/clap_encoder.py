@@ -140,7 +140,8 @@ class ClapAudioEncoder:
 
     # --------------------------------------------------------------- encoding
     @torch.no_grad()
-    def encode(self, waveform, sample_rate, pooling: str = "mean", batch_windows: int = 8) -> torch.Tensor:
+    def encode(self, waveform, sample_rate, pooling: str = "mean", batch_windows: int = 8,
+               allow_silence: bool = False) -> torch.Tensor:
         """CLAP embeddings of a batch of clips.
 
         waveform: (B, C, T) | (C, T) | (T,) at `sample_rate` (any channels, 4–384 kHz).
@@ -149,7 +150,7 @@ class ClapAudioEncoder:
         """
         if pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
-        mono = prepare_waveform(waveform, sample_rate, self.sample_rate)  # (B, T)
+        mono = prepare_waveform(waveform, sample_rate, self.sample_rate, allow_silence=allow_silence)  # (B, T)
         windows = split_windows(mono, int(self.window_seconds * self.sample_rate))  # W × (B, n_w)
         B, W = mono.shape[0], len(windows)
         flat = [windows[w][b].numpy() for b in range(B) for w in range(W)]  # clip-major order

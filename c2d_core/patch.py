@@ -38,7 +38,7 @@ class AudioAttentionPatch:
     def __init__(self, adapter: AudioAdapter, embeds: torch.Tensor, *, strength: float = 1.0,
                  sigma_start: float = math.inf, sigma_end: float = 0.0, enabled: bool = True,
                  block_weights: dict[str, float] | None = None, train: bool = False,
-                 null_rows: torch.Tensor | None = None):
+                 null_rows: torch.Tensor | None = None, image_weights: list[float] | None = None):
         if embeds.ndim != 2:
             raise AudioInputError(f"audio embeddings must be (N, D), got shape {tuple(embeds.shape)}")
         adapter.check_clap(embeds.shape[1])
@@ -52,6 +52,7 @@ class AudioAttentionPatch:
         self.block_weights = dict(block_weights or {})
         self.train = train
         self.null_rows = null_rows
+        self.image_weights = list(image_weights) if image_weights else None  # per-image strength schedule
         self.host_models: list = []      # set by the ComfyUI node: ModelPatchers the host must load
         self._cache: dict = {}
 
@@ -134,8 +135,8 @@ class AudioAttentionPatch:
             kqa, voa, kqn, von = self._cached_folded_kv(key, module, x)
             branch = module.branch_folded(x, self._rows(kqa, kqn, plan), self._rows(voa, von, plan), scale)
         plain = plan.indices(PLAIN)
-        if plain:
-            keep = torch.ones(x.shape[0], 1, 1, device=x.device, dtype=x.dtype)
-            keep[plain] = 0
-            branch = branch * keep
+        if plain or self.image_weights:
+            w = self.image_weights
+            rows = [0.0 if k == PLAIN else (w[min(i, len(w) - 1)] if w else 1.0) for k, i in zip(plan.kinds, plan.images)]
+            branch = branch * torch.tensor(rows, device=x.device, dtype=x.dtype).view(-1, 1, 1)
         return x + branch

@@ -11,6 +11,18 @@ from .types import CATEGORY, AudioAdapter, AudioEmbeds
 log = logging.getLogger(__name__)
 
 
+def _schedule(value) -> list[float] | None:
+    """A FLOAT list (or a single FLOAT, or a 1-D tensor) → list of per-image multipliers."""
+    if value is None:
+        return None
+    if hasattr(value, "tolist"):
+        value = value.tolist()
+    values = [float(v) for v in (value if isinstance(value, (list, tuple)) else [value])]
+    if not values or any(v != v for v in values):
+        raise ValueError("strength_schedule is empty or has NaN values; connect the loudness output of Audio Timeline")
+    return values
+
+
 class C2DApplyAudioAdapter(io.ComfyNode):
     @classmethod
     def define_schema(cls):
@@ -32,6 +44,9 @@ class C2DApplyAudioAdapter(io.ComfyNode):
                                tooltip="sampling progress at which audio stops acting"),
                 io.Combo.Input("audio_blocks", options=list(BLOCK_PRESETS), default="all", optional=True,
                                tooltip="UNet blocks the sound acts in: all, mid_up (middle + decoder), up, mid, down"),
+                io.Float.Input("strength_schedule", optional=True, force_input=True,
+                               tooltip="per-image strength multipliers (a FLOAT list, e.g. the loudness envelope of "
+                                       "Audio Timeline): image i of the batch gets strength × schedule[i]"),
                 io.String.Input("block_weights", default="", optional=True,
                                 tooltip="per-block weights on top: e.g. 'middle=1.5, output_11=0' (stage, block key "
                                         "or key prefix = number)"),
@@ -41,7 +56,7 @@ class C2DApplyAudioAdapter(io.ComfyNode):
 
     @classmethod
     def execute(cls, model, adapter, embeds, strength, start_percent, end_percent, audio_blocks="all",
-                block_weights="") -> io.NodeOutput:
+                block_weights="", strength_schedule=None) -> io.NodeOutput:
         family = model_family(model)
         blocks, context_dim = model_blocks(model)
         adapter.adapter.check_fits(blocks, context_dim, family)
@@ -54,7 +69,8 @@ class C2DApplyAudioAdapter(io.ComfyNode):
         sigma_start, sigma_end = sigma_window(model, start_percent, end_percent)
         weights = make_block_weights(adapter.adapter.config.blocks, audio_blocks, block_weights)
         patch = AudioAttentionPatch(adapter.adapter, embeds.embeds, strength=strength, sigma_start=sigma_start,
-                                    sigma_end=sigma_end, enabled=start_percent < end_percent, block_weights=weights)
+                                    sigma_end=sigma_end, enabled=start_percent < end_percent, block_weights=weights,
+                                    image_weights=_schedule(strength_schedule))
         patch.host_models = [adapter.patcher]
         patched = model.clone()
         patched.set_model_patch(patch, "middle_patch")

@@ -22,5 +22,7 @@ class C2DCLAPEncode(io.ComfyNode):
 
     @classmethod
     def execute(cls, clap, audio) -> io.NodeOutput:
-        embeds = clap.encode(audio["waveform"], audio["sample_rate"]).float().cpu()
+        from .timeline import read_audio
+        waveform, rate = read_audio(audio)
+        embeds = clap.encode(waveform, rate).float().cpu()
         return io.NodeOutput(AudioEmbedsData(embeds=embeds, clap_model_id=clap.model_id, clap_dim=clap.embed_dim))

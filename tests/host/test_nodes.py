@@ -294,3 +294,23 @@ def test_blend_and_interpolate_nodes(comfy_host, assets):
     chirp2 = latent(comfy_host, graph(assets["ckpt"], audio="chirp.wav", batch=2))  # row 1 has the batch's 2nd noise
     torch.testing.assert_close(sweep[1], chirp2[1], atol=3e-3, rtol=0)   # last frame = B
     assert (sweep[1] - sweep[0]).abs().max() > 1e-2
+
+
+def test_audio_timeline_with_loudness_schedule(comfy_host, assets):
+    import numpy as np
+    clip = synth("chirp", 2.0, 44_100, 1, seed=0)
+    clip[:, :44_100] = 0                                   # first second silent
+    write_wav(comfy_host.input_dir / "timeline.wav", clip, 44_100)
+    p = graph(assets["ckpt"], audio="timeline.wav", batch=4)
+    p["12"] = {"class_type": "C2DAudioTimeline", "inputs": {
+        "clap": ["11", 0], "audio": ["10", 0], "fps": 2.0, "window_seconds": 0.5, "frame_count": 0, "snap": "none"}}
+    p["14"]["inputs"]["strength_schedule"] = ["12", 3]
+    result = comfy_host.run(p, fresh=False)
+    embeds, frames, fps, loud = result["outputs"]["12"]
+    out = result["outputs"]["5"][0]["samples"].clone()
+    del result
+    assert frames == 4 and fps == 2.0 and embeds.embeds.shape == (4, 512)
+    assert loud[0] == 0 and loud[1] == 0 and max(loud) == 1 and np.isfinite(loud).all()
+    plain4 = latent(comfy_host, graph(assets["ckpt"], batch=4, patched=False))
+    assert torch.equal(out[:2], plain4[:2])                 # silent frames: strength × 0 = the plain model
+    assert (out[2:] - plain4[2:]).abs().amax(dim=(1, 2, 3)).min() > 1e-3

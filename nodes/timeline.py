@@ -1,0 +1,57 @@
+from comfy_api.latest import io
+
+from ..c2d_core.embeds import AudioEmbeds as AudioEmbedsData
+from ..c2d_core.errors import AudioInputError
+from ..c2d_core.timeline import SNAPS, encode_timeline
+from .types import CATEGORY, AudioEmbeds, ClapModel
+
+
+def read_audio(audio):
+    """Any mapping with "waveform" and "sample_rate" (core AUDIO dicts, VideoHelperSuite's lazy mapping)."""
+    try:
+        return audio["waveform"], audio["sample_rate"]
+    except Exception as e:  # VHS raises when the video has no audio stream
+        raise AudioInputError(f"this input has no audio ({type(e).__name__}: {e}); the video has no sound track: "
+                              "load a clip with audio or connect a Load Audio node") from e
+
+
+class C2DAudioTimeline(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="C2DAudioTimeline",
+            display_name="Audio Timeline (per-frame CLAP, C2D)",
+            category=CATEGORY,
+            description="One CLAP embedding per video frame (window centred on each frame), so a latent batch gets "
+                        "one sound per image; also the frame count, fps and a loudness envelope that Apply Audio "
+                        "Adapter takes as a per-image strength schedule. Long clips are streamed window by window.",
+            inputs=[
+                ClapModel.Input("clap"),
+                io.Audio.Input("audio", tooltip="core AUDIO or a VideoHelperSuite audio output"),
+                io.Float.Input("fps", default=8.0, min=0.1, max=120.0, step=0.1),
+                io.Float.Input("window_seconds", default=1.0, min=0.1, max=10.0, step=0.1,
+                               tooltip="length of audio each frame hears, centred on the frame"),
+                io.Int.Input("frame_count", default=0, min=0, max=100000,
+                             tooltip="0 = round(duration × fps)"),
+                io.Combo.Input("snap", options=list(SNAPS), default="none",
+                               tooltip="multiple_of_16: AnimateDiff context windows; 8n+1: LTX-style models"),
+            ],
+            outputs=[AudioEmbeds.Output(display_name="embeds", tooltip="one embedding per frame"),
+                     io.Int.Output(display_name="frame_count"),
+                     io.Float.Output(display_name="fps"),
+                     io.Float.Output(display_name="loudness", tooltip="per-frame RMS, peak = 1 (a FLOAT list)")],
+        )
+
+    @classmethod
+    def execute(cls, clap, audio, fps, window_seconds, frame_count, snap) -> io.NodeOutput:
+        import comfy.utils
+        waveform, rate = read_audio(audio)
+        bar = None
+
+        def progress(done, total):
+            nonlocal bar
+            bar = bar or comfy.utils.ProgressBar(total)
+            bar.update_absolute(done, total)
+        embeds, loud = encode_timeline(clap, waveform, rate, fps, window_seconds, frame_count, snap, progress=progress)
+        data = AudioEmbedsData(embeds=embeds.float().cpu(), clap_model_id=clap.model_id, clap_dim=clap.embed_dim)
+        return io.NodeOutput(data, embeds.shape[0], float(fps), loud.tolist())
