@@ -1,0 +1,130 @@
+"""Trainer overhead: a stage-1 training step vs a bare frozen-UNet forward + backward on the same batch.
+
+    python benchmarks/train_step_time.py [--batch 16] [--latent 16] [--steps 60] [--channels 32]
+
+"Bare" is the least any adapter inside the UNet costs: the frozen UNet's forward and the backward
+through it (to its input). The trainer step is the real loop's `Trainer.train_step` (data, noise, the patched UNet
+with the audio modules, backward, clipping, AdamW, schedule). Prints
+the ratio (target ≤ 1.15 in stage 1), samples/s and peak memory; not a test (timings vary by machine).
+Both are timed in interleaved rounds (min and median), so load from other processes hits both alike.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--batch", type=int, default=16)
+    p.add_argument("--latent", type=int, default=16, help="latent side (8×8 = 64 px images)")
+    p.add_argument("--channels", type=int, default=32, help="tiny UNet model_channels")
+    p.add_argument("--hidden", type=int, default=128, help="projector hidden width")
+    p.add_argument("--steps", type=int, default=60, help="timed steps (after 10 warm-up steps)")
+    p.add_argument("--threads", type=int, default=min(2, os.cpu_count() or 1))
+    p.add_argument("--checkpointing", action="store_true", help="with gradient checkpointing in the trainer")
+    p.add_argument("--checkpoint", default="", help="an SD1.5 checkpoint instead of the tiny UNet (context 768); "
+                                                     "with --latent 64 that is 512² images")
+    p.add_argument("--mixed-precision", default="no", choices=("no", "bf16", "fp16"),
+                   help="train.mixed_precision (bf16 on a GPU also stores the frozen UNet in bf16)")
+    args = p.parse_args()
+
+    import torch
+
+    torch.set_num_threads(args.threads)
+    from training.host import import_comfy
+    import_comfy()
+    from training import synthetic as S
+    from training.config import load_config
+    from training.loop import Trainer
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    work = Path(tempfile.mkdtemp(prefix="c2d_steptime_"))
+    task = S.Task(train_per_class=max(8, args.batch), latent_size=args.latent,
+                  context_dim=768 if args.checkpoint else 32)
+    labels = [k for k in range(4) for _ in range(task.train_per_class)]
+    S.write_cache(work / "cache", task, S.fake_embed(labels, 512, 0), labels, S.latents(labels, task, 1), "stand-in")
+    warm, n = 10, args.steps
+    cfg = load_config(None, {
+        "model.tiny": not args.checkpoint, "model.checkpoint": args.checkpoint,
+        "model.tiny_unet.model_channels": args.channels, "adapter.hidden_dim": args.hidden,
+        "data.cache": str(work / "cache"), "data.val_fraction": 0.0, "train.run_dir": str(work / "run"),
+        "train.batch_size": args.batch, "train.stages": ("align",), "stage.align.steps": 10 ** 6,
+        "train.progress": False, "train.tensorboard": False, "train.mixed_precision": args.mixed_precision,
+        "model.gradient_checkpointing": args.checkpointing})
+
+    trainer = Trainer(cfg)
+    run = trainer.begin_stage(trainer.stages[0])        # stage 1: projector + gated attention (gates from 0)
+    if device == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+
+    def trainer_step():
+        trainer.train_step(run)                         # data, noise, patched UNet, backward, clip, AdamW
+        trainer.state.step += 1
+
+    # --- bare frozen UNet forward + backward (to its input) on the same batch ------------------------
+    base, ms, unet = trainer.base, trainer.base.model_sampling, trainer.base.unet
+    b = trainer._batch(trainer.sampler.indices(0, 0, 0))
+    rnd = trainer._noise(tuple(b["latent"].shape), 0, 0)
+    sigma = ms.sigmas.to(device)[rnd.t.to(device)].float()
+    x_noisy = ms.noise_scaling(sigma, rnd.noise.to(device), b["latent"])
+
+    dtype = next(unet.parameters()).dtype
+
+    def bare():
+        xc = ms.calculate_input(sigma, x_noisy).to(dtype).detach().requires_grad_(True)
+        with trainer.acc.autocast():
+            out = unet(xc, ms.timestep(sigma).float(), context=b["text"].to(dtype),
+                       transformer_options={"cond_or_uncond": [0]})
+        torch.nn.functional.mse_loss(out.float(), rnd.noise.to(device)).backward()
+
+    # interleaved rounds, min and median per round: robust to other load on a shared machine
+    times = {"bare": [], "trainer": []}
+    for f in (bare, trainer_step):
+        for _ in range(warm):
+            f()
+    rounds = max(3, n // 4)
+    for _ in range(rounds):
+        for name, f in (("bare", bare), ("trainer", trainer_step)):
+            if device == "cuda":
+                torch.cuda.synchronize()
+            t0 = time.perf_counter()
+            for _ in range(4):
+                f()
+            if device == "cuda":
+                torch.cuda.synchronize()
+            times[name].append((time.perf_counter() - t0) / 4)
+    bare_s, step_s = min(times["bare"]), min(times["trainer"])
+    med = statistics.median(times["trainer"]) / statistics.median(times["bare"])
+    train_peak = torch.cuda.max_memory_allocated() / 2 ** 20 if device == "cuda" else peak_rss_mb()
+
+    n_unet = sum(p.numel() for p in unet.parameters())
+    n_adapter = sum(p.numel() for p in trainer.trainable.adapter.parameters())
+    name = Path(args.checkpoint).name if args.checkpoint else f"tiny UNet (model_channels {args.channels})"
+    print(f"{name}: {n_unet / 1e6:.2f} M params, adapter {n_adapter / 1e6:.2f} M "
+          f"({len(trainer.trainable.adapter.blocks)} blocks), batch {args.batch}, latent {args.latent}×{args.latent}, "
+          f"{device}, {args.threads} threads, mixed precision {args.mixed_precision}, UNet {dtype}, "
+          f"gradient checkpointing {'on' if args.checkpointing else 'off'}")
+    print(f"bare frozen-UNet forward+backward: {bare_s * 1000:.1f} ms/step")
+    print(f"trainer stage-1 step:              {step_s * 1000:.1f} ms/step  ({args.batch / step_s:.1f} samples/s)")
+    print(f"ratio trainer / bare:              {step_s / bare_s:.3f} (fastest rounds), {med:.3f} (median rounds); "
+          "target ≤ 1.15")
+    print(f"peak memory: {train_peak:.0f} MB ({'CUDA allocated' if device == 'cuda' else 'process RSS'})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,72 @@
+"""Fixtures for the trainer's tests: a tiny UNet (built by ComfyUI's own classes from a config) and a
+small prepared cache of synthetic samples. No weights are downloaded; everything runs on the CPU."""
+import importlib
+import os
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+REPO = Path(__file__).resolve().parents[2]
+
+# pytest's importlib mode names these files "training.<file>" (rootdir is tests/) and makes an empty
+# "training" package for this folder, which would hide the real `training` package. Swap the real one
+# in: the test modules then live beside it as training.test_*.
+_pkg = sys.modules.get("training")
+if _pkg is None or getattr(_pkg, "__file__", None) is None:
+    sys.modules.pop("training", None)
+    if str(REPO) not in sys.path:
+        sys.path.insert(0, str(REPO))
+    _real = importlib.import_module("training")
+    assert Path(_real.__file__).resolve().parent == REPO / "training", _real.__file__
+    if __name__.startswith("training."):
+        setattr(_real, __name__.split(".", 1)[1], sys.modules[__name__])
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _threads():
+    # One thread: the tiny models gain little from two, and on a shared 2-core machine a second OpenMP
+    # thread that has to wait for a busy core makes small ops ~10× slower.
+    torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="session")
+def comfy_root():
+    from devtools.comfy_host import find_comfyui
+
+    root = find_comfyui()
+    if root is None:
+        pytest.skip("ComfyUI host not found: set COMFYUI_PATH; trainer tests did NOT run")
+    from training.host import import_comfy
+    import_comfy(root, cpu=True)
+    return root
+
+
+@pytest.fixture(scope="session")
+def tiny_cache(tmp_path_factory, comfy_root):
+    """A prepared cache: 48 synthetic samples (4 classes), 64-d stand-in embeddings, 8×8 latents."""
+    from training import synthetic as S
+
+    root = tmp_path_factory.mktemp("tiny")
+    task = S.Task(train_per_class=12)
+    labels = [k for k in range(4) for _ in range(task.train_per_class)]
+    S.write_cache(root / "cache", task, S.fake_embed(labels, 64, seed=2), labels, S.latents(labels, task, seed=1),
+                  "stand-in")
+    return root / "cache"
+
+
+@pytest.fixture
+def make_config(tiny_cache):
+    """make_config(run_dir, steps=(a, b, c), **overrides) → a Config for the tiny UNet and tiny_cache."""
+    from training import synthetic as S
+
+    def make(run_dir, steps=(4, 4, 4), **overrides):
+        over = {"adapter.clap_dim": 64, "model.tiny_weights": "", "train.batch_size": 4, "train.log_every": 1,
+                "train.checkpoint_every": 2, "train.keep_checkpoints": 2, "train.warmup_steps": 2,
+                "stage.gates.eval_every": 2, "data.val_fraction": 0.1}
+        over.update({k.replace("__", "."): v for k, v in overrides.items()})
+        return S.task_config(Path(run_dir), tiny_cache, S.Task(), steps=steps, batch=4, overrides=over)
+
+    return make
+

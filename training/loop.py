@@ -1,0 +1,577 @@
+"""The training loop: reads the stages (data) and runs them with accelerate.
+
+A run is a pure function of the config and `train.seed`: the samples of micro-batch m of optimizer
+step s on process r, their noise, timesteps and dropout masks all come from generators seeded by
+(seed, s, m, r). A resumed run therefore continues exactly where the checkpoint left off.
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+import math
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+
+from c2d_core.adapter_file import load_adapter
+from c2d_core.config import AdapterConfig
+from c2d_core.factory import new_adapter
+from c2d_core.placement import select_blocks
+from c2d_core.unet_blocks import discover_blocks
+
+from .cache import CacheError, LatentCache, load_cache
+from .cache import atomic_write_bytes
+from .checkpoints import (Checkpointer, TrainState, list_checkpoints, load_checkpoint, load_latest, resolve_resume,
+                          set_rng_state)
+from .config import Config, ConfigError, to_toml
+from .export import lora_to_comfy, write_adapter
+from .logs import RunLog, plot_loss
+from .lora import UNetLora
+from .model import Base, load_base, unet_dtype
+from .objective import Noise, diffusion_loss, draw_noise
+from .stages import Stage, apply_stage, make_optimizer, resolve_stages
+
+log = logging.getLogger(__name__)
+
+# Options that may differ between a run and its resumption (they do not change what is computed).
+RESUMABLE_CHANGES = ("train.checkpoint_every", "train.keep_checkpoints", "train.log_every", "train.progress",
+                     "train.tensorboard", "train.val_every", "model.gradient_checkpointing", "model.comfyui")
+
+
+class Trainable(nn.Module):
+    """The trained weights: the adapter and the UNet LoRA. The frozen base is held outside the module
+    tree (not saved, not wrapped by DDP, not seen by the optimizer)."""
+
+    def __init__(self, adapter: nn.Module, lora: UNetLora | None, base: Base):
+        super().__init__()
+        self.adapter = adapter
+        self.lora = lora
+        self._base = (base,)
+        self.snr_gamma = 0.0
+
+    @property
+    def base(self) -> Base:
+        return self._base[0]
+
+    def loss(self, latent, text, null_text, clap, noise, t, null_audio, null_text_rows) -> torch.Tensor:
+        rnd = Noise(noise=noise, t=t, null_audio=null_audio, null_text=null_text_rows)
+        return diffusion_loss(self.base.model, self.adapter, latent, text, null_text, clap, rnd, self.snr_gamma)
+
+
+class StageModule(nn.Module):
+    """A fresh wrapper per stage for accelerate/DDP (DDP fixes the trained parameter set when it wraps)."""
+
+    def __init__(self, trainable: Trainable):
+        super().__init__()
+        self.trainable = trainable
+
+    def forward(self, *args):
+        return self.trainable.loss(*args)
+
+
+@dataclass
+class StageRun:
+    """The live objects of the stage being trained."""
+
+    stage: Stage
+    model: nn.Module            # StageModule, wrapped by accelerate (DDP with several processes)
+    optimizer: object
+    scheduler: object
+    params: list
+    best: dict | None = None    # best weights so far (early stopping)
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    step: int
+    interrupted: bool
+    adapter_path: Path | None
+    val_loss: float | None
+    stages: list
+
+
+def _seed(*parts: int) -> int:
+    h = 0x9E3779B97F4A7C15
+    for p in parts:
+        h = (h * 1_000_003 + int(p) + 0x632BE5AB) % (2 ** 63)
+    return h
+
+
+class BatchSampler:
+    """Sample rows for (step, micro, rank): an epoch-wise permutation of the training rows, as a pure
+    function of the position in the sample stream."""
+
+    def __init__(self, rows: torch.Tensor, batch: int, accum: int, world: int, seed: int):
+        self.rows, self.batch, self.accum, self.world, self.seed = rows, batch, accum, world, seed
+        self._perms: dict[int, torch.Tensor] = {}
+
+    def _perm(self, epoch: int) -> torch.Tensor:
+        if epoch not in self._perms:
+            if len(self._perms) > 4:
+                self._perms.clear()
+            g = torch.Generator().manual_seed(_seed(self.seed, 17, epoch))
+            self._perms[epoch] = torch.randperm(len(self.rows), generator=g)
+        return self._perms[epoch]
+
+    def positions(self, step: int, micro: int, rank: int) -> torch.Tensor:
+        """Positions in the global sample stream of micro-batch `micro` of step `step` on process `rank`."""
+        start = ((step * self.accum + micro) * self.world + rank) * self.batch
+        return torch.arange(start, start + self.batch)
+
+    def indices(self, step: int, micro: int, rank: int) -> torch.Tensor:
+        n = len(self.rows)
+        pos = self.positions(step, micro, rank).tolist()
+        return torch.tensor([int(self.rows[self._perm(p // n)[p % n]]) for p in pos], dtype=torch.long)
+
+
+def enable_gradient_checkpointing(unet: nn.Module) -> int:
+    """Recompute each ResBlock / SpatialTransformer in the backward pass (torch.utils.checkpoint).
+
+    ComfyUI mutates `transformer_options` as the UNet runs ("block", "block_index"), so each call
+    gets its own shallow copy: the recomputation then sees the block ids of the original call."""
+    from comfy.ldm.modules.attention import SpatialTransformer
+    from comfy.ldm.modules.diffusionmodules.openaimodel import ResBlock
+    from torch.utils.checkpoint import checkpoint
+
+    n = 0
+    for m in unet.modules():
+        if isinstance(m, (SpatialTransformer, ResBlock)) and not hasattr(m, "_c2d_checkpointed"):
+            inner = m.forward
+
+            def forward(*args, _inner=inner, **kwargs):
+                if not torch.is_grad_enabled():
+                    return _inner(*args, **kwargs)
+                args = tuple(dict(a) if isinstance(a, dict) else a for a in args)
+                kwargs = {k: dict(v) if isinstance(v, dict) else v for k, v in kwargs.items()}
+                return checkpoint(_inner, *args, use_reentrant=False, **kwargs)
+
+            m.forward = forward
+            m._c2d_checkpointed = True
+            n += 1
+    return n
+
+
+def build_adapter_for(cfg: Config, base: Base, cache: LatentCache) -> nn.Module:
+    blocks, context_dim = discover_blocks(base.unet)
+    a = cfg.adapter
+    clap_dim = int(cache.clap.shape[1])
+    if clap_dim != a.clap_dim:
+        raise ConfigError(f"the cache holds {clap_dim}-d CLAP embeddings but adapter.clap_dim is {a.clap_dim}; "
+                          f"set adapter.clap_dim={clap_dim} (or prepare with the CLAP model you mean)")
+    text_dim = int(cache.text.shape[-1])
+    if text_dim != context_dim:
+        raise CacheError(f"the cache's text embeddings are {text_dim}-d but the UNet's context is {context_dim}-d: the "
+                         "cache was prepared with another checkpoint; prepare again with this model.checkpoint")
+    latent_c = int(cache.latent.shape[1])
+    in_c = base.unet.in_channels
+    if latent_c != in_c:
+        raise CacheError(f"the cache's latents have {latent_c} channels but the UNet takes {in_c}; "
+                         "inpainting (9-channel) UNets are not trainable yet: train on the base SD1.5 checkpoint")
+    clap_id = a.clap_model_id or cache.encoders.get("clap_model_id", "")
+    if a.init:
+        loaded = load_adapter(a.init)
+        adapter = loaded.adapter
+        adapter.check_fits(blocks, context_dim, base.family)
+        adapter.check_clap(clap_dim)
+        adapter.train()
+        return adapter
+    try:
+        selected = select_blocks(blocks, a.placement)
+    except ValueError as e:
+        raise ConfigError(f"adapter.placement: {e}") from None
+    adapter_cfg = AdapterConfig(clap_dim=clap_dim, context_dim=context_dim, n_tokens=a.n_tokens, n_mlps=a.n_mlps,
+                                hidden_dim=a.hidden_dim, gate_init=a.gate_init, placement=a.placement,
+                                base_family=base.family, clap_model_id=clap_id, blocks=selected)
+    return new_adapter(adapter_cfg, seed=a.seed)
+
+
+def _config_changes(old: dict, new: dict, prefix: str = "") -> list[str]:
+    out = []
+    for k in sorted(set(old) | set(new)):
+        key = f"{prefix}{k}"
+        a, b = old.get(k), new.get(k)
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += _config_changes(a, b, key + ".")
+        elif a != b:
+            out.append(key)
+    return out
+
+
+def check_resume_config(saved: dict, cfg: Config) -> None:
+    changed = [k for k in _config_changes(saved, cfg.to_dict())
+               if k not in RESUMABLE_CHANGES and not k.startswith("eval.")
+               and not (k.startswith("stage.") and k.endswith((".steps", ".patience")))]
+    if changed:
+        raise ConfigError(f"--resume: the config differs from the checkpoint's in {', '.join(changed)}; resume with "
+                          "the run's own config (<run_dir>/config.toml) or start a new train.run_dir")
+
+
+class _Interrupt:
+    """SIGINT/SIGTERM → finish the current step, save a checkpoint and return (a second Ctrl-C aborts)."""
+
+    def __init__(self):
+        self.flag = False
+        self._old = {}
+
+    def __enter__(self):
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self._old[sig] = signal.signal(sig, self._handle)
+            except ValueError:  # not the main thread
+                pass
+        return self
+
+    def _handle(self, signum, frame):
+        if self.flag:
+            raise KeyboardInterrupt
+        self.flag = True
+        log.warning("interrupted: saving a checkpoint after this step (Ctrl-C again aborts without saving)")
+
+    def __exit__(self, *exc):
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+
+
+def _fresh_accelerate_state(mixed_precision: str) -> None:
+    """accelerate keeps one process-wide state; a second Trainer in the same single process (tests,
+    the benchmark's ablations) with another precision would be refused. Distributed runs keep theirs."""
+    from accelerate.state import AcceleratorState, GradientState, PartialState
+
+    if PartialState._shared_state and PartialState().num_processes > 1:
+        return
+    if AcceleratorState._shared_state and AcceleratorState().mixed_precision != mixed_precision:
+        AcceleratorState._reset_state()
+        GradientState._reset_state()
+
+
+class Trainer:
+    def __init__(self, cfg: Config, *, resume: str = "", stop_after: int | None = None):
+        from accelerate import Accelerator
+        from accelerate.utils import DistributedDataParallelKwargs
+
+        self.cfg = cfg
+        self.stop_after = stop_after   # stop (checkpoint and return, as on Ctrl-C) after this many steps of this call
+        t = cfg.train
+        _fresh_accelerate_state(t.mixed_precision)
+        self.acc = Accelerator(mixed_precision=t.mixed_precision, cpu=not torch.cuda.is_available(),
+                               kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)])
+        self.is_main = self.acc.is_main_process
+        self.rank, self.world = self.acc.process_index, self.acc.num_processes
+        self.device = self.acc.device
+        self.run_dir = Path(t.run_dir)
+        self.stages = resolve_stages(cfg)
+
+        if not resume and list_checkpoints(self.run_dir):
+            raise ConfigError(f"{self.run_dir} already holds checkpoints of a run: continue it with --resume latest, "
+                              "or choose a new train.run_dir (or delete the old one)")
+        if resume == "latest":
+            self.ckpt = load_latest(self.run_dir, self.rank)
+        else:
+            path = resolve_resume(self.run_dir, resume) if resume else None
+            self.ckpt = load_checkpoint(path, self.rank) if path else None
+        if resume and self.ckpt is None:
+            log.info("--resume %s: no checkpoint in %s yet; starting from the beginning", resume, self.run_dir)
+        if self.ckpt is not None:
+            check_resume_config(self.ckpt.config["config"], cfg)
+
+        self.cache = load_cache(cfg.cache_dir)
+        self.train_rows, self.val_rows = self.cache.split(cfg.data.val_fraction, cfg.data.val_max)
+        if len(self.train_rows) == 0:
+            raise CacheError("no training samples left after the validation split; add data or lower data.val_fraction")
+        self.null_text = self.cache.null_text.to(self.device)
+
+        dtype = unet_dtype(cfg.model, t.mixed_precision, self.device)
+        self.base = load_base(cfg.model, seed=t.seed, dtype=dtype)
+        self.base.model.to(self.device)
+        if cfg.model.gradient_checkpointing:
+            enable_gradient_checkpointing(self.base.unet)
+        adapter = build_adapter_for(cfg, self.base, self.cache)
+        lora = None
+        if any("lora" in s.groups for s in self.stages):
+            lora = UNetLora(self.base.unet, rank=cfg.lora.rank, alpha=cfg.lora.alpha, targets=cfg.lora.targets,
+                            seed=t.seed)
+        self.trainable = Trainable(adapter, lora, self.base).to(self.device)
+        self.trainable.snr_gamma = t.snr_gamma
+        if lora is not None:
+            lora.attach(self.base.unet)
+        self.state = TrainState()
+        self._resume_optim = None   # (stage index, optimizer state, scheduler state, best weights), used once
+        if self.ckpt is not None:
+            self.trainable.load_state_dict(self.ckpt.trainable)
+            self.state = TrainState(**dataclasses.asdict(self.ckpt.state))
+            if self.state.stage_step > 0 and not self.state.stage_done:
+                self._resume_optim = (self.state.stage, self.ckpt.optimizer, self.ckpt.scheduler, self.ckpt.best)
+            if self.ckpt.rng is not None:
+                set_rng_state(self.ckpt.rng)
+            log.info("resuming %s from step %d (stage %s, step %d of it)", self.ckpt.path, self.state.step,
+                     self.stages[min(self.state.stage, len(self.stages) - 1)].name, self.state.stage_step)
+        self.sampler = BatchSampler(self.train_rows, t.batch_size, t.grad_accum, self.world, t.seed)
+        self.n_timesteps = len(self.base.model_sampling.sigmas)
+        self.run_info = {"base": self.base.source, "base_kind": self.base.kind, "family": self.base.family,
+                         "samples": len(self.train_rows), "val_samples": len(self.val_rows),
+                         "processes": self.world, "cache_encoders": self.cache.encoders}
+
+    # ---- pieces ---------------------------------------------------------------------------------
+    def run_config(self) -> dict:
+        return {"config": self.cfg.to_dict(), "adapter_config": self.trainable.adapter.config.to_json(),
+                "run": self.run_info}
+
+    def _batch(self, idx: torch.Tensor) -> dict:
+        b = {k: v.to(self.device) for k, v in self.cache.batch(idx).items()}
+        if self.cache.encoders.get("latent_space") == "vae":   # ComfyUI LATENTs → what the UNet sees
+            b["latent"] = self.base.model.latent_format.process_in(b["latent"])
+        return b
+
+    def _noise(self, shape, step: int, micro: int) -> Noise:
+        """Noise, timestep and dropout of each sample from its position in the sample stream, so one process
+        with batch B·N draws exactly what N processes with batch B draw together."""
+        t = self.cfg.train
+        parts = []
+        for pos in self.sampler.positions(step, micro, self.rank).tolist():
+            g = torch.Generator().manual_seed(_seed(t.seed, 1, pos))
+            parts.append(draw_noise(g, (1,) + tuple(shape[1:]), self.n_timesteps, t.audio_dropout, t.text_dropout))
+        return Noise(*(torch.cat([getattr(p, f.name) for p in parts]) for f in dataclasses.fields(Noise)))
+
+    @torch.no_grad()
+    def validation_loss(self, k_timesteps: int = 4) -> float | None:
+        """Mean ε-MSE on the validation rows at k fixed timesteps each, fixed noise, audio and text on."""
+        if len(self.val_rows) == 0:
+            return None
+        total, count = 0.0, 0
+        bs = max(1, self.cfg.train.batch_size)
+        for start in range(0, len(self.val_rows), bs):
+            idx = self.val_rows[start:start + bs]
+            b = self._batch(idx)
+            for k in range(k_timesteps):
+                n = len(idx)
+                t_k = int((k + 0.5) / k_timesteps * self.n_timesteps)
+                noise = torch.stack([torch.randn(b["latent"].shape[1:], generator=torch.Generator().manual_seed(
+                    _seed(self.cfg.train.seed, 2, start + i, k))) for i in range(n)])   # per sample: batch-size free
+                rnd = Noise(noise=noise, t=torch.full((n,), t_k),
+                            null_audio=torch.zeros(n, dtype=torch.bool), null_text=torch.zeros(n, dtype=torch.bool))
+                with self.acc.autocast():
+                    loss = diffusion_loss(self.base.model, self.trainable.adapter, b["latent"], b["text"],
+                                          self.null_text, b["clap"], rnd, self.cfg.train.snr_gamma)
+                total += float(loss) * n
+                count += n
+        return total / count
+
+    def _gates(self) -> tuple[float, float]:
+        g = torch.stack([m.gate.detach().float() for m in self.trainable.adapter.blocks.values()]).tanh().abs()
+        return float(g.mean()), float(g.max())
+
+    def _trainable_state(self) -> dict:
+        return {k: v.detach().clone() for k, v in self.trainable.state_dict().items()}
+
+    def save(self, optimizer, scheduler, best: dict | None) -> Path:
+        return self.checkpointer.save(self.state, self._trainable_state(), optimizer, scheduler, self.run_config(),
+                                      best=best)
+
+    # ---- the run ----------------------------------------------------------------------------------
+    def run(self) -> TrainResult:
+        cfg, t = self.cfg, self.cfg.train
+        if self.is_main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            atomic_write_bytes(self.run_dir / "config.toml", to_toml(cfg).encode())
+        self.checkpointer = Checkpointer(self.run_dir, t.keep_checkpoints, is_main=self.is_main, rank=self.rank,
+                                         barrier=self.acc.wait_for_everyone)
+        runlog = RunLog(self.run_dir, resume_step=self.state.step if self.ckpt else None,
+                        tensorboard=t.tensorboard) if self.is_main else None
+        total = sum(s.steps for s in self.stages)
+        bar = None
+        if self.is_main and t.progress:
+            from tqdm.auto import tqdm
+            bar = tqdm(total=total, initial=min(self._steps_done(), total), desc="train", dynamic_ncols=True)
+        interrupted = False
+        last_val = None
+        self._first_step = self.state.step
+        try:
+            with _Interrupt() as stop:
+                while self.state.stage < len(self.stages):
+                    stage = self.stages[self.state.stage]
+                    if not self.state.stage_done and stage.steps > 0:
+                        interrupted, last_val = self._run_stage(stage, stop, runlog, bar)
+                        if interrupted:
+                            break
+                    self._next_stage()
+                    if self.state.stage < len(self.stages) and self._should_stop(stop):
+                        interrupted = True   # the stage's end was just checkpointed
+                        break
+        finally:
+            if bar is not None:
+                bar.close()
+            if runlog is not None:
+                runlog.close()
+        adapter_path = None
+        if self.is_main:
+            plot_loss(self.run_dir / "logs" / "train.csv", self.run_dir / "loss_curve.png",
+                      title=f"{self.run_dir.name}: {' → '.join(s.name for s in self.stages)}")
+            if not interrupted:
+                adapter_path = self.export(self.run_dir / "adapter.safetensors")
+        self.acc.wait_for_everyone()
+        return TrainResult(run_dir=self.run_dir, step=self.state.step, interrupted=interrupted,
+                           adapter_path=adapter_path, val_loss=last_val, stages=[s.name for s in self.stages])
+
+    def _should_stop(self, stop: _Interrupt) -> bool:
+        """Ctrl-C / SIGTERM on any process, or --stop-after reached (the same answer on every process)."""
+        want = stop.flag or (self.stop_after is not None and self.state.step - self._first_step >= self.stop_after)
+        if self.world > 1:
+            want = bool(self.acc.reduce(torch.tensor(float(want), device=self.device), "sum") > 0)
+        return want
+
+    def _steps_done(self) -> int:
+        done = sum(s.steps for s in self.stages[:self.state.stage])
+        return done + (self.state.stage_step if self.state.stage < len(self.stages) else 0)
+
+    def _next_stage(self) -> None:
+        self.state = dataclasses.replace(self.state, stage=self.state.stage + 1, stage_step=0, stage_done=False,
+                                         best_val=None, bad_evals=0)
+
+    def begin_stage(self, stage: Stage) -> "StageRun":
+        """Freeze/unfreeze for the stage, build (or restore) its optimizer and schedule, wrap for accelerate."""
+        t = self.cfg.train
+        groups = apply_stage(stage, self.trainable.adapter, self.trainable.lora, t.weight_decay)
+        optimizer, scheduler = make_optimizer(groups, stage, self.cfg)
+        best = None
+        if self._resume_optim is not None and self._resume_optim[0] == stage.index:
+            _, opt_state, sched_state, best = self._resume_optim
+            if opt_state is not None:
+                optimizer.load_state_dict(opt_state)
+            if sched_state is not None:
+                scheduler.load_state_dict(sched_state)
+        self._resume_optim = None
+        model, optimizer = self.acc.prepare(StageModule(self.trainable), optimizer)
+        model.train()
+        return StageRun(stage=stage, model=model, optimizer=optimizer, scheduler=scheduler,
+                        params=[p for g in groups for p in g["params"]], best=best)
+
+    def train_step(self, run: "StageRun") -> tuple[float, float | None]:
+        """One optimizer step at self.state.step (grad_accum micro-batches); returns (loss, grad norm)."""
+        t, acc, step = self.cfg.train, self.acc, self.state.step
+        step_loss = 0.0
+        for micro in range(t.grad_accum):
+            b = self._batch(self.sampler.indices(step, micro, self.rank))
+            rnd = self._noise(tuple(b["latent"].shape), step, micro)
+            sync = micro == t.grad_accum - 1
+            with contextlib.nullcontext() if sync or self.world == 1 else acc.no_sync(run.model):
+                with acc.autocast():
+                    loss = run.model(b["latent"], b["text"], self.null_text, b["clap"], rnd.noise.to(self.device),
+                                     rnd.t.to(self.device), rnd.null_audio.to(self.device),
+                                     rnd.null_text.to(self.device))
+                acc.backward(loss / t.grad_accum)
+            step_loss += float(loss.detach()) / t.grad_accum
+        grad_norm = float(acc.clip_grad_norm_(run.params, t.max_grad_norm)) if t.max_grad_norm > 0 else None
+        run.optimizer.step()
+        run.scheduler.step()
+        run.optimizer.zero_grad(set_to_none=True)
+        if not math.isfinite(step_loss):
+            raise FloatingPointError(f"loss is {step_loss} at step {step} (stage {run.stage.name}); lower train.lr or "
+                                     "use mixed_precision=no; resume from the last checkpoint")
+        return step_loss, grad_norm
+
+    def _run_stage(self, stage: Stage, stop: _Interrupt, runlog: RunLog | None, bar) -> tuple[bool, float | None]:
+        t, acc = self.cfg.train, self.acc
+        run = self.begin_stage(stage)
+        log.info("stage %d/%d %s: %d steps, training %s (lr %s)", stage.index + 1, len(self.stages), stage.name,
+                 stage.steps, ", ".join(stage.groups), {g: f"{lr:.2g}" for g, lr in stage.lr.items()})
+
+        def evaluate_and_maybe_stop() -> bool:
+            val = self.validation_loss()
+            if val is None:
+                return False
+            self.state.history.append([self.state.step, stage.name, val])
+            if self.state.best_val is None or val < self.state.best_val - stage.min_delta:
+                self.state.best_val, self.state.bad_evals = val, 0
+                run.best = self._trainable_state()
+            else:
+                self.state.bad_evals += 1
+            if runlog is not None:
+                runlog.row(step=self.state.step, stage=stage.name, stage_step=self.state.stage_step, val_loss=f"{val:.6g}")
+            return self.state.bad_evals >= stage.patience
+
+        if stage.early_stopping and len(self.val_rows) == 0:
+            log.warning("stage %s: no validation samples, so no early stopping (raise data.val_fraction)", stage.name)
+        early = stage.early_stopping and len(self.val_rows) > 0
+        if early and self.state.stage_step == 0 and self.state.best_val is None:
+            evaluate_and_maybe_stop()   # the starting point is a candidate too: stage 3 never makes it worse
+
+        window: list[float] = []
+        t_window = time.perf_counter()
+        t_start = time.perf_counter()
+        stopped_early = False
+        last_val = None
+        while self.state.stage_step < stage.steps:
+            step_loss, grad_norm = self.train_step(run)
+            self.state.step += 1
+            self.state.stage_step += 1
+            window.append(step_loss)
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(stage=stage.name, loss=f"{step_loss:.4f}", refresh=False)
+
+            if early and (self.state.stage_step % stage.eval_every == 0 or self.state.stage_step == stage.steps):
+                stopped_early = evaluate_and_maybe_stop() and self.state.stage_step < stage.steps
+                last_val = self.state.best_val
+            elif t.val_every and self.state.stage_step % t.val_every == 0 and self.is_main and runlog is not None:
+                last_val = self.validation_loss()
+                if last_val is not None:
+                    runlog.row(step=self.state.step, stage=stage.name, stage_step=self.state.stage_step,
+                               val_loss=f"{last_val:.6g}")
+            if self.state.stage_step % t.log_every == 0 or self.state.stage_step == stage.steps or stopped_early:
+                mean = torch.tensor(sum(window) / len(window), device=self.device)
+                if self.world > 1:
+                    mean = acc.reduce(mean, "mean")
+                elapsed = time.perf_counter() - t_window
+                if runlog is not None:
+                    gm, gx = self._gates()
+                    rate = len(window) * t.batch_size * t.grad_accum * self.world / max(elapsed, 1e-9)
+                    runlog.row(step=self.state.step, stage=stage.name, stage_step=self.state.stage_step,
+                               loss=f"{float(mean):.6g}", lr=f"{run.scheduler.get_last_lr()[0]:.4g}",
+                               grad_norm="" if grad_norm is None else f"{grad_norm:.4g}", gate_mean=f"{gm:.4g}",
+                               gate_max=f"{gx:.4g}", samples_per_s=f"{rate:.3g}",
+                               elapsed_s=f"{time.perf_counter() - t_start:.1f}")
+                window, t_window = [], time.perf_counter()
+
+            want_stop = self._should_stop(stop)
+            done = self.state.stage_step >= stage.steps or stopped_early
+            if done:
+                break
+            if want_stop or self.state.step % t.checkpoint_every == 0:
+                self.save(run.optimizer, run.scheduler, run.best)
+                if want_stop:
+                    log.warning("stopped at step %d; checkpoint saved. Continue with: python -m training train "
+                                "--config %s --resume latest", self.state.step, self.run_dir / "config.toml")
+                    acc.free_memory()
+                    return True, last_val
+
+        if early and run.best is not None:
+            self.trainable.load_state_dict(run.best)
+            log.info("stage %s: kept the best weights (validation loss %.5g)%s", stage.name, self.state.best_val,
+                     " — stopped early" if stopped_early else "")
+        self.state.stage_done = True
+        self.save(run.optimizer, run.scheduler, None)
+        acc.free_memory()
+        return False, last_val
+
+    def export(self, out: Path, lora_out: Path | None = None) -> Path:
+        adapter = self.trainable.adapter
+        lora = {}
+        if self.trainable.lora is not None:
+            lora = lora_to_comfy({k[len("lora."):]: v for k, v in self.trainable.state_dict().items()
+                                  if k.startswith("lora.")}, self.cfg.lora.alpha)
+        info = dict(self.run_config()["config"], run=dict(self.run_info, step=self.state.step,
+                                                          early_stopping=self.state.history))
+        write_adapter(out, adapter, lora, info, lora_out)
+        log.info("exported %s (%d blocks%s)", out, len(adapter.blocks), f", LoRA on {len(lora) // 3} layers" if lora else "")
+        return out
+
+
+def train(cfg: Config, *, resume: str = "", stop_after: int | None = None) -> TrainResult:
+    """Run (or, with resume="latest", continue) the stages of `cfg`; see Trainer."""
+    return Trainer(cfg, resume=resume, stop_after=stop_after).run()

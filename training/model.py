@@ -1,0 +1,169 @@
+"""The frozen base model the adapter trains against, always a ComfyUI `BaseModel`.
+
+- `load_checkpoint`: the user's SD1.5 checkpoint through ComfyUI's own loader
+  (`comfy.sd.load_checkpoint_guess_config`), so block ids and attention code are the inference ones.
+- `build_tiny`: a tiny UNet from a config, as ComfyUI's SD15 model config with small widths
+  (tests and the synthetic benchmark); every tensor is initialised explicitly (ComfyUI allocates
+  uninitialised storage).
+
+Either way the trainer uses `base.diffusion_model` (the UNet) and `base.model_sampling`
+(sigmas ↔ timesteps, input scaling: the same object ComfyUI samples with).
+"""
+from __future__ import annotations
+
+import logging
+import math
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from c2d_core.errors import UnsupportedModelError
+from c2d_core.families import COMFY_CONFIG_FAMILY
+
+from .config import ModelConfig, TinyUNetConfig
+from .host import import_comfy
+
+log = logging.getLogger(__name__)
+
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+@dataclass
+class Base:
+    """The frozen model: `model` is a comfy.model_base.BaseModel; clip/vae only when asked for (prepare)."""
+
+    model: torch.nn.Module
+    family: str
+    kind: str              # "checkpoint" or "tiny"
+    source: str            # checkpoint path, tiny weights path or "random"
+    clip: object = None
+    vae: object = None
+
+    @property
+    def unet(self) -> torch.nn.Module:
+        return self.model.diffusion_model
+
+    @property
+    def model_sampling(self):
+        return self.model.model_sampling
+
+
+def family_of(model_config) -> str:
+    name = type(model_config).__name__
+    family = COMFY_CONFIG_FAMILY.get(name)
+    if family is None:
+        raise UnsupportedModelError(
+            f"the checkpoint is a {name} model, but CLAP2Diffusion trains SD1.5-family models only (SD1.5 and "
+            "SD1.5-inpainting); give an SD1.5 checkpoint in model.checkpoint")
+    return family
+
+
+def tiny_unet_config(t: TinyUNetConfig) -> dict:
+    """UNetModel arguments of the tiny UNet (attention at every level, like SD1.5's upper levels)."""
+    levels = len(t.channel_mult)
+    return dict(
+        image_size=32, in_channels=t.in_channels, out_channels=t.in_channels, model_channels=t.model_channels,
+        num_res_blocks=[t.num_res_blocks] * levels, channel_mult=list(t.channel_mult),
+        transformer_depth=[t.transformer_depth] * (t.num_res_blocks * levels),
+        transformer_depth_middle=t.transformer_depth,
+        transformer_depth_output=[t.transformer_depth] * ((t.num_res_blocks + 1) * levels),
+        context_dim=t.context_dim, num_heads=t.num_heads, num_head_channels=-1, use_linear_in_transformer=True,
+        use_spatial_transformer=True, legacy=False, adm_in_channels=None, use_temporal_attention=False,
+        use_temporal_resblock=False, use_checkpoint=False)
+
+
+def _init_tensor(key: str, shape, seed: int) -> torch.Tensor:
+    """Deterministic value from (seed, name, shape): N(0, 1/fan_in) weights, zero biases, unit norm scales.
+    Residual output layers get a small gain so the random UNet stays well-conditioned."""
+    if len(shape) <= 1:
+        leaf = key.rsplit(".", 1)[-1]
+        return torch.zeros(shape) if leaf == "bias" or len(shape) == 0 else torch.ones(shape)
+    g = torch.Generator().manual_seed((seed * 1_000_003 + zlib.crc32(key.encode())) % (2 ** 63))
+    gain = 0.3 if (".out_layers." in key or "to_out" in key or ".proj_out" in key or key.startswith("out.")) else 1.0
+    return torch.randn(shape, generator=g) * (gain / math.sqrt(math.prod(shape[1:])))
+
+
+def init_weights(module: torch.nn.Module, seed: int) -> None:
+    with torch.no_grad():
+        for name, t in list(module.named_parameters()) + list(module.named_buffers()):
+            if t.is_floating_point():
+                t.copy_(_init_tensor(name, tuple(t.shape), seed))
+
+
+def build_tiny(cfg: ModelConfig, *, seed: int = 0, comfyui: str | None = None) -> Base:
+    """A tiny SD15-config BaseModel (eps prediction, SD1.5 sigmas) on the CPU, fp32."""
+    import_comfy(comfyui or cfg.comfyui)
+    import comfy.supported_models
+
+    mc = comfy.supported_models.SD15(tiny_unet_config(cfg.tiny_unet))
+    mc.unet_config["num_heads"] = cfg.tiny_unet.num_heads  # SD15's extra config would force 8 heads
+    mc.set_inference_dtype(torch.float32, None)
+    model = mc.get_model({})
+    unet = model.diffusion_model
+    if cfg.tiny_weights:
+        from safetensors.torch import load_file
+        path = Path(cfg.tiny_weights)
+        if not path.is_file():
+            raise FileNotFoundError(f"model.tiny_weights: {path} does not exist")
+        state = load_file(str(path))
+        missing, unexpected = unet.load_state_dict(state, strict=False)
+        if missing or unexpected:
+            raise UnsupportedModelError(
+                f"model.tiny_weights {path.name} does not fit model.tiny_unet (missing {missing[:3]}, unexpected "
+                f"{unexpected[:3]}); use the tiny_unet settings the weights were made with")
+        source = str(path)
+    else:
+        init_weights(unet, seed)
+        source = f"random(seed={seed})"
+    model.eval().requires_grad_(False)
+    return Base(model=model, family=family_of(mc), kind="tiny", source=source)
+
+
+def load_checkpoint(cfg: ModelConfig, *, clip: bool = False, vae: bool = False, dtype: torch.dtype | None = None) -> Base:
+    """The user's checkpoint through ComfyUI's loader; raises a one-line error for other model families."""
+    if not cfg.checkpoint:
+        raise FileNotFoundError("model.checkpoint is not set: give the SD1.5 checkpoint to train on "
+                                "(--model.checkpoint PATH), or model.tiny=true for the tiny test UNet")
+    path = Path(cfg.checkpoint).expanduser()
+    if not path.is_file():
+        raise FileNotFoundError(f"model.checkpoint: {path} does not exist")
+    import_comfy(cfg.comfyui)
+    import comfy.sd
+
+    options = {"dtype": dtype} if dtype is not None else {}
+    try:
+        patcher, clip_obj, vae_obj, _ = comfy.sd.load_checkpoint_guess_config(
+            str(path), output_vae=vae, output_clip=clip, model_options=options)
+    except RuntimeError as e:
+        if "Could not detect model type" in str(e):
+            raise UnsupportedModelError(f"{path.name} is not a diffusion checkpoint ComfyUI recognises; give an SD1.5 "
+                                        "checkpoint in model.checkpoint") from None
+        raise
+    model = patcher.model
+    family = family_of(model.model_config)
+    import comfy.model_sampling
+    if isinstance(model.model_sampling, comfy.model_sampling.V_PREDICTION):
+        raise UnsupportedModelError(f"{path.name} is a v-prediction model; the trainer supports eps-prediction SD1.5")
+    model.eval().requires_grad_(False)
+    return Base(model=model, family=family, kind="checkpoint", source=str(path), clip=clip_obj, vae=vae_obj)
+
+
+def unet_dtype(cfg: ModelConfig, mixed_precision: str, device: torch.device) -> torch.dtype:
+    if cfg.unet_dtype != "auto":
+        return DTYPES[cfg.unet_dtype]
+    if device.type == "cuda" and mixed_precision in ("bf16", "fp16"):
+        return DTYPES[mixed_precision]
+    return torch.float32
+
+
+def load_base(cfg: ModelConfig, *, seed: int = 0, dtype: torch.dtype | None = None) -> Base:
+    """The base model the trainer runs (frozen, eval mode)."""
+    if cfg.tiny:
+        base = build_tiny(cfg, seed=seed)
+        if dtype is not None and dtype != torch.float32:
+            base.unet.to(dtype)
+            base.unet.dtype = dtype  # what ComfyUI's BaseModel.get_dtype() reports
+        return base
+    return load_checkpoint(cfg, dtype=dtype)

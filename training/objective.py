@@ -1,0 +1,85 @@
+"""The training forward: noise a latent the way ComfyUI's sampler does, run the patched UNet, eps loss.
+
+The UNet call is exactly ComfyUI's `BaseModel._apply_model` (input scaling and sigma → timestep
+through the model's own `model_sampling`, context cast to the UNet dtype) with the inference patch
+`c2d_core.patch.AudioAttentionPatch` in `transformer_options["patches"]["middle_patch"]`, so the
+trained modules see the same code path as in ComfyUI.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from c2d_core.adapter import AudioAdapter
+from c2d_core.patch import AudioAttentionPatch
+
+
+@dataclass
+class Noise:
+    """Everything random about one micro-batch, drawn from a generator seeded by (seed, step, micro, rank)."""
+
+    noise: torch.Tensor        # (B, C, H, W) ε ~ N(0, 1)
+    t: torch.Tensor            # (B,) int timestep index into model_sampling.sigmas
+    null_audio: torch.Tensor   # (B,) bool: audio dropped (null tokens) for CFG
+    null_text: torch.Tensor    # (B,) bool: caption dropped (empty caption) for CFG
+
+
+def draw_noise(gen: torch.Generator, shape: tuple, n_timesteps: int, audio_dropout: float,
+               text_dropout: float) -> Noise:
+    B = shape[0]
+    return Noise(noise=torch.randn(shape, generator=gen),
+                 t=torch.randint(0, n_timesteps, (B,), generator=gen),
+                 null_audio=torch.rand(B, generator=gen) < audio_dropout,
+                 null_text=torch.rand(B, generator=gen) < text_dropout)
+
+
+def unet_dtype(base_model) -> torch.dtype:
+    """The dtype ComfyUI runs the UNet in (BaseModel._apply_model's rule)."""
+    return base_model.manual_cast_dtype or base_model.get_dtype()
+
+
+def predict_eps(base_model, adapter: AudioAdapter | None, x_noisy: torch.Tensor, sigma: torch.Tensor,
+                context: torch.Tensor, clap: torch.Tensor | None, null_audio: torch.Tensor | None = None,
+                strength: float = 1.0) -> torch.Tensor:
+    """ε̂ of the patched UNet. x_noisy: (B, C, H, W) = x0 + σ·ε; sigma: (B,); context: (B, L, ctx_dim);
+    clap: (B, clap_dim) or None (adapter off); null_audio: (B,) bool rows that get the null tokens."""
+    ms = base_model.model_sampling
+    dtype = unet_dtype(base_model)
+    xc = ms.calculate_input(sigma, x_noisy).to(dtype)
+    t = ms.timestep(sigma).float()
+    options: dict = {"cond_or_uncond": [0], "sigmas": sigma}
+    if adapter is not None and clap is not None:
+        patch = AudioAttentionPatch(adapter, clap, strength=strength, train=True, null_rows=null_audio)
+        options["patches"] = {"middle_patch": [patch]}
+    out = base_model.diffusion_model(xc, t, context=context.to(dtype), transformer_options=options)
+    return out.float()
+
+
+def snr_weights(sigma: torch.Tensor, gamma: float) -> torch.Tensor:
+    """Min-SNR-γ weights for ε-prediction (Hang et al. 2023): min(SNR, γ) / SNR with SNR = 1/σ²; 1 where
+    the noise is high, γσ² where it is low (those steps say little about the audio). gamma 0: all ones."""
+    if gamma <= 0:
+        return torch.ones_like(sigma)
+    snr = 1.0 / sigma.float() ** 2
+    return torch.clamp(snr, max=gamma) / snr
+
+
+def diffusion_loss(base_model, adapter: AudioAdapter, x0: torch.Tensor, context: torch.Tensor, null_context: torch.Tensor,
+                   clap: torch.Tensor, rnd: Noise, snr_gamma: float = 0.0) -> torch.Tensor:
+    """Mean squared error between ε̂ and ε (eps prediction, SD1.5), optionally min-SNR-γ weighted.
+
+    x0: (B, C, H, W) latents as the UNet sees them (after latent_format.process_in); context: (B, L, D);
+    null_context: (L, D) the empty caption's embedding; clap: (B, clap_dim)."""
+    ms = base_model.model_sampling
+    dev = x0.device
+    sigma = ms.sigmas.to(dev)[rnd.t.to(dev)].float()
+    noise = rnd.noise.to(dev, x0.dtype)
+    x_noisy = ms.noise_scaling(sigma, noise, x0)
+    ctx = torch.where(rnd.null_text.to(dev).view(-1, 1, 1), null_context.to(context).unsqueeze(0), context)
+    eps = predict_eps(base_model, adapter, x_noisy, sigma, ctx, clap, rnd.null_audio.to(dev))
+    if snr_gamma <= 0:
+        return F.mse_loss(eps, noise.float())
+    per_sample = (eps - noise.float()).square().flatten(1).mean(1)          # (B,)
+    return (snr_weights(sigma, snr_gamma) * per_sample).mean()

@@ -1,0 +1,140 @@
+"""`prepare`: encode every (audio, image, caption) sample once into the cache (see cache.py).
+
+CLAP embeddings come from `c2d_core.clap_encoder.ClapAudioEncoder` (the nodes' encoder), VAE latents
+and text embeddings from the user's own checkpoint through ComfyUI's loader (`vae.encode`,
+`clip.encode_from_tokens`). Latents are stored as ComfyUI LATENTs (raw VAE space); the trainer
+applies the model's `latent_format.process_in` like the sampler does. A sample that cannot be read
+is skipped and listed in `skipped.json`; a re-run only encodes new or changed samples (and does not
+even load the checkpoint when nothing changed).
+"""
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from c2d_core.errors import C2DError
+
+from .cache import CacheWriter
+from .config import Config
+from .data import DataError, Sample, SampleError, discover, load_audio, load_image
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PrepareReport:
+    cache: Path
+    total: int = 0            # usable samples in the cache after this run
+    encoded: int = 0          # samples encoded by this run (the rest were already current)
+    skipped: dict = field(default_factory=dict)
+
+
+def _settings(cfg: Config) -> str:
+    d = cfg.data
+    return f"res={d.resolution}|sec={d.max_audio_seconds}|frame={d.video_frame}"
+
+
+def _encoders(cfg: Config, clap) -> dict:
+    """Identity of the encoders a cache was made with (a cache is only extended by the same ones)."""
+    ckpt = Path(cfg.model.checkpoint).expanduser()
+    if not ckpt.is_file():
+        raise FileNotFoundError(f"model.checkpoint: {ckpt} does not exist")
+    return {"latent_space": "vae", "checkpoint": ckpt.name, "checkpoint_bytes": os.path.getsize(ckpt),
+            "clap_model_id": clap.model_id, "clap_dim": int(clap.embed_dim), "resolution": cfg.data.resolution}
+
+
+def _text_encoder(clip):
+    cache: dict[str, torch.Tensor] = {}
+
+    def encode(caption: str) -> torch.Tensor:
+        """caption → (L, D) conditioning, as CLIPTextEncode makes it."""
+        if caption not in cache:
+            tokens = clip.tokenize(caption)
+            cond = clip.encode_from_tokens(tokens)
+            cache[caption] = cond[0].float().cpu()
+        return cache[caption]
+
+    return encode
+
+
+def prepare(cfg: Config, *, clap_encoder=None, base=None) -> PrepareReport:
+    """Encode the samples of cfg.data.source that the cache lacks. clap_encoder / base (a `model.Base`
+    with clip and vae) may be given to reuse loaded models; by default they are loaded from the config."""
+    samples, unpaired = discover(cfg.data.source, cfg.data.default_caption)
+    if cfg.model.tiny or not cfg.model.checkpoint:
+        raise DataError("prepare encodes images and captions with the checkpoint's VAE and text encoder: set "
+                        "model.checkpoint (--model PATH) to your SD1.5 checkpoint")
+    if not cfg.clap.model and clap_encoder is None:
+        raise DataError("prepare needs the CLAP model for the audio embeddings: set clap.model (--clap PATH) to a "
+                        "CLAP folder or LAION-CLAP checkpoint")
+    from .model import load_checkpoint
+
+    if clap_encoder is None:
+        from c2d_core.clap_encoder import ClapAudioEncoder
+        clap_encoder = ClapAudioEncoder.from_path(cfg.clap.model)
+    writer = CacheWriter(cfg.cache_dir, _encoders(cfg, clap_encoder), shard_size=cfg.data.shard_size)
+    settings = _settings(cfg)
+    fingerprint = {s.id: s.fingerprint(settings) for s in samples}
+    m = writer.manifest
+    for sid in [k for k in m.samples if k not in fingerprint]:   # files removed from the source
+        m.samples.pop(sid)
+    old_skipped, m.skipped = m.skipped, dict(unpaired)
+    m.failed = {k: v for k, v in m.failed.items() if fingerprint.get(k) == v}   # unreadable and unchanged
+    for sid in m.failed:
+        m.skipped[sid] = old_skipped.get(sid, "unreadable in an earlier run")
+    todo = [s for s in samples if not writer.is_current(s.id, fingerprint[s.id]) and s.id not in m.failed]
+    log.info("prepare: %d samples, %d already in %s, %d to encode", len(samples), len(samples) - len(todo),
+             cfg.cache_dir, len(todo))
+    report = PrepareReport(cache=cfg.cache_dir)
+    if not todo and (cfg.cache_dir / "null_text.safetensors").is_file():
+        return _finish(writer, report, cfg)            # nothing new: the checkpoint is not even loaded
+    if base is None:
+        base = load_checkpoint(cfg.model, clip=True, vae=True)
+        base.model = None   # only the VAE and the text encoder are needed; free the UNet
+    text = _text_encoder(base.clip)
+    bar = None
+    if cfg.train.progress and todo:
+        from tqdm.auto import tqdm
+        bar = tqdm(total=len(todo), desc="prepare", dynamic_ncols=True)
+    for start in range(0, len(todo), cfg.data.encode_batch):
+        chunk = todo[start:start + cfg.data.encode_batch]
+        decoded: list[tuple[Sample, torch.Tensor, torch.Tensor]] = []
+        for s in chunk:
+            try:
+                wav, rate = load_audio(s.audio, cfg.data.max_audio_seconds)
+                emb = clap_encoder.encode(wav[None], rate)[0].float().cpu()
+                if not torch.isfinite(emb).all():
+                    raise SampleError("CLAP embedding is not finite")
+                image = load_image(s.image, cfg.data.resolution, cfg.data.video_frame)
+                decoded.append((s, emb, image))
+            except (SampleError, C2DError) as e:   # C2DError: audio the CLAP encoder refuses
+                writer.skip(s.id, str(e), fingerprint[s.id])
+                log.warning("skipped %s: %s", s.id, e)
+        if decoded:
+            pixels = torch.stack([img for _, _, img in decoded])            # (B, H, W, 3) in [0, 1]
+            latents = base.vae.encode(pixels).float().cpu()                  # (B, 4, H/8, W/8) raw VAE latents
+            for (s, emb, _), lat in zip(decoded, latents):
+                writer.add(s.id, fingerprint[s.id], clap=emb, latent=lat, text=text(s.caption),
+                           caption=s.caption, label=s.label)
+                report.encoded += 1
+        if bar is not None:
+            bar.update(len(chunk))
+    if bar is not None:
+        bar.close()
+    writer.set_null_text(text(""))
+    return _finish(writer, report, cfg)
+
+
+def _finish(writer: CacheWriter, report: PrepareReport, cfg: Config) -> PrepareReport:
+    writer.close()
+    report.total = len(writer.manifest.samples)
+    report.skipped = dict(writer.manifest.skipped)
+    if report.total == 0:
+        raise DataError(f"no sample of {cfg.data.source} could be read ({len(report.skipped)} skipped; see "
+                        f"{cfg.cache_dir / 'skipped.json'})")
+    return report
+
