@@ -55,6 +55,8 @@ class AudioAttentionPatch:
         self.image_weights = list(image_weights) if image_weights else None  # per-image strength schedule
         self.host_models: list = []      # set by the ComfyUI node: ModelPatchers the host must load
         self._cache: dict = {}
+        # training: the projector runs once per UNet forward (here, outside any checkpointed block), not per block
+        self._train_tokens = self._tokens(embeds.device) if train else None
 
     # --- ComfyUI protocol -------------------------------------------------------------------
     def __deepcopy__(self, memo):
@@ -86,10 +88,15 @@ class AudioAttentionPatch:
             self._cache[ck] = w * math.tanh(float(module.gate.detach()))
         return self._cache[ck]
 
+    def _tokens(self, device) -> tuple[torch.Tensor, torch.Tensor]:
+        """Audio tokens (N_e, N_a, context_dim) and the null row (1, N_a, context_dim), fp32."""
+        tokens = self.adapter.tokens(self.embeds.to(device=device, dtype=torch.float32))
+        return tokens, self.adapter.null_tokens.to(device=device, dtype=torch.float32)[None]
+
     def _kv(self, key: str, module, x: torch.Tensor):
         """(k_audio, v_audio) for the N_e embeddings and (k_null, v_null) for one null row."""
-        tokens = self.adapter.tokens(self.embeds.to(device=x.device, dtype=torch.float32))
-        null = self.adapter.null_tokens.to(device=x.device, dtype=torch.float32)[None]
+        tokens, null = self._train_tokens if self._train_tokens is not None else self._tokens(x.device)
+        tokens, null = tokens.to(x.device), null.to(x.device)
         ka, va = module.attn.kv(tokens.to(x.dtype))
         kn, vn = module.attn.kv(null.to(x.dtype))
         return ka, va, kn, vn

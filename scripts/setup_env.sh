@@ -5,7 +5,7 @@ set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${C2D_VENV:-$HOME/.cache/clap2diffusion/venv}"
 STAMP="$VENV/.c2d-requirements"
-WANT="$(cat "$HERE/requirements.txt" "$HERE/requirements-dev.txt" | sha1sum | cut -d' ' -f1)"
+WANT="$(cat "$HERE/requirements.txt" "$HERE/requirements-dev.txt" "$HERE/training/requirements.txt" | sha1sum | cut -d' ' -f1)"
 if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$STAMP" 2>/dev/null)" != "$WANT" ]; then
   echo "[setup] creating Python environment in $VENV (first run takes a few minutes)"
   python3 -m venv "$VENV"

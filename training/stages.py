@@ -102,7 +102,9 @@ def lr_lambda(step: int, total: int, warmup: int, schedule: str, min_ratio: floa
 
 
 def make_optimizer(groups: list[dict], stage: Stage, cfg: Config):
-    opt = torch.optim.AdamW(groups, betas=(0.9, 0.999), eps=1e-8)
+    # fused: one kernel for all parameters (CPU and CUDA); the adapter's many small tensors made the
+    # per-tensor loop a visible share of a stage-1 step
+    opt = torch.optim.AdamW(groups, betas=(0.9, 0.999), eps=1e-8, fused=True)
     t = cfg.train
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: lr_lambda(s, stage.steps, t.warmup_steps, t.schedule, t.min_lr_ratio))
