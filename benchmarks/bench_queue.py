@@ -250,8 +250,8 @@ def main(argv=None):
     refs, base = fresh_references(host, order, args.size, args.steps)
     t_refs = time.perf_counter() - t0
 
-    print(f"\n{args.prompts} queued prompts in one ComfyUI ({args.mode}), SD1.5 random weights, {args.size}x{args.size}, "
-          f"euler {args.steps} steps, cfg 5; 3 sounds x 2 adapters (gate 0.5) x strengths {STRENGTHS}")
+    print(f"\n{args.prompts} queued prompts in one ComfyUI ({args.mode}), SD1.5 random weights, "
+          f"{args.size}x{args.size}, euler {args.steps} steps, cfg 5; 3 sounds x 2 adapters (gate 0.5) x strengths {STRENGTHS}")
     print(f"queue: {t_queue:.0f} s ({t_queue / args.prompts:.2f} s/prompt incl. start-up); "
           f"{len(refs) + 1} fresh reference runs: {t_refs:.0f} s")
     hdr = f"{'#':>3} {'setting':<16} {'RSS MiB':>8} {'max|Δ| vs fresh':>16} {'equal':>6} {'sampler cached':>15}"
