@@ -14,7 +14,7 @@ Reports
   - with --mode inprocess also the live AudioAttentionPatch objects, their cached (folded) K/V and
     ComfyUI's loaded-model list after each prompt (they must not accumulate).
 
-Usage: python -m benchmarks.bench_queue [--prompts 50] [--size 64] [--steps 2] [--mode server|inprocess]
+Usage: python -m benchmarks.bench_queue [--prompts 50] [--size 64] [--steps 2] [--mode server|inprocess] [--keep]
 (on 2 CPU cores the default takes about 5 min, most of it the fresh reference runs).
 """
 from __future__ import annotations
@@ -25,6 +25,7 @@ import itertools
 import json
 import logging
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -223,16 +224,26 @@ def main(argv=None):
     ap.add_argument("--steps", type=int, default=2, help="sampling steps per prompt (euler, cfg 5)")
     ap.add_argument("--mode", choices=("server", "inprocess"), default="server",
                     help="server: real ComfyUI main.py fed through POST /prompt; inprocess: devtools.comfy_host")
+    ap.add_argument("--keep", action="store_true", help="keep the temporary work folder (models, outputs, server.log)")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-
-    import torch
 
     from c2d_core.config import AdapterConfig
 
     work = make_workspace("c2d_bench_queue_", sounds=SOUNDS,
                           adapters={"a.safetensors": (AdapterConfig(gate_init=0.5), 1),
                                     "b.safetensors": (AdapterConfig(gate_init=0.5), 2)})
+    try:
+        return run(args, work)
+    finally:
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def run(args, work: Path) -> int:
+    """Queue, fresh references, report; 0 when every check passed."""
+    import torch
+
     cycle = combos()
     order = [cycle[i % len(cycle)] for i in range(args.prompts)]
     prompts = [graph(c, args.size, args.steps, prefix=f"q{i:03d}") for i, c in enumerate(order)]
@@ -251,7 +262,8 @@ def main(argv=None):
     t_refs = time.perf_counter() - t0
 
     print(f"\n{args.prompts} queued prompts in one ComfyUI ({args.mode}), SD1.5 random weights, "
-          f"{args.size}x{args.size}, euler {args.steps} steps, cfg 5; 3 sounds x 2 adapters (gate 0.5) x strengths {STRENGTHS}")
+          f"{args.size}x{args.size}, euler {args.steps} steps, cfg 5; 3 sounds x 2 adapters (gate 0.5) x "
+          f"strengths {STRENGTHS}")
     print(f"queue: {t_queue:.0f} s ({t_queue / args.prompts:.2f} s/prompt incl. start-up); "
           f"{len(refs) + 1} fresh reference runs: {t_refs:.0f} s")
     hdr = f"{'#':>3} {'setting':<16} {'RSS MiB':>8} {'max|Δ| vs fresh':>16} {'equal':>6} {'sampler cached':>15}"
