@@ -8,9 +8,7 @@ Usage: python -m benchmarks.bench_editing [--size 512] [--steps 10] [--refine 0]
 from __future__ import annotations
 
 import argparse
-import tempfile
 import time
-from pathlib import Path
 
 
 def main(argv=None):
@@ -23,22 +21,13 @@ def main(argv=None):
 
     from PIL import Image
 
-    from c2d_core.adapter_file import save_adapter
     from c2d_core.config import AdapterConfig
-    from c2d_core.factory import new_adapter
-    from devtools.comfy_host import get_host
-    from devtools.demo_audio import synth, write_wav
-    from devtools.standin_clap import make_random_clap_folder
-    from devtools.standin_sd15 import ensure_standins
 
-    work = Path(tempfile.mkdtemp(prefix="c2d_bench_edit_"))
-    host = get_host(work / "models", work, load_pack=True)
-    (work / "models" / "checkpoints").mkdir(parents=True, exist_ok=True)
-    (work / "models" / "checkpoints" / "sd15.safetensors").symlink_to(ensure_standins()["sd15"])
-    make_random_clap_folder(work / "models" / "clap" / "clap", seed=0)
-    (work / "models" / "audio_adapters").mkdir(parents=True, exist_ok=True)
-    save_adapter(work / "models" / "audio_adapters" / "a.safetensors", new_adapter(AdapterConfig(gate_init=0.5)))
-    write_wav(host.input_dir / "a.wav", synth("rain", 5.0, 44_100, 2), 44_100)
+    from ._host import bench_host, make_workspace
+
+    work = make_workspace("c2d_bench_edit_", adapters={"a.safetensors": AdapterConfig(gate_init=0.5)},
+                          sounds={"a.wav": ("rain", 5.0)})
+    host = bench_host(work)
     Image.new("RGB", (args.size, args.size), (90, 120, 200)).save(host.input_dir / "src.png")
 
     S, cfg = args.size, args.cfg

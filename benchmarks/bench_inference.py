@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import tempfile
 import time
-from pathlib import Path
 
 
 def graph(ckpt, size, steps, seed, patched):
@@ -52,24 +50,16 @@ def main(argv=None):
 
     import torch
 
-    from c2d_core.adapter_file import save_adapter
     from c2d_core.clap_encoder import ClapAudioEncoder
     from c2d_core.config import AdapterConfig
-    from c2d_core.factory import new_adapter
-    from devtools.comfy_host import get_host
-    from devtools.demo_audio import synth, write_wav
-    from devtools.standin_clap import make_random_clap_folder
-    from devtools.standin_sd15 import ensure_standins
+    from devtools.demo_audio import synth
 
-    work = Path(tempfile.mkdtemp(prefix="c2d_bench_"))
-    host = get_host(work / "models", work, load_pack=True)
-    (work / "models" / "checkpoints").mkdir(parents=True, exist_ok=True)
-    (work / "models" / "checkpoints" / "sd15.safetensors").symlink_to(ensure_standins()["sd15"])
-    clap_dir = make_random_clap_folder(work / "models" / "clap" / "bench-clap", seed=0, tiny=False)
-    (work / "models" / "audio_adapters").mkdir(parents=True, exist_ok=True)
-    save_adapter(work / "models" / "audio_adapters" / "bench.safetensors",
-                 new_adapter(AdapterConfig(gate_init=0.5), seed=0))
-    write_wav(host.input_dir / "bench.wav", synth("rain", 10.0, 44_100, 2), 44_100)
+    from ._host import bench_host, make_workspace
+
+    work = make_workspace("c2d_bench_", adapters={"bench.safetensors": AdapterConfig(gate_init=0.5)},
+                          sounds={"bench.wav": ("rain", 10.0)}, clap_name="bench-clap", clap_tiny=False)
+    host = bench_host(work)
+    clap_dir = work / "models" / "clap" / "bench-clap"
 
     # CLAP encode, 10 s clip, real HTSAT-tiny size
     enc = ClapAudioEncoder.from_path(clap_dir)

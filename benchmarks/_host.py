@@ -1,0 +1,53 @@
+"""Shared set-up of the host benchmarks: a throw-away ComfyUI work folder holding the random-weight
+stand-ins (SD1.5 checkpoint, CLAP folder), fresh adapters and synthetic sounds, and the in-process
+host pointing at it.
+
+    work = make_workspace("c2d_bench_", adapters={"a.safetensors": AdapterConfig(gate_init=0.5)},
+                          sounds={"a.wav": ("rain", 5.0)})
+    host = bench_host(work)          # devtools.comfy_host.ComfyHost with this pack loaded
+
+The layout is ComfyUI's own (`models/checkpoints`, `models/clap`, `models/audio_adapters`, `input/`,
+`output/`), so the same folder also works as a real server's `--base-directory`.
+"""
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+CKPT = "sd15.safetensors"   # name of the SD1.5 stand-in in models/checkpoints
+RATE = 44_100
+
+
+def make_workspace(prefix: str, *, adapters: dict, sounds: dict[str, tuple[str, float]], clap_name: str = "clap",
+                   clap_tiny: bool = True, adapter_seed: int = 0) -> Path:
+    """A new temp folder with models/ and input/ filled.
+
+    adapters: file name → AdapterConfig (each built by `new_adapter(cfg, seed=adapter_seed)`, or give a
+    (AdapterConfig, seed) pair); sounds: file name → (synth kind, seconds), written as 44.1 kHz stereo wav.
+    Returns the folder (its `models/clap/<clap_name>` is the CLAP stand-in)."""
+    from c2d_core.adapter_file import save_adapter
+    from c2d_core.factory import new_adapter
+    from devtools.demo_audio import synth, write_wav
+    from devtools.standin_clap import make_random_clap_folder
+    from devtools.standin_sd15 import ensure_standins
+
+    work = Path(tempfile.mkdtemp(prefix=prefix))
+    models = work / "models"
+    for sub in ("checkpoints", "audio_adapters", "clap"):
+        (models / sub).mkdir(parents=True, exist_ok=True)
+    (work / "input").mkdir(parents=True, exist_ok=True)
+    (models / "checkpoints" / CKPT).symlink_to(ensure_standins()["sd15"])
+    make_random_clap_folder(models / "clap" / clap_name, seed=0, tiny=clap_tiny)
+    for name, spec in adapters.items():
+        cfg, seed = spec if isinstance(spec, tuple) else (spec, adapter_seed)
+        save_adapter(models / "audio_adapters" / name, new_adapter(cfg, seed=seed))
+    for name, (kind, seconds) in sounds.items():
+        write_wav(work / "input" / name, synth(kind, seconds, RATE, 2), RATE)
+    return work
+
+
+def bench_host(work: Path):
+    """The process-wide in-process ComfyUI host (devtools.comfy_host) on `work`, pack loaded."""
+    from devtools.comfy_host import get_host
+
+    return get_host(work / "models", work, load_pack=True)
