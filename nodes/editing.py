@@ -151,6 +151,7 @@ def _edit_sampler(record: InversionRecord, feature_fraction: float, attention_fr
                                                                     rtol=1e-4, atol=1e-5):
             raise EditInputError(f"the edit samples {len(sigmas) - 1} steps over other sigmas than the inversion "
                                  f"({len(traj.sigmas) - 1} steps); connect the same SIGMAS to both")
+        _check_decoder_blocks(base, feature_block, attention_block)
         m = extra_args.pop("denoise_mask", None)
         if mask is not None:
             m = resize_mask(mask, x)

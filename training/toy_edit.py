@@ -157,7 +157,8 @@ class ToyEditor:
 
 
 @torch.no_grad()
-def run(settings: EditSettings = EditSettings(), *, bundle: Path = BUNDLE, host=None, workdir: Path | None = None) -> dict:
+def run(settings: EditSettings = EditSettings(), *, bundle: Path = BUNDLE, host=None,
+        workdir: Path | None = None) -> dict:
     """Invert the source, edit it with every target class's held-out clips three ways; returns the figures
     and the latents (model space) under "latents"."""
     from . import synthetic as S
@@ -182,12 +183,16 @@ def run(settings: EditSettings = EditSettings(), *, bundle: Path = BUNDLE, host=
     y = torch.tensor(labels)
     half = ed.task.latent_size // 2
     clf = ed.classifier
-    acc = lambda x: float((clf.predict(x) == y).float().mean())   # noqa: E731
+
+    def acc(x: torch.Tensor) -> float:   # share of the edits the toy classifier reads as their target class
+        return float((clf.predict(x) == y).float().mean())
+
     outside = (masked - source)[..., :half]
     figures = {
         "settings": asdict(s), "feature_block": ed.feature_block, "attention_block": ed.attention_block,
         "decoder_blocks": len(ed.base.unet.output_blocks), "edits_per_mode": len(labels),
-        "source_class": int(clf.predict(source)), "reconstruction_error": float((recon - source).norm() / source.norm()),
+        "source_class": int(clf.predict(source)),
+        "reconstruction_error": float((recon - source).norm() / source.norm()),
         "accuracy_preserved": acc(on), "accuracy_unpreserved": acc(off),
         "accuracy_masked_inside": acc(masked[..., half:]), "accuracy_masked_outside_source": float(
             (clf.predict(masked[..., :half]) == s.source_class).float().mean()),
@@ -216,7 +221,8 @@ def draw(result: dict, out: Path) -> Path:
     title = (f"audio edit of a toy picture ({S.FREQS[s['source_class']]:.0f} Hz class): DDIM inversion -> edit with a "
              "held-out tone")
     lines = [f"target-class accuracy ({f['edits_per_mode']} held-out clips): preserved {f['accuracy_preserved']:.0%}, "
-             f"not preserved {f['accuracy_unpreserved']:.0%}, masked (inside the mask) {f['accuracy_masked_inside']:.0%}",
+             f"not preserved {f['accuracy_unpreserved']:.0%}, "
+             f"masked (inside the mask) {f['accuracy_masked_inside']:.0%}",
              f"structure distance to the source: preserved {f['structure_preserved']:.2f}, not preserved "
              f"{f['structure_unpreserved']:.2f}; max change outside the mask {f['max_change_outside_mask']:.0e}",
              f"tiny UNet + trained adapter, {s['steps']} Euler steps, audio CFG {s['cfg']:g}, PnP fractions "
@@ -234,8 +240,11 @@ def draw(result: dict, out: Path) -> Path:
     draw_.text((6, 6), title, fill="black", font=font)
     for j, (name, _) in enumerate(cols):
         draw_.text((left + j * (cell + pad), top - 18), name, fill="black", font=font)
-    tile = lambda x: Image.fromarray((S.latent_to_rgb(x[None], scale=cell // x.shape[-1])[0].numpy() * 255)  # noqa: E731
-                                     .round().astype("uint8"))
+
+    def tile(x: torch.Tensor) -> Image.Image:   # (C, h, w) model-space latent → cell × cell RGB
+        rgb = S.latent_to_rgb(x[None], scale=cell // x.shape[-1])[0]
+        return Image.fromarray((rgb.numpy() * 255).round().astype("uint8"))
+
     for r, i in enumerate(rows):
         y = top + r * (cell + pad)
         draw_.text((6, y + cell // 2 - 7), f"{S.FREQS[labels[i]]:.0f} Hz tone", fill="black", font=font)
