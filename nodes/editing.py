@@ -120,8 +120,23 @@ class C2DInvertLatent(io.ComfyNode):
         return io.NodeOutput(result)
 
 
+def _check_decoder_blocks(base, feature_block: int, attention_block: int) -> None:
+    """The PnP blocks must exist in this UNet (SD1.5 has 12 decoder blocks; smaller UNets fewer): ask it."""
+    blocks = getattr(getattr(base, "diffusion_model", None), "output_blocks", None)
+    if blocks is None:
+        return
+    n = len(blocks)
+    # features are taken as the output of block feature_block, i.e. at the input of block feature_block + 1
+    if feature_block > n - 2:
+        raise EditInputError(f"feature_block {feature_block} does not exist in this model: its UNet has {n} decoder "
+                             f"blocks, so features can be copied from blocks 0-{n - 2}; lower feature_block")
+    if attention_block > n - 1:
+        raise EditInputError(f"attention_block {attention_block} does not exist in this model: its UNet has {n} "
+                             f"decoder blocks (0-{n - 1}); lower attention_block")
+
+
 def _edit_sampler(record: InversionRecord, feature_fraction: float, attention_fraction: float, mask,
-                  feature_block: int = 4):
+                  feature_block: int = 4, attention_block: int = 4):
     import comfy.samplers
 
     traj = record.trajectory
@@ -136,13 +151,14 @@ def _edit_sampler(record: InversionRecord, feature_fraction: float, attention_fr
                                                                     rtol=1e-4, atol=1e-5):
             raise EditInputError(f"the edit samples {len(sigmas) - 1} steps over other sigmas than the inversion "
                                  f"({len(traj.sigmas) - 1} steps); connect the same SIGMAS to both")
+        _check_decoder_blocks(base, feature_block, attention_block)
         m = extra_args.pop("denoise_mask", None)
         if mask is not None:
             m = resize_mask(mask, x)
         elif m is not None:
             m = m[:, :1] if m.ndim == 4 else m
         extra_args["denoise_mask"] = None
-        state = PnPState(feature_block=feature_block)
+        state = PnPState(feature_block=feature_block, attention_from=attention_block)
         opts = extra_args["model_options"] = dict(extra_args.get("model_options") or {})
         to = opts["transformer_options"] = dict(opts.get("transformer_options") or {})
         patches = to["patches"] = {k: list(v) for k, v in (to.get("patches") or {}).items()}
@@ -224,13 +240,17 @@ class C2DAudioEditSampler(io.ComfyNode):
                 io.Int.Input("feature_block", default=4, min=0, max=10, optional=True,
                              tooltip="decoder (output) block whose features are copied: 4 as in Plug-and-Play; "
                                      "later blocks keep more of the source's look"),
+                io.Int.Input("attention_block", default=4, min=0, max=11, optional=True,
+                             tooltip="first decoder (output) block whose self-attention q/k are copied (this block "
+                                     "and every later one): 4 as in Plug-and-Play for SD1.5"),
                 io.Mask.Input("mask", optional=True, tooltip="white = the sound may change it; elsewhere the source is kept"),
             ],
             outputs=[io.Sampler.Output()],
         )
 
     @classmethod
-    def execute(cls, inverted, feature_fraction, attention_fraction, feature_block=4, mask=None) -> io.NodeOutput:
+    def execute(cls, inverted, feature_fraction, attention_fraction, feature_block=4, mask=None,
+                attention_block=4) -> io.NodeOutput:
         record = inverted.get(INVERSION_KEY)
         if record is None or type(record).__name__ != "InversionRecord":
             raise EditInputError("this LATENT carries no inversion; connect the output of Invert Latent (C2D)")
@@ -239,4 +259,5 @@ class C2DAudioEditSampler(io.ComfyNode):
                                  "edit one image at a time")
         if mask is not None:
             resize_mask(mask, record.trajectory.source)  # size errors now, not mid-sampling
-        return io.NodeOutput(_edit_sampler(record, feature_fraction, attention_fraction, mask, feature_block))
+        return io.NodeOutput(_edit_sampler(record, feature_fraction, attention_fraction, mask, feature_block,
+                                            attention_block))
