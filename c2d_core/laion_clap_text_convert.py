@@ -113,7 +113,8 @@ def convert_laion_text_state_dict(state_dict: dict, projection_dim: int | None =
         expected = {k: tuple(v.shape) for k, v in ClapTextModelWithProjection(config).state_dict().items()
                     if not k.endswith(("position_ids", "token_type_ids"))}
     missing = sorted(set(expected) - set(out))
-    unexpected = sorted(set(out) - set(expected))
+    unexpected = sorted(TEXT_PREFIX + k[len("text_model."):] if k.startswith("text_model.") else k
+                        for k in set(out) - set(expected))  # named as in the checkpoint
     wrong = [f"{k} {list(out[k].shape)} vs {list(expected[k])}" for k in expected
              if k in out and tuple(out[k].shape) != expected[k]]
     if missing or unexpected or wrong:

@@ -50,6 +50,7 @@ def write_standin_tokenizer(path, vocab_size: int = 1000) -> Path:
     from tokenizers import ByteLevelBPETokenizer
     from transformers import RobertaTokenizerFast
     path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
     bpe = ByteLevelBPETokenizer()
     bpe.train_from_iterator(list(SOUND_WORDS) * 4, vocab_size=vocab_size, min_frequency=1,
                             special_tokens=list(ROBERTA_SPECIALS), show_progress=False)
