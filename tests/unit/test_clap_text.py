@@ -113,6 +113,21 @@ def test_audio_only_folder_is_a_clear_error(tmp_path, clap_dir):
         enc.encode_text(["rain"])
 
 
+def test_full_config_with_audio_weights_only_is_a_clear_error(tmp_path, clap_dir):
+    """E.g. training.synthetic.compact_clap_folder keeps only the audio tower's weights: never run random text."""
+    from safetensors.torch import load_file, save_file
+    folder = tmp_path / "compact"
+    folder.mkdir()
+    for name in ("config.json", "preprocessor_config.json", "tokenizer.json", "tokenizer_config.json"):
+        (folder / name).symlink_to(clap_dir / name)
+    state = load_file(str(clap_dir / "model.safetensors"))
+    save_file({k: v for k, v in state.items() if k.startswith(("audio_model.", "audio_projection."))},
+              str(folder / "model.safetensors"), metadata={"format": "pt"})
+    enc = ClapAudioEncoder.from_path(folder)
+    with pytest.raises(ClapModelError, match=r"no trained CLAP text weights \(\d+ missing"):
+        enc.encode_text(["rain"])
+
+
 # --------------------------------------------------------------------------------- LAION .pt
 def laion_text_state(seed=0, width=128, layers=2, vocab=1000, positions=80, proj=512):
     """laion-clap's text side: text_branch = RobertaModel, text_projection = Sequential(Linear, ReLU, Linear),
