@@ -9,6 +9,9 @@ Loads, from local files only (never a hub):
 `encode` takes any rate / channel count, resamples to 48 kHz mono, cuts clips longer than the
 encoder's 10 s window into windows and returns L2-normalised embeddings, mean-pooled per clip by
 default or per window.
+
+`encode_text` embeds words ("crackling fire") into the same space with the CLAP's text tower
+(`clap_text.ClapTextEncoder`), loaded from the same files on first use: audio-only use never loads it.
 """
 from __future__ import annotations
 
@@ -61,7 +64,7 @@ class ClapAudioEncoder:
 
     window_seconds = 10.0
 
-    def __init__(self, model, feature_extractor, model_id: str, device=None, dtype=None):
+    def __init__(self, model, feature_extractor, model_id: str, device=None, dtype=None, source=None):
         self.model = model.eval().requires_grad_(False)
         self.feature_extractor = feature_extractor
         self.model_id = model_id
@@ -69,6 +72,8 @@ class ClapAudioEncoder:
         self.dtype = dtype or torch.float32
         self.model.to(device=self.device, dtype=self.dtype)
         self.fused = bool(getattr(model.config, "enable_fusion", False))
+        self.source = Path(source) if source is not None else None  # folder or .pt the text tower is read from
+        self._text_encoder = None
 
     @property
     def embed_dim(self) -> int:
@@ -117,7 +122,7 @@ class ClapAudioEncoder:
             fe = tf.ClapFeatureExtractor.from_pretrained(str(path), local_files_only=True)
         else:
             fe = tf.ClapFeatureExtractor()
-        return cls(model, _fit_extractor(fe, config), model_id=path.name, device=device, dtype=dtype)
+        return cls(model, _fit_extractor(fe, config), model_id=path.name, device=device, dtype=dtype, source=path)
 
     @classmethod
     def _from_laion_checkpoint(cls, path: Path, device, dtype) -> "ClapAudioEncoder":
@@ -136,7 +141,30 @@ class ClapAudioEncoder:
                                  f"{missing[:3]}; {len(unexpected)} unexpected, e.g. {unexpected[:3]}); "
                                  "use the Hugging Face folder of this model instead")
         return cls(model, _fit_extractor(tf.ClapFeatureExtractor(), config), model_id=path.stem,
-                   device=device, dtype=dtype)
+                   device=device, dtype=dtype, source=path)
+
+    def text_encoder(self):
+        """The CLAP text tower of the same files (`clap_text.ClapTextEncoder`), loaded on the first call."""
+        if self._text_encoder is None:
+            from .clap_text import ClapTextEncoder
+            if self.source is None:
+                raise ClapModelError(f"{self.model_id} was built in memory, not loaded from a CLAP folder or "
+                                     "checkpoint, so its text tower is unknown; load it with Load CLAP Model")
+            kw = dict(model_id=self.model_id, device=self.device, dtype=self.dtype)
+            if self.source.is_dir():
+                text = ClapTextEncoder.from_hf_folder(self.source, **kw)
+            else:
+                text = ClapTextEncoder.from_laion_checkpoint(self.source, projection_dim=self.embed_dim, **kw)
+            if text.embed_dim != self.embed_dim:
+                raise ClapModelError(f"{self.model_id}: the text tower projects to {text.embed_dim} dims but the "
+                                     f"audio tower to {self.embed_dim}; the CLAP files are mixed: copy them again")
+            log.info("loaded the CLAP text tower of %s for sound prompts", self.model_id)
+            self._text_encoder = text
+        return self._text_encoder
+
+    def encode_text(self, prompts) -> torch.Tensor:
+        """prompts: N non-empty strings → (N, D) float32 CPU unit embeddings in the audio embeddings' space."""
+        return self.text_encoder().encode(prompts)
 
     # --------------------------------------------------------------- encoding
     @torch.no_grad()

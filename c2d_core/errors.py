@@ -27,3 +27,7 @@ class AdapterMismatchError(C2DError):
 
 class UnsupportedModelError(C2DError):
     """The diffusion model family is not supported (yet)."""
+
+
+class SoundPromptError(C2DError):
+    """The text of a sound prompt cannot be used (empty, nothing to encode)."""

@@ -1,8 +1,8 @@
 """Writes the UI-format workflows in workflows/ from compact API-style graphs, using the running
 host's node definitions for input/output slots and widget order (the inverse of workflow_api.ui_to_api).
 
-Usage: python -m devtools.build_workflows  (needs a ComfyUI host; rewrites workflows/audio_edit.json and
-workflows/audio_inpaint.json). Tests convert the files back and run them.
+Usage: python -m devtools.build_workflows  (needs a ComfyUI host; rewrites workflows/audio_edit.json,
+workflows/audio_inpaint.json and workflows/sound_prompt.json). Tests convert the files back and run them.
 """
 from __future__ import annotations
 
@@ -67,6 +67,27 @@ def inpaint_graph() -> dict:
     }
     g.update(_audio_nodes(["1", 0]))
     return g
+
+
+def sound_prompt_graph() -> dict:
+    return {
+        "1": ("CheckpointLoaderSimple", {"ckpt_name": CKPT}, (20, 420)),
+        "2": ("CLIPTextEncode", {"text": "a photograph of a landscape, highly detailed", "clip": ["1", 1]}, (380, 420)),
+        "3": ("CLIPTextEncode", {"text": "blurry, low quality, watermark, text", "clip": ["1", 1]}, (380, 640)),
+        "4": ("EmptyLatentImage", {"width": 512, "height": 512, "batch_size": 1}, (740, 640)),
+        "11": ("C2DCLAPLoader", {"clap_name": "clap-htsat-unfused"}, (20, 40)),
+        "12": ("C2DCLAPTextEncode", {"clap": ["11", 0], "text": "thunderstorm with heavy rain",
+                                     "lines": "average"}, (20, 200)),
+        "13": ("C2DAudioAdapterLoader", {"adapter_name": "clap2diffusion_sd15.safetensors"}, (380, 40)),
+        "14": ("C2DApplyAudioAdapter", {"model": ["1", 0], "adapter": ["13", 0], "embeds": ["12", 0],
+                                        "strength": 1.0, "start_percent": 0.0, "end_percent": 1.0,
+                                        "audio_blocks": "all", "block_weights": ""}, (740, 40)),
+        "5": ("KSampler", {"model": ["14", 0], "seed": 42, "steps": 20, "cfg": 7.0, "sampler_name": "euler",
+                           "scheduler": "normal", "positive": ["2", 0], "negative": ["3", 0],
+                           "latent_image": ["4", 0], "denoise": 1.0}, (1100, 40)),
+        "26": ("VAEDecode", {"samples": ["5", 0], "vae": ["1", 2]}, (1460, 40)),
+        "27": ("SaveImage", {"images": ["26", 0], "filename_prefix": "clap2diffusion_sound_prompt"}, (1700, 40)),
+    }
 
 
 def to_ui(graph: dict, node_defs, workflow_id: str, note: str) -> dict:
@@ -135,6 +156,11 @@ INPAINT_NOTE = ("## Audio inpainting\n"
                 "Load a photo and paint a mask in the Load Image node (right click → Open in MaskEditor): only the "
                 "masked area is regenerated, following the sound. Uses an SD1.5-inpainting checkpoint with the "
                 "stock InpaintModelConditioning node; the audio adapter patches it like any SD1.5 model.")
+SOUND_PROMPT_NOTE = ("## Sound prompt (no recording needed)\n"
+                     "**CLAP Sound Prompt** turns words (\"thunderstorm with heavy rain\", \"crackling fire\") into "
+                     "a CLAP embedding, the same kind CLAP Encode Audio makes from a recording, so it drives the "
+                     "audio adapter directly. Needs the CLAP's tokenizer files (a full laion/clap-htsat-unfused "
+                     "folder). Several lines: `average` mixes them, `one_per_image` gives line i to image i.")
 
 
 def main():
@@ -142,7 +168,8 @@ def main():
     work = Path(tempfile.mkdtemp(prefix="c2d_wf_"))
     host = get_host(work / "models", work, load_pack=True)
     defs = host.nodes.NODE_CLASS_MAPPINGS
-    for name, graph, note in (("audio_edit", edit_graph(), EDIT_NOTE), ("audio_inpaint", inpaint_graph(), INPAINT_NOTE)):
+    for name, graph, note in (("audio_edit", edit_graph(), EDIT_NOTE), ("audio_inpaint", inpaint_graph(), INPAINT_NOTE),
+                              ("sound_prompt", sound_prompt_graph(), SOUND_PROMPT_NOTE)):
         ui = to_ui(graph, defs, f"c2d-{name.replace('_', '-')}-0001", note)
         (REPO / "workflows" / f"{name}.json").write_text(json.dumps(ui, indent=1) + "\n")
         print("wrote", REPO / "workflows" / f"{name}.json")

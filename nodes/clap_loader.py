@@ -12,11 +12,12 @@ class C2DCLAPLoader(io.ComfyNode):
             node_id="C2DCLAPLoader",
             display_name="Load CLAP Model (C2D)",
             category=CATEGORY,
-            description="Loads a CLAP audio encoder from models/clap/: a Hugging Face folder "
-                        "(e.g. laion/clap-htsat-unfused) or a LAION-CLAP .pt checkpoint (read safely).",
+            description="Loads a CLAP encoder from models/clap/: a Hugging Face folder "
+                        "(e.g. laion/clap-htsat-unfused) or a LAION-CLAP .pt checkpoint (read safely). Only the audio "
+                        "tower is loaded here; CLAP Sound Prompt loads the text tower on first use.",
             inputs=[io.Combo.Input("clap_name", options=list_clap_models(),
                                    tooltip="CLAP model in models/clap/ (folder or file)")],
-            outputs=[ClapModel.Output(display_name="clap", tooltip="CLAP audio encoder")],
+            outputs=[ClapModel.Output(display_name="clap", tooltip="CLAP encoder (audio; text on demand)")],
         )
 
     @classmethod
