@@ -43,7 +43,7 @@ def to_mono_batch(waveform) -> torch.Tensor:
         raise AudioInputError(f"audio waveform has shape {tuple(waveform.shape)}; expected (batch, channels, samples)")
     if w.shape[1] == 0 or w.shape[-1] == 0:
         raise AudioInputError(f"audio is empty (shape {tuple(waveform.shape)}); load a clip that has sound in it")
-    return w.mean(dim=1)
+    return w[:, 0] if w.shape[1] == 1 else w.mean(dim=1)  # mono: a view, not a copy of the clip
 
 
 def check_sample_rate(sample_rate) -> int:
@@ -58,6 +58,56 @@ def check_sample_rate(sample_rate) -> int:
     return rate
 
 
+SCAN_BLOCK = 1 << 20  # samples per block when scanning a clip (bounded temporaries for hour-long audio)
+
+
+def scan_waveform(mono: torch.Tensor, block: int = SCAN_BLOCK) -> tuple[int, torch.Tensor]:
+    """mono: (B, T). Returns (number of NaN/Inf samples, peak |x| per clip (B,)), scanned block by block
+    so no temporary as large as the clip is made."""
+    bad, peak = 0, torch.zeros(mono.shape[0])
+    for s in range(0, mono.shape[-1], block):
+        x = mono[:, s:s + block]
+        bad += int((~torch.isfinite(x)).sum())
+        lo, hi = torch.aminmax(x, dim=-1)
+        peak = torch.maximum(peak, torch.maximum(hi, -lo).float().cpu())
+    return bad, peak
+
+
+def check_waveform(waveform, sample_rate, allow_silence: bool = False) -> tuple[torch.Tensor, int]:
+    """Checked mono audio at its own rate: ((B, T) float32, rate). For mono float32 input the result is a
+    view of `waveform` (no copy). Raises AudioInputError for empty, too short, NaN/Inf or silent clips
+    (unless allow_silence, for timeline windows) and implausible rates."""
+    rate = check_sample_rate(sample_rate)
+    mono = to_mono_batch(waveform)  # (B, T)
+    bad, peak = scan_waveform(mono)
+    if bad:
+        raise AudioInputError(
+            f"audio has {bad} NaN/Inf samples of {mono.numel()}; the file or the node before this one "
+            "is broken: re-export the audio or check the processing nodes upstream")
+    seconds = mono.shape[-1] / rate
+    if seconds < MIN_SECONDS:
+        raise AudioInputError(f"audio is only {seconds * 1000:.0f} ms long; use a clip of at least "
+                              f"{MIN_SECONDS * 1000:.0f} ms (CLAP listens to up to 10 s)")
+    silent = (peak <= SILENCE_PEAK).nonzero().flatten().tolist()
+    if silent and not allow_silence:
+        raise AudioInputError(
+            f"audio clip(s) {silent} of the batch are silent (peak {float(peak.min()):.1e}); CLAP would embed "
+            "silence, not your sound: check the file, its volume or the trim/start time")
+    return mono, rate
+
+
+def resample(mono: torch.Tensor, rate: int, target_rate: int) -> torch.Tensor:
+    """(B, T) at rate → (B, T') at target_rate with torchaudio (a clear error when it is missing)."""
+    if rate == target_rate:
+        return mono
+    try:
+        import torchaudio.functional as AF
+    except ImportError as e:
+        raise AudioInputError(f"audio at {rate} Hz must be resampled to {target_rate} Hz, which needs torchaudio: "
+                              "pip install torchaudio (the version matching your torch)") from e
+    return AF.resample(mono, rate, target_rate)
+
+
 def prepare_waveform(waveform, sample_rate, target_rate: int = CLAP_SAMPLE_RATE, allow_silence: bool = False) -> torch.Tensor:
     """Checked, mono, resampled audio.
 
@@ -66,31 +116,8 @@ def prepare_waveform(waveform, sample_rate, target_rate: int = CLAP_SAMPLE_RATE,
     Raises AudioInputError for empty, too short, NaN/Inf or silent clips (unless allow_silence, for
     timeline windows) and implausible rates.
     """
-    rate = check_sample_rate(sample_rate)
-    mono = to_mono_batch(waveform)  # (B, T)
-    bad = ~torch.isfinite(mono)
-    if bad.any():
-        raise AudioInputError(
-            f"audio has {int(bad.sum())} NaN/Inf samples of {mono.numel()}; the file or the node before this one "
-            "is broken: re-export the audio or check the processing nodes upstream")
-    seconds = mono.shape[-1] / rate
-    if seconds < MIN_SECONDS:
-        raise AudioInputError(f"audio is only {seconds * 1000:.0f} ms long; use a clip of at least "
-                              f"{MIN_SECONDS * 1000:.0f} ms (CLAP listens to up to 10 s)")
-    peak = mono.abs().amax(dim=-1)  # (B,)
-    silent = (peak <= SILENCE_PEAK).nonzero().flatten().tolist()
-    if silent and not allow_silence:
-        raise AudioInputError(
-            f"audio clip(s) {silent} of the batch are silent (peak {float(peak.min()):.1e}); CLAP would embed "
-            "silence, not your sound: check the file, its volume or the trim/start time")
-    if rate != target_rate:
-        try:
-            import torchaudio.functional as AF
-        except ImportError as e:
-            raise AudioInputError(f"audio at {rate} Hz must be resampled to {target_rate} Hz, which needs torchaudio: "
-                                  "pip install torchaudio (the version matching your torch)") from e
-        mono = AF.resample(mono, rate, target_rate)
-    return mono.contiguous()
+    mono, rate = check_waveform(waveform, sample_rate, allow_silence)
+    return resample(mono, rate, target_rate).contiguous()
 
 
 def split_windows(mono: torch.Tensor, window: int, min_tail: int | None = None) -> list[torch.Tensor]:
