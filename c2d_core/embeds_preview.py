@@ -52,7 +52,7 @@ def render_preview(embeds: torch.Tensor, loudness=None, size: int = 512, strip_f
                          "of the same Audio Timeline")
     h = max(8, round(size * strip_fraction))
     cols = _resize(loud[None, None, :], 1, size)[0, 0]                   # (size,) loudness under each column
-    rows = torch.linspace(1, 0, h)[:, None]                              # (h, 1): 1 at the top of the strip
-    bars = (rows <= cols[None, :]).float()                                # (h, size) 1 where the bar is
+    rows = ((torch.arange(h, 0, -1) - 0.5) / h)[:, None]                 # (h, 1) pixel-row centres, top ≈ 1
+    bars = (rows < cols[None, :]).float()                                 # (h, size) 1 where the bar is
     strip = 0.12 + bars[None] * torch.tensor([0.85, 0.85, 0.85])[:, None, None]  # (3, h, size) light bars on dark
     return torch.cat([img, strip], dim=1).permute(1, 2, 0).contiguous()
