@@ -15,13 +15,14 @@ from .nodes.clap_encode import C2DCLAPEncode  # noqa: E402
 from .nodes.clap_loader import C2DCLAPLoader  # noqa: E402
 from .nodes.clap_text_encode import C2DCLAPTextEncode  # noqa: E402
 from .nodes.embed_math import C2DBlendAudioEmbeds, C2DInterpolateAudioEmbeds  # noqa: E402
+from .nodes.embeds_preview import C2DAudioEmbedsPreview  # noqa: E402
 from .nodes.editing import C2DAudioEditSampler, C2DInversionSampler, C2DInvertLatent  # noqa: E402
 from .nodes.load_audio import C2DLoadAudio  # noqa: E402
 from .nodes.timeline import C2DAudioTimeline  # noqa: E402
 
 NODES = [C2DLoadAudio, C2DCLAPLoader, C2DCLAPEncode, C2DCLAPTextEncode, C2DAudioAdapterLoader,
          C2DApplyAudioAdapter, C2DBatchAudioEmbeds, C2DInvertLatent, C2DInversionSampler, C2DAudioEditSampler,
-         C2DAudioGuider, C2DBlendAudioEmbeds, C2DInterpolateAudioEmbeds, C2DAudioTimeline]
+         C2DAudioGuider, C2DBlendAudioEmbeds, C2DInterpolateAudioEmbeds, C2DAudioTimeline, C2DAudioEmbedsPreview]
 
 
 class CLAP2DiffusionExtension(ComfyExtension):

@@ -169,12 +169,13 @@ class ClapAudioEncoder:
     # --------------------------------------------------------------- encoding
     @torch.no_grad()
     def encode(self, waveform, sample_rate, pooling: str = "mean", batch_windows: int = 8,
-               allow_silence: bool = False) -> torch.Tensor:
+               allow_silence: bool = False, on_progress=None) -> torch.Tensor:
         """CLAP embeddings of a batch of clips.
 
         waveform: (B, C, T) | (C, T) | (T,) at `sample_rate` (any channels, 4–384 kHz).
         Returns float32 on CPU, L2-normalised: (B, D) with pooling="mean" (window embeddings averaged,
         then normalised) or (B, W, D) with pooling="none", W = number of 10 s windows.
+        `on_progress(done, total)` is called after each batch of windows (done of total = B × W windows).
         """
         if pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
@@ -189,6 +190,8 @@ class ClapAudioEncoder:
             out = self.model(input_features=feats["input_features"].to(self.device, self.dtype),
                              is_longer=feats["is_longer"].to(self.device) if self.fused else None)
             embeds.append(out.audio_embeds.float().cpu())
+            if on_progress is not None:
+                on_progress(min(i + batch_windows, len(flat)), len(flat))
         e = torch.nn.functional.normalize(torch.cat(embeds), dim=-1).reshape(B, W, -1)  # (B, W, D)
         if pooling == "none":
             return e

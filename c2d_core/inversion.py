@@ -49,12 +49,13 @@ def _eps(denoise: Denoiser, x: torch.Tensor, sigma: torch.Tensor) -> torch.Tenso
 
 
 def invert(denoise: Denoiser, x0: torch.Tensor, sigmas: torch.Tensor, refine_iters: int = 0,
-           keep_device: torch.device | str | None = "cpu", callback=None) -> Trajectory:
+           keep_device: torch.device | str | None = "cpu", callback=None, on_progress=None) -> Trajectory:
     """x0: (B, C, H, W) clean latent; sigmas: (S + 1,) descending, ending at 0 (a sampler schedule).
 
     Returns the Trajectory with latents[0] the noise latent at sigmas[0]. The first step (from
     sigma 0) takes eps at the first non-zero sigma, evaluated at x0. `refine_iters` fixed-point
     iterations per step make the step the exact inverse of an Euler step down.
+    After step i (of S): `callback(i, x)` (k-diffusion style, for samplers) and `on_progress(i + 1, S)`.
     """
     if sigmas.ndim != 1 or sigmas.numel() < 2:
         raise ValueError(f"sigmas must be a 1-D schedule of at least 2 values, got shape {tuple(sigmas.shape)}")
@@ -66,17 +67,17 @@ def invert(denoise: Denoiser, x0: torch.Tensor, sigmas: torch.Tensor, refine_ite
     kept = [keep(x)]
     for i in range(len(up) - 1):
         s, s_next = up[i], up[i + 1]
-        if s_next <= s:                    # repeated sigma: nothing to do
-            kept.append(keep(x))
-            continue
-        eval_sigma = s if s > 0 else s_next
-        guess = x + (s_next - s) * _eps(denoise, x, eval_sigma)
-        for _ in range(refine_iters):      # solve x = guess - (s_next - s)·eps(guess, s_next)
-            guess = x + (s_next - s) * _eps(denoise, guess, s_next)
-        x = guess
+        if s_next > s:                     # (a repeated sigma leaves x as it is)
+            eval_sigma = s if s > 0 else s_next
+            guess = x + (s_next - s) * _eps(denoise, x, eval_sigma)
+            for _ in range(refine_iters):  # solve x = guess - (s_next - s)·eps(guess, s_next)
+                guess = x + (s_next - s) * _eps(denoise, guess, s_next)
+            x = guess
         kept.append(keep(x))
         if callback is not None:
             callback(i, x)
+        if on_progress is not None:
+            on_progress(i + 1, len(up) - 1)
     return Trajectory(sigmas=sigmas.detach().cpu(), latents=kept[::-1])
 
 

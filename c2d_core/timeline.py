@@ -10,7 +10,7 @@ from typing import Iterator
 
 import torch
 
-from .audio import check_sample_rate, to_mono_batch
+from .audio import MIN_SECONDS, as_float, as_batch, check_sample_rate, scan_waveform
 from .errors import AudioInputError
 
 SNAPS = ("none", "multiple_of_16", "8n+1")
@@ -43,29 +43,41 @@ def frame_windows(total: int, rate: int, n_frames: int, fps: float, window_secon
 
 
 def encode_timeline(encoder, waveform: torch.Tensor, sample_rate: int, fps: float, window_seconds: float = 1.0,
-                    n_frames: int = 0, snap: str = "none", chunk: int = 32, progress=None):
-    """waveform: (1, C, T) | (C, T) at sample_rate. Returns (embeds (F, D), loudness (F,) in [0, 1]).
-    Windows are cut at the source rate and resampled chunk by chunk (never the whole clip at once)."""
+                    n_frames: int = 0, snap: str = "none", chunk: int = 32, on_progress=None):
+    """waveform: (1, C, T) | (C, T) | (T,) at sample_rate, float or PCM. Returns (embeds (F, D), loudness (F,)
+    in [0, 1]).
+
+    The clip is never copied, converted, mixed or resampled as a whole: windows are cut from it, mixed to mono
+    and resampled (by the encoder) chunk by chunk, so beyond the clip itself the working memory is one chunk of
+    `chunk` windows whatever the duration (plus the F × D result). `on_progress(done, total)` is called after
+    each chunk (done frames of total).
+    """
     rate = check_sample_rate(sample_rate)
-    mono = to_mono_batch(waveform)
-    if mono.shape[0] != 1:
-        raise AudioInputError(f"a timeline takes one clip, got a batch of {mono.shape[0]}")
-    mono = mono[0]
-    if not torch.isfinite(mono).all():
-        raise AudioInputError("audio has NaN/Inf samples; re-export it")
-    n = frame_count(mono.shape[0] / rate, fps, n_frames, snap)
-    windows = list(frame_windows(mono.shape[0], rate, n, fps, window_seconds))
-    width = max(e - s for s, e in windows)
+    w = as_batch(waveform)  # (B, C, T), a view
+    if w.shape[0] != 1:
+        raise AudioInputError(f"a timeline takes one clip, got a batch of {w.shape[0]}; split the batch or pick one clip")
+    w = w[0]  # (C, T)
+    bad, _ = scan_waveform(w)
+    if bad:
+        raise AudioInputError(f"audio has {bad} NaN/Inf samples; re-export it or check the processing nodes upstream")
+    total = w.shape[-1]
+    if total / rate < MIN_SECONDS:
+        raise AudioInputError(f"audio is only {total / rate * 1000:.0f} ms long; use a clip of at least "
+                              f"{MIN_SECONDS * 1000:.0f} ms")
+    n = frame_count(total / rate, fps, n_frames, snap)
+    width = min(2 * max(1, int(window_seconds * rate / 2)), total)  # the longest window
     embeds, rms = [], []
+    windows = frame_windows(total, rate, n, fps, window_seconds)
     for c in range(0, n, chunk):
-        part = windows[c:c + chunk]
-        batch = torch.zeros(len(part), 1, width)
+        part = [next(windows) for _ in range(min(chunk, n - c))]
+        batch = torch.zeros(len(part), 1, width)  # (chunk, 1, window samples), zero-padded
         for j, (s, e) in enumerate(part):
-            batch[j, 0, :e - s] = mono[s:e]
-            rms.append(float(mono[s:e].pow(2).mean().sqrt()))
+            seg = as_float(w[:, s:e]).mean(dim=0)  # (e - s,) mono
+            batch[j, 0, :e - s] = seg
+            rms.append(float(seg.pow(2).mean().sqrt()))
         embeds.append(encoder.encode(batch, rate, allow_silence=True))
-        if progress is not None:
-            progress(min(c + chunk, n), n)
+        if on_progress is not None:
+            on_progress(c + len(part), n)
     loud = torch.tensor(rms)
     loud = loud / loud.max() if loud.max() > 0 else loud
     return torch.cat(embeds), loud

@@ -2,7 +2,9 @@
 host's node definitions for input/output slots and widget order (the inverse of workflow_api.ui_to_api).
 
 Usage: python -m devtools.build_workflows  (needs a ComfyUI host; rewrites workflows/audio_edit.json,
-workflows/audio_inpaint.json and workflows/sound_prompt.json). Tests convert the files back and run them.
+workflows/audio_inpaint.json, workflows/sound_prompt.json and workflows/audio_timeline.json). Tests convert
+the files back and run them. A link into a widget input (e.g. a frame count into a batch size) is saved as the front
+end saves a widget turned into a socket: an input with `"widget": {"name": ...}`, the widget's value kept in widgets_values.
 """
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ import json
 import tempfile
 from pathlib import Path
 
-from devtools.workflow_api import _input_types, _spec_type, widget_layout
+from devtools.workflow_api import _default, _input_types, _spec_type, widget_layout
 
 REPO = Path(__file__).resolve().parents[1]
 CKPT = "v1-5-pruned-emaonly-fp16.safetensors"
@@ -90,6 +92,32 @@ def sound_prompt_graph() -> dict:
     }
 
 
+def timeline_graph() -> dict:
+    """Audio → per-frame CLAP timeline → one image per frame (batch = frame count, strength follows the
+    loudness) → animated WEBP at the timeline's fps, plus the embeddings preview."""
+    g = {
+        "1": ("CheckpointLoaderSimple", {"ckpt_name": CKPT}, (20, 420)),
+        "2": ("CLIPTextEncode", {"text": "an abstract painting, vivid colours", "clip": ["1", 1]}, (380, 420)),
+        "3": ("CLIPTextEncode", {"text": "blurry, low quality", "clip": ["1", 1]}, (380, 640)),
+        "12": ("C2DAudioTimeline", {"clap": ["11", 0], "audio": ["10", 0], "fps": 4.0, "window_seconds": 1.0,
+                                    "frame_count": 0, "snap": "none"}, (380, 120)),
+        "14": ("C2DApplyAudioAdapter", {"model": ["1", 0], "adapter": ["13", 0], "embeds": ["12", 0],
+                                        "strength": 1.0, "start_percent": 0.0, "end_percent": 1.0,
+                                        "strength_schedule": ["12", 3]}, (740, 40)),
+        "15": ("C2DAudioEmbedsPreview", {"embeds": ["12", 0], "loudness": ["12", 3], "size": 512}, (740, 640)),
+        "4": ("EmptyLatentImage", {"width": 256, "height": 256, "batch_size": ["12", 1]}, (740, 420)),
+        "5": ("KSampler", {"model": ["14", 0], "seed": 42, "steps": 20, "cfg": 7.0, "sampler_name": "euler",
+                           "scheduler": "normal", "positive": ["2", 0], "negative": ["3", 0],
+                           "latent_image": ["4", 0], "denoise": 1.0}, (1100, 300)),
+        "6": ("VAEDecode", {"samples": ["5", 0], "vae": ["1", 2]}, (1460, 300)),
+        "7": ("SaveAnimatedWEBP", {"images": ["6", 0], "filename_prefix": "clap2diffusion_timeline", "fps": ["12", 2],
+                                   "lossless": False, "quality": 80, "method": "default"}, (1700, 300)),
+    }
+    audio = _audio_nodes(["1", 0])
+    g.update({k: audio[k] for k in ("10", "11", "13")})
+    return g
+
+
 def to_ui(graph: dict, node_defs, workflow_id: str, note: str) -> dict:
     nodes, links = [], []
     out_links: dict[tuple, list] = {}
@@ -107,9 +135,12 @@ def to_ui(graph: dict, node_defs, workflow_id: str, note: str) -> dict:
         for group in ("required", "optional"):
             for name, spec in itypes.get(group, {}).items():
                 spec = tuple(spec) if isinstance(spec, (list, tuple)) else (spec,)
-                if name in widget_names:
-                    continue
                 link = next((l for l in links if l[3] == ids[dst] and l[4] == name), None)
+                if name in widget_names:
+                    if link is not None:  # a widget fed by a link
+                        node_inputs.append({"name": name, "type": _spec_type(spec), "widget": {"name": name},
+                                            "link": link[0]})
+                    continue
                 if link is None and group == "optional":
                     continue
                 node_inputs.append({"name": name, "type": _spec_type(spec), "link": link[0] if link else None})
@@ -121,7 +152,8 @@ def to_ui(graph: dict, node_defs, workflow_id: str, note: str) -> dict:
         values = []
         for name, kind, spec in layout:
             if kind == "input":
-                values.append(inputs.get(name))
+                value = inputs.get(name)  # a linked or unset widget keeps its default
+                values.append(_default(spec) if value is None or isinstance(value, list) else value)
             elif kind == "control":
                 values.append("fixed")
             else:
@@ -152,6 +184,13 @@ EDIT_NOTE = ("## Audio edit (DDIM inversion + Plug-and-Play)\n"
              "**Audio Edit Sampler** regenerates it with the sound while copying the photo's features "
              "(feature_fraction) and self-attention (attention_fraction) so the layout stays. Keep the same "
              "SIGMAS on both. Lower `strength` for subtler edits.")
+TIMELINE_NOTE = ("## Audio timeline → animation\n"
+                 "**Audio Timeline** gives one CLAP embedding per frame (fps frames per second of sound, each "
+                 "hearing `window_seconds` around its time), the frame count (→ the latent batch size), the fps "
+                 "(→ the animation saver) and each frame's loudness (→ strength_schedule: quiet frames get less "
+                 "audio). **Preview Audio Embeds** shows where the sound changes. Frames are sampled "
+                 "independently (no temporal model): for smooth video feed the embeds to an AnimateDiff/video "
+                 "workflow instead. 256×256 and 4 fps keep it quick; raise both for real use.")
 INPAINT_NOTE = ("## Audio inpainting\n"
                 "Load a photo and paint a mask in the Load Image node (right click → Open in MaskEditor): only the "
                 "masked area is regenerated, following the sound. Uses an SD1.5-inpainting checkpoint with the "
@@ -169,7 +208,8 @@ def main():
     host = get_host(work / "models", work, load_pack=True)
     defs = host.nodes.NODE_CLASS_MAPPINGS
     for name, graph, note in (("audio_edit", edit_graph(), EDIT_NOTE), ("audio_inpaint", inpaint_graph(), INPAINT_NOTE),
-                              ("sound_prompt", sound_prompt_graph(), SOUND_PROMPT_NOTE)):
+                              ("sound_prompt", sound_prompt_graph(), SOUND_PROMPT_NOTE),
+                              ("audio_timeline", timeline_graph(), TIMELINE_NOTE)):
         ui = to_ui(graph, defs, f"c2d-{name.replace('_', '-')}-0001", note)
         (REPO / "workflows" / f"{name}.json").write_text(json.dumps(ui, indent=1) + "\n")
         print("wrote", REPO / "workflows" / f"{name}.json")

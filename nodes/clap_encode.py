@@ -1,6 +1,7 @@
 from comfy_api.latest import io
 
 from ..c2d_core.embeds import AudioEmbeds as AudioEmbedsData
+from .progress import progress_callback
 from .types import CATEGORY, AudioEmbeds, ClapModel
 
 
@@ -24,5 +25,5 @@ class C2DCLAPEncode(io.ComfyNode):
     def execute(cls, clap, audio) -> io.NodeOutput:
         from .timeline import read_audio
         waveform, rate = read_audio(audio)
-        embeds = clap.encode(waveform, rate).float().cpu()
+        embeds = clap.encode(waveform, rate, on_progress=progress_callback()).float().cpu()
         return io.NodeOutput(AudioEmbedsData(embeds=embeds, clap_model_id=clap.model_id, clap_dim=clap.embed_dim))

@@ -103,6 +103,7 @@ class C2DInvertLatent(io.ComfyNode):
     @classmethod
     def execute(cls, model, positive, latent, sigmas, refine_steps) -> io.NodeOutput:
         import comfy.samplers
+        import latent_preview
 
         samples = latent["samples"]
         _check_latent(model, samples)
@@ -111,8 +112,9 @@ class C2DInvertLatent(io.ComfyNode):
         guider.set_conds(positive, positive)
         guider.set_cfg(1.0)
         noise = torch.zeros_like(samples)
+        steps = len(sigmas) - 1  # the host's progress bar (and preview) advances once per inversion step
         out = guider.sample(noise, samples, _inversion_sampler(refine_steps, holder), sigmas.cpu(),
-                            seed=0, disable_pbar=False)
+                            callback=latent_preview.prepare_callback(model, steps), seed=0, disable_pbar=False)
         record = InversionRecord(holder[-1], id(model.model), type(model.model).__name__)
         result = {k: v for k, v in latent.items() if k not in ("noise_mask", INVERSION_KEY)}
         result["samples"] = out

@@ -4,7 +4,7 @@ import os
 import folder_paths
 from comfy_api.latest import io
 
-from ..c2d_core.audio import prepare_waveform
+from ..c2d_core.audio import check_waveform
 from ..c2d_core.errors import AudioInputError
 from .types import CATEGORY
 
@@ -47,7 +47,7 @@ class C2DLoadAudio(io.ComfyNode):
     @classmethod
     def execute(cls, audio) -> io.NodeOutput:
         waveform, sample_rate = decode_audio_file(folder_paths.get_annotated_filepath(audio))
-        prepare_waveform(waveform, sample_rate)  # raises AudioInputError for silent / NaN / too short audio
+        check_waveform(waveform, sample_rate)  # no resampling; raises AudioInputError for silent / NaN / too short audio
         return io.NodeOutput({"waveform": waveform.unsqueeze(0), "sample_rate": sample_rate})
 
     @classmethod

@@ -3,6 +3,7 @@ from comfy_api.latest import io
 from ..c2d_core.embeds import AudioEmbeds as AudioEmbedsData
 from ..c2d_core.errors import AudioInputError
 from ..c2d_core.timeline import SNAPS, encode_timeline
+from .progress import progress_callback
 from .types import CATEGORY, AudioEmbeds, ClapModel
 
 
@@ -28,7 +29,8 @@ class C2DAudioTimeline(io.ComfyNode):
             inputs=[
                 ClapModel.Input("clap"),
                 io.Audio.Input("audio", tooltip="core AUDIO or a VideoHelperSuite audio output"),
-                io.Float.Input("fps", default=8.0, min=0.1, max=120.0, step=0.1),
+                io.Float.Input("fps", default=8.0, min=0.1, max=120.0, step=0.1,
+                               tooltip="frames per second of the video / animation the embeddings drive"),
                 io.Float.Input("window_seconds", default=1.0, min=0.1, max=10.0, step=0.1,
                                tooltip="length of audio each frame hears, centred on the frame"),
                 io.Int.Input("frame_count", default=0, min=0, max=100000,
@@ -37,21 +39,15 @@ class C2DAudioTimeline(io.ComfyNode):
                                tooltip="multiple_of_16: AnimateDiff context windows; 8n+1: LTX-style models"),
             ],
             outputs=[AudioEmbeds.Output(display_name="embeds", tooltip="one embedding per frame"),
-                     io.Int.Output(display_name="frame_count"),
-                     io.Float.Output(display_name="fps"),
+                     io.Int.Output(display_name="frame_count", tooltip="number of frames: connect it to the latent batch size"),
+                     io.Float.Output(display_name="fps", tooltip="the fps used, for the animation / video saver"),
                      io.Float.Output(display_name="loudness", tooltip="per-frame RMS, peak = 1 (a FLOAT list)")],
         )
 
     @classmethod
     def execute(cls, clap, audio, fps, window_seconds, frame_count, snap) -> io.NodeOutput:
-        import comfy.utils
         waveform, rate = read_audio(audio)
-        bar = None
-
-        def progress(done, total):
-            nonlocal bar
-            bar = bar or comfy.utils.ProgressBar(total)
-            bar.update_absolute(done, total)
-        embeds, loud = encode_timeline(clap, waveform, rate, fps, window_seconds, frame_count, snap, progress=progress)
+        embeds, loud = encode_timeline(clap, waveform, rate, fps, window_seconds, frame_count, snap,
+                                       on_progress=progress_callback())
         data = AudioEmbedsData(embeds=embeds.float().cpu(), clap_model_id=clap.model_id, clap_dim=clap.embed_dim)
         return io.NodeOutput(data, embeds.shape[0], float(fps), loud.tolist())

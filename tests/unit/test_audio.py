@@ -75,3 +75,17 @@ def test_split_windows_keeps_short_last_window_and_drops_tiny_tails():
     assert w[2][1].tolist() == [45, 46, 47, 48, 49]
     assert len(split_windows(torch.arange(100).float()[None], 40, min_tail=30)) == 2  # 20-sample tail dropped
     assert [x.shape[-1] for x in split_windows(torch.arange(3).float()[None], 10)] == [3]
+
+
+@pytest.mark.parametrize("rate, target", [(44_100, 48_000), (22_050, 48_000), (8_000, 48_000), (192_000, 48_000)])
+def test_blockwise_resampling_matches_one_call(rate, target):
+    import torchaudio.functional as AF
+
+    from c2d_core.audio import resample
+    x = torch.randn(2, int(rate * 9.3) + 7, generator=torch.Generator().manual_seed(rate))
+    whole = AF.resample(x, rate, target)
+    blocks = resample(x, rate, target, block_seconds=1.1)   # 9 blocks with seams inside the clip
+    assert blocks.shape[-1] == -(-x.shape[-1] * target // rate)  # exact ceil (torchaudio may be 1 short)
+    n = min(whole.shape[-1], blocks.shape[-1])
+    assert abs(whole.shape[-1] - blocks.shape[-1]) <= 1
+    torch.testing.assert_close(blocks[:, :n], whole[:, :n], atol=1e-6, rtol=0)

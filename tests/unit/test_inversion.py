@@ -78,3 +78,10 @@ def test_mask_blend_and_resize():
         resize_mask(torch.zeros(64, 64), latent)
     with pytest.raises(ValueError, match="3 masks"):
         resize_mask(torch.zeros(3, 64, 128), latent)
+
+
+def test_inversion_reports_progress_per_step_including_repeated_sigmas():
+    seen = []
+    invert(lambda x, s: 0.5 * x, torch.randn(1, 4, 8, 8), torch.tensor([2.0, 1.0, 1.0, 0.5, 0.0]),
+           on_progress=lambda done, total: seen.append((done, total)))
+    assert seen == [(1, 4), (2, 4), (3, 4), (4, 4)]

@@ -44,3 +44,49 @@ def test_encode_timeline_streams_chunks_and_measures_loudness():
     assert loud[:7].max() == 0 and loud.max() == 1 and loud[-1] > loud[20] > 0
     with pytest.raises(AudioInputError, match="one clip"):
         encode_timeline(enc, torch.randn(2, 1, 8000), rate, fps=4)
+
+
+MEMORY_PROBE = """
+import json, sys, torch
+from c2d_core.audio import prepare_waveform
+from c2d_core.timeline import encode_timeline
+from devtools.memory import PeakRSS
+
+
+class ResamplingEncoder:  # what the CLAP encoder does to memory per chunk: checks, mono, resample to 48 kHz
+    def encode(self, wav, rate, allow_silence=False):
+        mono = prepare_waveform(wav, rate, allow_silence=allow_silence)
+        return torch.stack([mono.mean(1), mono.std(1), mono.abs().amax(1)], dim=1)
+
+
+rate, out = 44_100, {}
+encode_timeline(ResamplingEncoder(), torch.randn(1, 2, rate), rate, fps=2)  # warm-up: lazy imports, kernels
+for minutes in (0.5, 5):
+    wav = torch.randn(1, 2, int(minutes * 60 * rate)) * 0.1   # stereo float, as Load Audio gives it
+    with PeakRSS() as m:
+        embeds, loud = encode_timeline(ResamplingEncoder(), wav, rate, fps=2, window_seconds=1.0, chunk=8)
+    assert embeds.shape == (minutes * 120, 3) and torch.isfinite(embeds).all()
+    out[minutes] = m.peak_extra
+    del wav, embeds
+print(json.dumps(out))
+"""
+
+
+@pytest.mark.skipif(not __import__("devtools.memory", fromlist=["available"]).available(),
+                    reason="needs Linux /proc/self/clear_refs and glibc")
+def test_timeline_working_memory_does_not_grow_with_duration():
+    """Peak RSS beyond the clip, 30 s vs 5 min of stereo 44.1 kHz audio, measured in a fresh process (the test
+    process's heap and lazily mapped libraries make in-process peaks noisy)."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+    repo = Path(__file__).resolve().parents[2]
+    run = subprocess.run([sys.executable, "-c", MEMORY_PROBE], cwd=repo, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    extra = {float(k): v for k, v in json.loads(run.stdout.strip().splitlines()[-1]).items()}
+    clip_bytes = 5 * 60 * 44_100 * 2 * 4
+    # a chunk (8 one-second windows, resampled) is a few MB whatever the length; a mono mix or a resample
+    # of the whole 5 min clip would add ≥ 50 MB (half the clip)
+    assert extra[5] < 1.5 * extra[0.5] + 4e6, extra
+    assert extra[5] < 0.2 * clip_bytes, (extra, clip_bytes)
