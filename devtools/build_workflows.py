@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+import uuid
 from pathlib import Path
 
 from devtools.workflow_api import _input_types, _spec_type, widget_layout
@@ -137,13 +138,18 @@ INPAINT_NOTE = ("## Audio inpainting\n"
                 "stock InpaintModelConditioning node; the audio adapter patches it like any SD1.5 model.")
 
 
+def workflow_id(name: str) -> str:
+    """The front end wants a UUID as a workflow's id (else it warns on load); a fixed one per file."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"clap2diffusion/workflows/{name}"))
+
+
 def main():
     from devtools.comfy_host import get_host
     work = Path(tempfile.mkdtemp(prefix="c2d_wf_"))
     host = get_host(work / "models", work, load_pack=True)
     defs = host.nodes.NODE_CLASS_MAPPINGS
     for name, graph, note in (("audio_edit", edit_graph(), EDIT_NOTE), ("audio_inpaint", inpaint_graph(), INPAINT_NOTE)):
-        ui = to_ui(graph, defs, f"c2d-{name.replace('_', '-')}-0001", note)
+        ui = to_ui(graph, defs, workflow_id(name), note)
         (REPO / "workflows" / f"{name}.json").write_text(json.dumps(ui, indent=1) + "\n")
         print("wrote", REPO / "workflows" / f"{name}.json")
 
