@@ -11,7 +11,7 @@ import tempfile
 import uuid
 from pathlib import Path
 
-from devtools.workflow_api import _input_types, _spec_type, widget_layout
+from devtools.workflow_api import _default, _input_types, _spec_type, widget_layout
 
 REPO = Path(__file__).resolve().parents[1]
 CKPT = "v1-5-pruned-emaonly-fp16.safetensors"
@@ -23,7 +23,7 @@ def _audio_nodes(model_ref):
     return {
         "10": ("C2DLoadAudio", {"audio": "clap2diffusion_demo.wav"}, (20, 40)),
         "11": ("C2DCLAPLoader", {"clap_name": "clap-htsat-unfused"}, (20, 230)),
-        "12": ("C2DCLAPEncode", {"clap": ["11", 0], "audio": ["10", 0]}, (380, 120)),
+        "12": ("C2DCLAPEncode", {"clap": ["11", 0], "audio": ["10", 0]}, (380, 200)),
         "13": ("C2DAudioAdapterLoader", {"adapter_name": "clap2diffusion_sd15.safetensors"}, (380, 20)),
         "14": ("C2DApplyAudioAdapter", {"model": model_ref, "adapter": ["13", 0], "embeds": ["12", 0],
                                         "strength": 1.0, "start_percent": 0.0, "end_percent": 1.0}, (740, 40)),
@@ -100,8 +100,8 @@ def to_ui(graph: dict, node_defs, workflow_id: str, note: str) -> dict:
                     l[5] = entry["type"]
         values = []
         for name, kind, spec in layout:
-            if kind == "input":
-                values.append(inputs.get(name))
+            if kind == "input":  # an input the graph leaves out keeps its default (null would clear the widget)
+                values.append(inputs[name] if name in inputs else _default(spec))
             elif kind == "control":
                 values.append("fixed")
             else:
@@ -118,7 +118,7 @@ def to_ui(graph: dict, node_defs, workflow_id: str, note: str) -> dict:
     for l in links:
         by_id[l[1]]["outputs"][l[2]]["links"].append(l[0])
     note_id = max(by_id) + 1
-    nodes.append({"id": note_id, "type": "MarkdownNote", "pos": [20, 900], "size": [480, 220], "flags": {},
+    nodes.append({"id": note_id, "type": "MarkdownNote", "pos": [20, 1040], "size": [480, 220], "flags": {},
                   "order": len(nodes), "mode": 0, "inputs": [], "outputs": [], "properties": {},
                   "widgets_values": [note]})
     return {"id": workflow_id, "revision": 0, "last_node_id": note_id, "last_link_id": len(links),

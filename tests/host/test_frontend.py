@@ -16,7 +16,6 @@ Skips loudly without Chromium (or playwright) or without a ComfyUI host.
 """
 import json
 import os
-import shutil
 import time
 import warnings
 from pathlib import Path
@@ -35,7 +34,7 @@ FULL = os.environ.get("C2D_FRONTEND_FULL") == "1"
 CPU_LATENT_SIZE = 64
 CPU_STEPS = 4
 RUN_TIMEOUT_S = 3600 if FULL else 900
-VIEWPORT = {"width": 1600, "height": 900}
+VIEWPORT = {"width": 1920, "height": 1080}
 HOST_SKIP = ("ComfyUI host not found: set COMFYUI_PATH to a ComfyUI checkout (>= 0.3.64), or install ComfyUI "
              "at /opt/ComfyUI or ~/ComfyUI; host tests did NOT run")
 BROWSER_SKIP = "front-end tests did NOT run"  # tests/conftest.py counts skips with this text
@@ -74,8 +73,9 @@ def server(request, tmp_path_factory):
         staged = stage_workflow_files([json.loads(p.read_text()) for p in WORKFLOWS], srv.get("/api/object_info"),
                                       srv.models_dir, srv.input_dir, os.environ.get("C2D_STANDIN_CACHE"))
         print("\n".join(staged))
-        for key, value in {"Comfy.TutorialCompleted": True, "Comfy.Minimap.Visible": False}.items():
-            srv.post(f"/api/settings/{key}", value)  # no first-run templates dialog, no minimap on screenshots
+        for key, value in {"Comfy.TutorialCompleted": True,  # no first-run templates dialog
+                           "Comfy.Minimap.Visible": False, "LiteGraph.Canvas.MinFontSizeForLOD": 0}.items():
+            srv.post(f"/api/settings/{key}", value)  # screenshots: no minimap, text drawn at any zoom
         yield srv
 
 
@@ -133,10 +133,11 @@ def _screenshot(page, name: str, tmp_path: Path) -> Path:
     page.wait_for_timeout(500)
     shot = tmp_path / f"{name}.png"
     page.screenshot(path=str(shot))
-    if os.environ.get("C2D_SCREENSHOT_DIR"):
+    if os.environ.get("C2D_SCREENSHOT_DIR"):  # for the docs: a 256-colour PNG, a third of the size
         dst = Path(os.environ["C2D_SCREENSHOT_DIR"])
         dst.mkdir(parents=True, exist_ok=True)
-        shutil.copy(shot, dst / shot.name)
+        with Image.open(shot) as image:
+            image.convert("RGB").quantize(256).save(dst / shot.name, optimize=True)
     return shot
 
 
