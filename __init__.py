@@ -20,6 +20,8 @@ from .nodes.editing import C2DAudioEditSampler, C2DInversionSampler, C2DInvertLa
 from .nodes.load_audio import C2DLoadAudio  # noqa: E402
 from .nodes.timeline import C2DAudioTimeline  # noqa: E402
 
+WEB_DIRECTORY = "./web"  # front-end extension: the audio player of C2DLoadAudio
+
 NODES = [C2DLoadAudio, C2DCLAPLoader, C2DCLAPEncode, C2DCLAPTextEncode, C2DAudioAdapterLoader,
          C2DApplyAudioAdapter, C2DBatchAudioEmbeds, C2DInvertLatent, C2DInversionSampler, C2DAudioEditSampler,
          C2DAudioGuider, C2DBlendAudioEmbeds, C2DInterpolateAudioEmbeds, C2DAudioTimeline, C2DAudioEmbedsPreview]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+import uuid
 from pathlib import Path
 
 from devtools.workflow_api import _default, _input_types, _spec_type, widget_layout
@@ -24,7 +25,7 @@ def _audio_nodes(model_ref):
     return {
         "10": ("C2DLoadAudio", {"audio": "clap2diffusion_demo.wav"}, (20, 40)),
         "11": ("C2DCLAPLoader", {"clap_name": "clap-htsat-unfused"}, (20, 230)),
-        "12": ("C2DCLAPEncode", {"clap": ["11", 0], "audio": ["10", 0]}, (380, 120)),
+        "12": ("C2DCLAPEncode", {"clap": ["11", 0], "audio": ["10", 0]}, (380, 200)),
         "13": ("C2DAudioAdapterLoader", {"adapter_name": "clap2diffusion_sd15.safetensors"}, (380, 20)),
         "14": ("C2DApplyAudioAdapter", {"model": model_ref, "adapter": ["13", 0], "embeds": ["12", 0],
                                         "strength": 1.0, "start_percent": 0.0, "end_percent": 1.0}, (740, 40)),
@@ -170,7 +171,7 @@ def to_ui(graph: dict, node_defs, workflow_id: str, note: str) -> dict:
     for l in links:
         by_id[l[1]]["outputs"][l[2]]["links"].append(l[0])
     note_id = max(by_id) + 1
-    nodes.append({"id": note_id, "type": "MarkdownNote", "pos": [20, 900], "size": [480, 220], "flags": {},
+    nodes.append({"id": note_id, "type": "MarkdownNote", "pos": [20, 1040], "size": [480, 220], "flags": {},
                   "order": len(nodes), "mode": 0, "inputs": [], "outputs": [], "properties": {},
                   "widgets_values": [note]})
     return {"id": workflow_id, "revision": 0, "last_node_id": note_id, "last_link_id": len(links),
@@ -202,6 +203,11 @@ SOUND_PROMPT_NOTE = ("## Sound prompt (no recording needed)\n"
                      "folder). Several lines: `average` mixes them, `one_per_image` gives line i to image i.")
 
 
+def workflow_id(name: str) -> str:
+    """The front end wants a UUID as a workflow's id (else it warns on load); a fixed one per file."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"clap2diffusion/workflows/{name}"))
+
+
 def main():
     from devtools.comfy_host import get_host
     work = Path(tempfile.mkdtemp(prefix="c2d_wf_"))
@@ -210,7 +216,7 @@ def main():
     for name, graph, note in (("audio_edit", edit_graph(), EDIT_NOTE), ("audio_inpaint", inpaint_graph(), INPAINT_NOTE),
                               ("sound_prompt", sound_prompt_graph(), SOUND_PROMPT_NOTE),
                               ("audio_timeline", timeline_graph(), TIMELINE_NOTE)):
-        ui = to_ui(graph, defs, f"c2d-{name.replace('_', '-')}-0001", note)
+        ui = to_ui(graph, defs, workflow_id(name), note)
         (REPO / "workflows" / f"{name}.json").write_text(json.dumps(ui, indent=1) + "\n")
         print("wrote", REPO / "workflows" / f"{name}.json")
 

@@ -42,7 +42,8 @@ WIDGET_TYPES = {
     "PREVIEW_3D_ANIMATION",
 }
 # Nodes to which the front end's Comfy.AudioWidget extension adds an `audioUI` widget.
-AUDIO_UI_NODES = {"LoadAudio", "SaveAudio", "PreviewAudio", "SaveAudioMP3", "SaveAudioOpus"}
+AUDIO_UI_NODES = {"LoadAudio", "SaveAudio", "PreviewAudio", "SaveAudioMP3", "SaveAudioOpus",
+                  "C2DLoadAudio"}  # the last one through this pack's web/c2d_audio_player.js
 MEDIA_UPLOAD_OPTIONS = ("image_upload", "video_upload", "animated_image_upload")
 
 

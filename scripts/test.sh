@@ -12,6 +12,13 @@ else
   echo "!!! [test] NO ComfyUI HOST FOUND: host tests will be SKIPPED and prove nothing."
   echo "!!!        Set COMFYUI_PATH to a ComfyUI checkout (>= 0.3.64) to run them."
 fi
+BROWSER="$("$C2D_PY" -c 'from devtools.frontend import find_chromium; print(find_chromium() or "")')"
+if [ -n "$BROWSER" ]; then
+  echo "[test] Chromium found: $BROWSER (front-end tests will run)"
+else
+  echo "!!! [test] NO CHROMIUM FOUND: front-end tests will be SKIPPED and prove nothing."
+  echo "!!!        Install Debian's chromium (.ci/run does) or set C2D_CHROMIUM."
+fi
 set +e
 "$C2D_PY" -m pytest -c tests/pytest.ini tests "$@"
 rc=$?

@@ -1,6 +1,8 @@
-"""Root conftest: says loudly at the end of every run whether the ComfyUI host tests ran."""
+"""Root conftest: says loudly at the end of every run whether the ComfyUI host tests and the front-end
+(browser) tests ran."""
 
 HOST_SKIP_MARK = "ComfyUI host not found"  # tests/host/conftest.py skips with this text
+FRONTEND_SKIP_MARK = "front-end tests did NOT run"  # tests/host/test_frontend.py skips with this text
 
 
 def _skip_reason(report) -> str:
@@ -10,8 +12,12 @@ def _skip_reason(report) -> str:
     return str(longrepr)
 
 
+def _skipped_with(terminalreporter, mark: str) -> list:
+    return [r for r in terminalreporter.stats.get("skipped", []) if mark in _skip_reason(r)]
+
+
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
-    skipped = [r for r in terminalreporter.stats.get("skipped", []) if HOST_SKIP_MARK in _skip_reason(r)]
+    skipped = _skipped_with(terminalreporter, HOST_SKIP_MARK)
     host = getattr(config, "c2d_host_description", None)
     if skipped:
         reason = _skip_reason(skipped[0]).removeprefix("Skipped: ")
@@ -21,3 +27,11 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         terminalreporter.write_sep("=", f"HOST TESTS RAN against {host}", green=True, bold=True)
     else:
         terminalreporter.write_line("(no ComfyUI host tests were selected in this run)")
+    browser_skipped = _skipped_with(terminalreporter, FRONTEND_SKIP_MARK)
+    browser = getattr(config, "c2d_browser_description", None)
+    if browser_skipped:
+        reason = _skip_reason(browser_skipped[0]).removeprefix("Skipped: ")
+        terminalreporter.write_sep("!", f"FRONT-END TESTS SKIPPED: {len(browser_skipped)} tests did not run: "
+                                        f"{reason}", red=True, bold=True)
+    elif browser:
+        terminalreporter.write_sep("=", f"FRONT-END TESTS RAN in {browser}", green=True, bold=True)

@@ -1,0 +1,272 @@
+"""Serve ComfyUI with this pack and its real front end, and drive that front end in headless Chromium.
+
+    server = ComfyServer(comfy_root, base_dir)       # main.py --cpu on 127.0.0.1:<free port>,
+    server.start()                                   # this repository linked into base_dir/custom_nodes
+    server.get("/api/object_info/C2DLoadAudio")      # the server's JSON API
+    stage_workflow_files(workflows, base_dir / "models", base_dir / "input")  # stand-ins under shipped names
+    ...                                              # playwright + launch_chromium(): see tests/host/test_frontend.py
+    server.stop()
+
+The browser is the system's Chromium (Debian's `chromium`), driven with playwright's
+`executable_path`: no browser is ever downloaded. Everything here only reads the repository.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+PACK_LINK_NAME = "clap2diffusion"  # folder name of the pack inside the served custom_nodes/
+CHROMIUM_NAMES = ("chromium", "chromium-browser")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+NO_CHROMIUM = ("Chromium not found: install Debian's `chromium` (`apt-get install chromium`; .ci/run does) or set "
+               "C2D_CHROMIUM to a Chromium executable")
+
+# Widgets of the shipped workflows that name a model file: (node type, widget) → models/ sub-folder.
+MODEL_WIDGETS = {("CheckpointLoaderSimple", "ckpt_name"): "checkpoints",
+                 ("C2DCLAPLoader", "clap_name"): "clap",
+                 ("C2DAudioAdapterLoader", "adapter_name"): "audio_adapters"}
+# Widgets that name a file in ComfyUI's input folder: (node type, widget) → what to write there.
+INPUT_WIDGETS = {("C2DLoadAudio", "audio"): "audio", ("LoadImage", "image"): "image"}
+SOURCE_IMAGE_SIZE = 64  # edit / inpaint source photos: the workflows work at the image's own size
+
+
+def find_chromium() -> Path | None:
+    """$C2D_CHROMIUM, else `chromium` / `chromium-browser` on PATH; None when there is none."""
+    env = os.environ.get("C2D_CHROMIUM")
+    if env:
+        if Path(env).is_file() and os.access(env, os.X_OK):
+            return Path(env)
+        log.warning("C2D_CHROMIUM=%s is not an executable file; looking on PATH", env)
+    for name in CHROMIUM_NAMES:
+        found = shutil.which(name)
+        if found:
+            return Path(found)
+    return None
+
+
+def launch_chromium(playwright, executable: Path):
+    """A headless Chromium from playwright's `sync_playwright()`, using the system's executable."""
+    return playwright.chromium.launch(executable_path=str(executable), headless=True, args=CHROMIUM_ARGS)
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class ServerError(RuntimeError):
+    """The ComfyUI server did not start, died, or answered an API call with an error."""
+
+
+class ComfyServer:
+    """ComfyUI's own `main.py` in a child process: CPU only, 127.0.0.1, every folder under `base_dir`
+    (models/, custom_nodes/, input/, output/, user/), an in-memory database, this repository linked in
+    as `custom_nodes/clap2diffusion`. Use as a context manager or call start() / stop()."""
+
+    def __init__(self, comfy_root: Path, base_dir: Path, python: str = sys.executable, port: int | None = None,
+                 pack_dir: Path = REPO_ROOT):
+        self.root = Path(comfy_root).resolve()
+        self.base = Path(base_dir).resolve()
+        self.python = python
+        self.port = port or free_port()
+        self.pack_dir = Path(pack_dir).resolve()
+        self.log_path = self.base / "server.log"
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def input_dir(self) -> Path:
+        return self.base / "input"
+
+    @property
+    def output_dir(self) -> Path:
+        return self.base / "output"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.base / "models"
+
+    def start(self, timeout: float = 300.0) -> "ComfyServer":
+        link = self.base / "custom_nodes" / PACK_LINK_NAME
+        link.parent.mkdir(parents=True, exist_ok=True)
+        if not link.exists():
+            link.symlink_to(self.pack_dir, target_is_directory=True)
+        for sub in ("input", "output", "user", "models"):
+            (self.base / sub).mkdir(parents=True, exist_ok=True)
+        cmd = [self.python, "main.py", "--cpu", "--listen", "127.0.0.1", "--port", str(self.port),
+               "--base-directory", str(self.base), "--disable-auto-launch", "--disable-api-nodes",
+               "--database-url", "sqlite:///:memory:", "--preview-method", "none"]
+        env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
+        log.info("starting ComfyUI server: %s (log %s)", " ".join(cmd), self.log_path)
+        with open(self.log_path, "wb") as out:
+            self.proc = subprocess.Popen(cmd, cwd=self.root, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                         stdin=subprocess.DEVNULL, start_new_session=True)
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < timeout:
+            if self.proc.poll() is not None:
+                raise ServerError(f"ComfyUI exited with code {self.proc.returncode} while starting:\n"
+                                  f"{self.log_tail()}")
+            try:
+                self.get("/api/system_stats")
+                log.info("ComfyUI server up at %s in %.1f s", self.url, time.monotonic() - t0)
+                return self
+            except (OSError, ServerError):
+                time.sleep(0.5)
+        self.stop()
+        raise ServerError(f"ComfyUI did not answer on {self.url} within {timeout:.0f} s:\n{self.log_tail()}")
+
+    def stop(self) -> None:
+        """Ends the server (its own process group, which start() created)."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        os.killpg(self.proc.pid, signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=20)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def log_tail(self, chars: int = 6000) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-chars:]
+        except OSError:
+            return "(no server log)"
+
+    def _request(self, path: str, data: bytes | None = None, timeout: float = 30.0):
+        req = urllib.request.Request(self.url + path, data=data,
+                                     headers={"Content-Type": "application/json"} if data is not None else {})
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as resp:
+                body = resp.read()
+        except urllib.error.HTTPError as e:
+            raise ServerError(f"{path}: HTTP {e.code}: {e.read()[:2000]!r}") from e
+        return json.loads(body) if body else None
+
+    def get(self, path: str, timeout: float = 30.0):
+        return self._request(path, timeout=timeout)
+
+    def post(self, path: str, payload, timeout: float = 30.0):
+        return self._request(path, json.dumps(payload).encode(), timeout=timeout)
+
+    def wait_for_history(self, prompt_id: str, timeout: float) -> dict:
+        """The /api/history entry of a prompt once it has finished (success or error)."""
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < timeout:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise ServerError(f"ComfyUI died while running prompt {prompt_id}:\n{self.log_tail()}")
+            entry = (self.get(f"/api/history/{prompt_id}") or {}).get(prompt_id)
+            if entry and entry.get("status", {}).get("completed") is not None and (
+                    entry["status"]["completed"] or entry["status"].get("status_str") == "error"):
+                return entry
+            time.sleep(1.0)
+        raise ServerError(f"prompt {prompt_id} did not finish within {timeout:.0f} s:\n{self.log_tail()}")
+
+
+# ---- what the workflows need on disk -------------------------------------------------------------
+def widget_files(workflow: dict, object_info: dict) -> list[tuple[str, str, str]]:
+    """(node type, widget name, value) of every model / input-file widget in a UI-format workflow,
+    read by widget name through the server's node definitions."""
+    from devtools.workflow_api import _widget_values
+    found = []
+    for node in workflow["nodes"]:
+        kind = node["type"]
+        wanted = {w for (t, w) in {**MODEL_WIDGETS, **INPUT_WIDGETS} if t == kind}
+        if not wanted or kind not in object_info or node.get("mode") in (2, 4):
+            continue
+        for name, value in _widget_values(node, object_info[kind]["input"]).items():
+            if name in wanted:
+                found.append((kind, name, value))
+    return found
+
+
+def stage_workflow_files(workflows: list[dict], object_info: dict, models_dir: Path, input_dir: Path,
+                         standin_cache: str | None = None) -> list[str]:
+    """Write a random-weight stand-in under every model name and a synthetic file under every input
+    name the workflows use. Returns one line per file, for the log."""
+    report = []
+    for workflow in workflows:
+        files = widget_files(workflow, object_info)
+        clap_id = next((v for k, _, v in files if k == "C2DCLAPLoader"), "")  # what the adapter was "trained" on
+        for kind, widget, value in files:
+            if (kind, widget) in MODEL_WIDGETS:
+                dst = Path(models_dir) / MODEL_WIDGETS[kind, widget] / value
+                if not dst.exists():
+                    _make_model(kind, dst, standin_cache, clap_id)
+                    report.append(f"stand-in {dst}")
+            else:
+                dst = Path(input_dir) / value
+                if not dst.exists():
+                    _make_input(INPUT_WIDGETS[kind, widget], dst)
+                    report.append(f"input {dst}")
+    return report
+
+
+def _make_model(kind: str, dst: Path, standin_cache: str | None, clap_id: str) -> None:
+    from c2d_core.adapter_file import save_adapter
+    from c2d_core.config import AdapterConfig
+    from c2d_core.factory import new_adapter
+    from devtools.standin_clap import make_random_clap_folder
+    from devtools.standin_sd15 import ensure_standins
+
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    if kind == "CheckpointLoaderSimple":
+        src = ensure_standins(standin_cache)["sd15_inpaint" if "inpaint" in dst.name.lower() else "sd15"]
+        if dst.suffix.lower() not in (".safetensors", ".sft"):
+            src = _torch_format_copy(src)  # ComfyUI picks the reader by extension: a .ckpt must be a torch file
+        dst.symlink_to(src)
+    elif kind == "C2DCLAPLoader":
+        make_random_clap_folder(dst, seed=0)
+    elif kind == "C2DAudioAdapterLoader":
+        save_adapter(dst, new_adapter(AdapterConfig(gate_init=0.5, clap_model_id=clap_id), seed=0))
+
+
+def _torch_format_copy(src: Path) -> Path:
+    """A `.ckpt` (torch zip, {"state_dict": ...}) beside a safetensors stand-in, written once."""
+    dst = src.with_suffix(".ckpt")
+    if not dst.exists():
+        import torch
+        from safetensors.torch import load_file
+        tmp = dst.with_suffix(".ckpt.tmp")
+        torch.save({"state_dict": load_file(str(src))}, tmp)
+        os.replace(tmp, dst)
+        log.info("wrote torch-format copy of %s: %s", src.name, dst)
+    return dst
+
+
+def _make_input(what: str, dst: Path) -> None:
+    from devtools.demo_audio import synth, write_wav
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    if what == "audio":
+        write_wav(dst, synth("rain", 3.0, 44_100, 2, seed=0), 44_100)
+    else:
+        from PIL import Image
+        import numpy as np
+        s = SOURCE_IMAGE_SIZE
+        yy, xx = np.mgrid[0:s, 0:s]
+        rgba = np.stack([xx * 255 // s, yy * 255 // s, np.full((s, s), 128), np.full((s, s), 255)], -1)
+        rgba[:, s // 2:, 3] = 0  # transparent right half: LoadImage's mask (what the inpaint workflow fills)
+        Image.fromarray(rgba.astype("uint8"), "RGBA").save(dst)

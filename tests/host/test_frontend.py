@@ -1,0 +1,194 @@
+"""Every workflow in workflows/ in the real ComfyUI front end, in headless Chromium.
+
+A ComfyUI server (its own main.py, --cpu, 127.0.0.1) serves the pack and the comfyui-frontend-package;
+each model and input file a workflow names exists under that exact name (random-weight stand-ins, a
+synthetic rain clip, a 64×64 source photo with a transparent half as the inpainting mask). The browser
+loads each workflow through the front end's own `app.loadGraphData`, which must find every node type
+and raise no dialog, toast or error; queues it with `app.queuePrompt` (the front end's own graph →
+prompt conversion), which the server must accept without node errors; and the run must end in the
+history with an image that the front end also received. A screenshot of each loaded graph is written
+(to $C2D_SCREENSHOT_DIR too when set: `C2D_SCREENSHOT_DIR=docs/screenshots`).
+
+To keep CI short, an empty latent's width/height are set to 64 and every `steps` widget to 4 in the
+browser before queueing (a warning lists each change; C2D_FRONTEND_FULL=1 keeps the shipped values:
+audio_to_image at 512², 20 steps takes ~10 min on 2 CPU cores).
+Skips loudly without Chromium (or playwright) or without a ComfyUI host.
+"""
+import json
+import os
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from devtools.comfy_host import find_comfyui
+from devtools.frontend import (NO_CHROMIUM, PACK_LINK_NAME, SOURCE_IMAGE_SIZE, ComfyServer, find_chromium,
+                               launch_chromium, stage_workflow_files)
+
+REPO = Path(__file__).resolve().parents[2]
+WORKFLOWS = sorted((REPO / "workflows").glob("*.json"))
+FULL = os.environ.get("C2D_FRONTEND_FULL") == "1"
+CPU_LATENT_SIZE = 64
+CPU_STEPS = 4
+RUN_TIMEOUT_S = 3600 if FULL else 900
+VIEWPORT = {"width": 1920, "height": 1080}
+HOST_SKIP = ("ComfyUI host not found: set COMFYUI_PATH to a ComfyUI checkout (>= 0.3.64), or install ComfyUI "
+             "at /opt/ComfyUI or ~/ComfyUI; host tests did NOT run")
+BROWSER_SKIP = "front-end tests did NOT run"  # tests/conftest.py counts skips with this text
+
+APP_READY = """() => window.app && window.app.graph && window.app.extensionManager && window.LiteGraph
+                     && 'C2DLoadAudio' in window.LiteGraph.registered_node_types"""
+LOAD = """async ([workflow, name]) => {
+    const known = window.LiteGraph.registered_node_types;
+    const missing = workflow.nodes.map(n => n.type).filter(t => !(t in known));
+    await window.app.loadGraphData(workflow, true, true, name);
+    return {missing, types: window.app.graph.nodes.map(n => n.type)};
+}"""
+SHRINK = """([size, steps]) => {
+    const changed = [];
+    const set = (node, w, value) => { changed.push(`${node.type} ${node.id} ${w.name} ${w.value}->${value}`);
+                                      w.value = value; };
+    for (const node of window.app.graph.nodes) for (const w of node.widgets ?? []) {
+        if (node.type === 'EmptyLatentImage' && (w.name === 'width' || w.name === 'height') && w.value > size)
+            set(node, w, size);
+        if (w.name === 'steps' && w.value > steps) set(node, w, steps);
+    }
+    return changed;
+}"""
+PACK_EXTENSIONS = "() => window.app.extensions.map(e => e.name).filter(n => n.startsWith('CLAP2Diffusion.'))"
+
+
+@pytest.fixture(scope="module")
+def server(request, tmp_path_factory):
+    """The ComfyUI server with every file the workflows name; stopped after this module."""
+    root = find_comfyui()
+    if root is None:
+        pytest.skip(HOST_SKIP)
+    with ComfyServer(root, tmp_path_factory.mktemp("frontend")) as srv:
+        if not hasattr(request.config, "c2d_host_description"):
+            request.config.c2d_host_description = f"ComfyUI server from {root}"
+        staged = stage_workflow_files([json.loads(p.read_text()) for p in WORKFLOWS], srv.get("/api/object_info"),
+                                      srv.models_dir, srv.input_dir, os.environ.get("C2D_STANDIN_CACHE"))
+        print("\n".join(staged))
+        for key, value in {"Comfy.TutorialCompleted": True,  # no first-run templates dialog
+                           "Comfy.Minimap.Visible": False, "LiteGraph.Canvas.MinFontSizeForLOD": 0}.items():
+            srv.post(f"/api/settings/{key}", value)  # screenshots: no minimap, text drawn at any zoom
+        yield srv
+
+
+@pytest.fixture(scope="module")
+def browser_page(request, server):
+    """(page, problems): the front end loaded in headless Chromium; `problems` collects uncaught page
+    errors and console errors (failed resource loads aside: the front end probes optional user files)."""
+    chromium = find_chromium()
+    if chromium is None:
+        pytest.skip(f"{NO_CHROMIUM}; {BROWSER_SKIP}")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.skip(f"playwright is not installed (pip install -r requirements-dev.txt); {BROWSER_SKIP}")
+    with sync_playwright() as pw:
+        browser = launch_chromium(pw, chromium)
+        request.config.c2d_browser_description = f"{chromium} ({browser.version})"
+        page = browser.new_page(viewport=VIEWPORT)
+        problems = []
+        page.on("pageerror", lambda e: problems.append(f"page error: {e}\n{getattr(e, 'stack', '') or ''}"))
+        page.on("console", lambda m: problems.append(f"console error: {m.text}")
+                if m.type == "error" and not m.text.startswith("Failed to load resource") else None)
+        page.goto(server.url)
+        page.wait_for_function(APP_READY, timeout=180_000)
+        page.wait_for_timeout(1000)
+        yield page, problems
+        browser.close()
+
+
+def _pack_problems(problems: list[str]) -> list[str]:
+    return [p for p in problems if f"/extensions/{PACK_LINK_NAME}/" in p]
+
+
+def test_front_end_loads_the_pack_extension(browser_page):
+    page, problems = browser_page
+    assert page.evaluate(PACK_EXTENSIONS) == ["CLAP2Diffusion.AudioPlayer"]
+    assert not _pack_problems(problems), "\n".join(problems)
+
+
+def test_workflows_are_served_as_templates(server):
+    """The front end lists a pack's example workflows from GET /api/workflow_templates."""
+    templates = server.get("/api/workflow_templates")
+    assert sorted(templates.get(PACK_LINK_NAME, [])) == [p.stem for p in WORKFLOWS], templates
+    for path in WORKFLOWS:
+        assert server.get(f"/api/workflow_templates/{PACK_LINK_NAME}/{path.name}") == json.loads(path.read_text())
+
+
+def _visible_texts(page, selector: str) -> list[str]:
+    loc = page.locator(f"{selector}:visible")
+    return [loc.nth(i).inner_text().strip() for i in range(loc.count())]
+
+
+def _screenshot(page, name: str, tmp_path: Path) -> Path:
+    page.evaluate("() => window.app.extensionManager.command.execute('Comfy.Canvas.FitView')")
+    page.wait_for_timeout(500)
+    shot = tmp_path / f"{name}.png"
+    page.screenshot(path=str(shot))
+    if os.environ.get("C2D_SCREENSHOT_DIR"):  # for the docs: a 256-colour PNG, a third of the size
+        dst = Path(os.environ["C2D_SCREENSHOT_DIR"])
+        dst.mkdir(parents=True, exist_ok=True)
+        with Image.open(shot) as image:
+            image.convert("RGB").quantize(256).save(dst / shot.name, optimize=True)
+    return shot
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.stem)
+def test_workflow_loads_queues_and_makes_an_image(browser_page, server, path, tmp_path):
+    page, problems = browser_page
+    workflow = json.loads(path.read_text())
+    problems.clear()
+
+    loaded = page.evaluate(LOAD, [workflow, path.stem])
+    assert loaded["missing"] == [], f"{path.name}: node types the front end does not know: {loaded['missing']}"
+    assert sorted(loaded["types"]) == sorted(n["type"] for n in workflow["nodes"])
+    page.wait_for_timeout(1500)  # dialogs and toasts open asynchronously
+    dialogs, toasts = _visible_texts(page, ".p-dialog"), _visible_texts(page, ".p-toast-message")
+    assert not (dialogs or toasts or problems), (f"loading {path.name} in the front end gave dialogs {dialogs}, "
+                                                 f"toasts {toasts}, errors:\n" + "\n".join(problems))
+    with Image.open(_screenshot(page, path.stem, tmp_path)) as shot:
+        assert shot.size == (VIEWPORT["width"], VIEWPORT["height"])
+        assert np.asarray(shot.convert("L"), dtype=np.float32).std() > 10  # a drawn graph, not a blank page
+
+    latents = [n["widgets_values"][:2] for n in workflow["nodes"] if n["type"] == "EmptyLatentImage"]
+    expected = (SOURCE_IMAGE_SIZE, SOURCE_IMAGE_SIZE)  # edit / inpaint work at the source photo's size
+    if latents:
+        expected = tuple(latents[0]) if FULL else tuple(min(v, CPU_LATENT_SIZE) for v in latents[0])
+    if not FULL:
+        changed = page.evaluate(SHRINK, [CPU_LATENT_SIZE, CPU_STEPS])
+        if changed:
+            warnings.warn(f"{path.name}: reduced for the CPU in the browser ({'; '.join(changed)}); "
+                          f"C2D_FRONTEND_FULL=1 keeps the shipped sizes and steps")
+
+    t0 = time.perf_counter()
+    with page.expect_response(lambda r: r.url.endswith("/api/prompt") and r.request.method == "POST",
+                              timeout=120_000) as response:
+        page.evaluate("() => window.app.queuePrompt(0, 1)")
+    answer = response.value.json()
+    assert response.value.status == 200 and answer.get("node_errors") == {}, \
+        f"{path.name}: the server rejected the front end's prompt: {json.dumps(answer, indent=1)[:4000]}"
+    entry = server.wait_for_history(answer["prompt_id"], RUN_TIMEOUT_S)
+    print(f"{path.name}: ran in {time.perf_counter() - t0:.1f} s")
+    assert entry["status"]["status_str"] == "success", \
+        f"{path.name} failed: {json.dumps(entry['status']['messages'])[:4000]}\n{server.log_tail()}"
+
+    images = {node_id: [i for i in out.get("images", []) if i.get("type") == "output"]
+              for node_id, out in entry["outputs"].items()}
+    images = {k: v for k, v in images.items() if v}
+    assert images, f"{path.name}: no image in the history outputs {entry['outputs']}"
+    for node_id, items in images.items():
+        for item in items:
+            with Image.open(server.output_dir / item["subfolder"] / item["filename"]) as image:
+                assert image.size == expected
+        page.wait_for_function("(id) => (window.app.nodeOutputs?.[id]?.images?.length ?? 0) > 0", arg=node_id,
+                               timeout=30_000)  # the front end got the "executed" message over its websocket
+    assert not problems, f"{path.name} raised in the front end while running:\n" + "\n".join(problems)
+    server.post("/api/free", {"unload_models": True, "free_memory": True})
