@@ -1,6 +1,8 @@
 """Trainer overhead: a stage-1 training step vs a bare frozen-UNet forward + backward on the same batch.
 
     python benchmarks/train_step_time.py [--batch 16] [--latent 16] [--steps 60] [--channels 32]
+    python benchmarks/train_step_time.py --checkpoint sd15.safetensors --latent 64 --batch 4 --checkpointing \
+        --mixed-precision bf16          # the SD1.5 512² target on a GPU (≤ 12 GB)
 
 "Bare" is the least any adapter inside the UNet costs: the frozen UNet's forward and the backward
 through it (to its input). The trainer step is the real loop's `Trainer.train_step` (data, noise, the patched UNet
@@ -34,6 +36,8 @@ def main() -> int:
     p.add_argument("--channels", type=int, default=32, help="tiny UNet model_channels")
     p.add_argument("--hidden", type=int, default=128, help="projector hidden width")
     p.add_argument("--steps", type=int, default=60, help="timed steps (after 10 warm-up steps)")
+    p.add_argument("--warmup", type=int, default=10, help="untimed steps of each before timing")
+    p.add_argument("--round-steps", type=int, default=4, help="steps per timed round (rounds = max(3, steps/this))")
     p.add_argument("--threads", type=int, default=min(2, os.cpu_count() or 1))
     p.add_argument("--checkpointing", action="store_true", help="with gradient checkpointing in the trainer")
     p.add_argument("--checkpoint", default="", help="an SD1.5 checkpoint instead of the tiny UNet (context 768); "
@@ -57,7 +61,7 @@ def main() -> int:
                   context_dim=768 if args.checkpoint else 32)
     labels = [k for k in range(4) for _ in range(task.train_per_class)]
     S.write_cache(work / "cache", task, S.fake_embed(labels, 512, 0), labels, S.latents(labels, task, 1), "stand-in")
-    warm, n = 10, args.steps
+    warm, n, per_round = args.warmup, args.steps, max(1, args.round_steps)
     cfg = load_config(None, {
         "model.tiny": not args.checkpoint, "model.checkpoint": args.checkpoint,
         "model.tiny_unet.model_channels": args.channels, "adapter.hidden_dim": args.hidden,
@@ -96,17 +100,17 @@ def main() -> int:
     for f in (bare, trainer_step):
         for _ in range(warm):
             f()
-    rounds = max(3, n // 4)
+    rounds = max(3, n // per_round)
     for _ in range(rounds):
         for name, f in (("bare", bare), ("trainer", trainer_step)):
             if device == "cuda":
                 torch.cuda.synchronize()
             t0 = time.perf_counter()
-            for _ in range(4):
+            for _ in range(per_round):
                 f()
             if device == "cuda":
                 torch.cuda.synchronize()
-            times[name].append((time.perf_counter() - t0) / 4)
+            times[name].append((time.perf_counter() - t0) / per_round)
     bare_s, step_s = min(times["bare"]), min(times["trainer"])
     med = statistics.median(times["trainer"]) / statistics.median(times["bare"])
     train_peak = torch.cuda.max_memory_allocated() / 2 ** 20 if device == "cuda" else peak_rss_mb()
@@ -119,7 +123,7 @@ def main() -> int:
           f"{device}, {args.threads} threads, mixed precision {args.mixed_precision}, UNet {dtype}, "
           f"gradient checkpointing {'on' if args.checkpointing else 'off'}")
     print(f"bare frozen-UNet forward+backward: {bare_s * 1000:.1f} ms/step")
-    print(f"trainer stage-1 step:              {step_s * 1000:.1f} ms/step  ({args.batch / step_s:.1f} samples/s)")
+    print(f"trainer stage-1 step:              {step_s * 1000:.1f} ms/step  ({args.batch / step_s:.3g} samples/s)")
     print(f"ratio trainer / bare:              {step_s / bare_s:.3f} (fastest rounds), {med:.3f} (median rounds); "
           "target ≤ 1.15")
     print(f"peak memory: {train_peak:.0f} MB ({'CUDA allocated' if device == 'cuda' else 'process RSS'})")
