@@ -6,6 +6,8 @@
 - `standins`: random-weight SD1.5 models linked into the session models folder; a dict
   {"sd15", "sd15_inpaint", "sd15_lora"} → the names to use in prompts, plus "paths".
 - `host_models_dir`, `host_workdir`: the session's model folder and ComfyUI input/output root.
+- `host_assets`: writes random CLAP folders, adapters and synthetic clips under the names prompts use.
+- `drop_cache_after_module`: a module's loaded models leave the host's cache when it ends.
 
 There is one host per process: all of these share it. Nothing is built at import time.
 """
@@ -69,3 +71,47 @@ def standins(stock_host, host_models_dir) -> dict:
             link.symlink_to(paths[key])
         names[key] = name
     return {**names, "paths": paths}
+
+
+@pytest.fixture(scope="module")
+def drop_cache_after_module(comfy_host):
+    """Use with `pytestmark = pytest.mark.usefixtures("drop_cache_after_module")`: the models a module loaded
+    leave the shared host's cache when it ends (one 4 GB SD1.5 set at a time)."""
+    yield
+    comfy_host.clear_cache()
+
+
+class HostAssets:
+    """Writes the files prompts refer to by name: CLAP folders and adapters in the session's models folder,
+    audio in ComfyUI's input folder. Each returns the path it wrote."""
+
+    def __init__(self, models_dir: Path, input_dir: Path):
+        self.models_dir, self.input_dir = models_dir, input_dir
+
+    def clap(self, name: str, seed: int) -> Path:
+        """A random-weight CLAP folder `models/clap/<name>` (with tokenizer), built once per session."""
+        from devtools.standin_clap import make_random_clap_folder
+        path = self.models_dir / "clap" / name
+        return path if (path / "config.json").exists() else make_random_clap_folder(path, seed=seed)
+
+    def adapter(self, name: str, seed: int, **config) -> Path:
+        """A fresh adapter `models/audio_adapters/<name>`; `config` overrides AdapterConfig (hidden_dim 256:
+        the same code path as the default width, less disk)."""
+        from c2d_core.adapter_file import save_adapter
+        from c2d_core.config import AdapterConfig
+        from c2d_core.factory import new_adapter
+        path = self.models_dir / "audio_adapters" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        save_adapter(path, new_adapter(AdapterConfig(**{"hidden_dim": 256, **config}), seed=seed))
+        return path
+
+    def audio(self, name: str, kind: str, seconds: float, rate: int = 44_100, channels: int = 1,
+              seed: int = 0) -> Path:
+        """A synthetic clip (devtools.demo_audio.synth kinds: rain, tone, chirp, noise) as input/<name>."""
+        from devtools.demo_audio import synth, write_wav
+        return write_wav(self.input_dir / name, synth(kind, seconds, rate, channels, seed=seed), rate)
+
+
+@pytest.fixture(scope="session")
+def host_assets(comfy_host, host_models_dir) -> HostAssets:
+    return HostAssets(host_models_dir, Path(comfy_host.input_dir))

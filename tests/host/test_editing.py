@@ -3,31 +3,21 @@ import pytest
 import torch
 from PIL import Image, ImageDraw
 
-from c2d_core.adapter_file import save_adapter
-from c2d_core.config import AdapterConfig
-from c2d_core.factory import new_adapter
 from devtools.comfy_host import PromptExecutionError
 from devtools.demo_audio import synth, write_wav
-from devtools.standin_clap import make_random_clap_folder
 
 STEPS = 6
 CLAP = "c2d-edit-clap"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _drop_shared_cache(comfy_host):
-    yield
-    comfy_host.clear_cache()
+pytestmark = pytest.mark.usefixtures("drop_cache_after_module")
 
 
 @pytest.fixture(scope="module")
-def names(comfy_host, host_models_dir, standins):
-    if not (host_models_dir / "clap" / CLAP / "config.json").exists():
-        make_random_clap_folder(host_models_dir / "clap" / CLAP, seed=4)
-    (host_models_dir / "audio_adapters").mkdir(parents=True, exist_ok=True)
-    save_adapter(host_models_dir / "audio_adapters" / "edit_gate1.safetensors",
-                 new_adapter(AdapterConfig(gate_init=1.0, hidden_dim=256), seed=9))
-    write_wav(comfy_host.input_dir / "edit_rain.wav", synth("rain", 2.0, 44_100, 1, seed=3), 44_100)
+def names(comfy_host, host_assets, standins):
+    host_assets.clap(CLAP, seed=4)
+    host_assets.adapter("edit_gate1.safetensors", seed=9, gate_init=1.0)
+    host_assets.audio("edit_rain.wav", "rain", 2.0, seed=3)
     img = Image.new("RGB", (64, 64), (30, 60, 120))
     d = ImageDraw.Draw(img)
     d.rectangle([8, 8, 30, 40], fill=(240, 200, 40))

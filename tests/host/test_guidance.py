@@ -2,29 +2,18 @@
 import pytest
 import torch
 
-from c2d_core.adapter_file import save_adapter
-from c2d_core.config import AdapterConfig
-from c2d_core.factory import new_adapter
-from devtools.demo_audio import synth, write_wav
-from devtools.standin_clap import make_random_clap_folder
 
 CLAP = "c2d-guide-clap"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _drop_shared_cache(comfy_host):
-    yield
-    comfy_host.clear_cache()
+pytestmark = pytest.mark.usefixtures("drop_cache_after_module")
 
 
 @pytest.fixture(scope="module")
-def ckpt(comfy_host, host_models_dir, standins):
-    if not (host_models_dir / "clap" / CLAP / "config.json").exists():
-        make_random_clap_folder(host_models_dir / "clap" / CLAP, seed=6)
-    (host_models_dir / "audio_adapters").mkdir(parents=True, exist_ok=True)
-    save_adapter(host_models_dir / "audio_adapters" / "guide.safetensors",
-                 new_adapter(AdapterConfig(gate_init=0.7, hidden_dim=256), seed=2))
-    write_wav(comfy_host.input_dir / "guide.wav", synth("chirp", 2.0, 44_100, 1), 44_100)
+def ckpt(host_assets, standins):
+    host_assets.clap(CLAP, seed=6)
+    host_assets.adapter("guide.safetensors", seed=2, gate_init=0.7)
+    host_assets.audio("guide.wav", "chirp", 2.0)
     return standins["sd15"]
 
 

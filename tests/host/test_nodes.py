@@ -11,43 +11,28 @@ import pytest
 import torch
 from PIL import Image
 
-from c2d_core.adapter_file import save_adapter
-from c2d_core.config import AdapterConfig
-from c2d_core.factory import new_adapter
 from c2d_core.families import family_layout
 from devtools.comfy_host import PromptExecutionError
 from devtools.demo_audio import synth, write_wav
-from devtools.standin_clap import make_random_clap_folder
 from devtools.workflow_api import ui_to_api
 
 REPO = Path(__file__).resolve().parents[2]
 SEED = 77
 CLAP = "c2d-test-clap"
-SMALL = dict(hidden_dim=256)  # smaller projector MLPs: same code path, less disk
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _drop_shared_cache(comfy_host):
-    yield
-    comfy_host.clear_cache()
+pytestmark = pytest.mark.usefixtures("drop_cache_after_module")
 
 
 @pytest.fixture(scope="module")
-def assets(comfy_host, host_models_dir, standins):
+def assets(comfy_host, host_assets, standins):
     """CLAP folders, adapter files and audio files the graphs below refer to by name."""
-    clap_root = host_models_dir / "clap"
-    make_random_clap_folder(clap_root / CLAP, seed=1)
-    adapters = host_models_dir / "audio_adapters"
-    adapters.mkdir(parents=True, exist_ok=True)
-    for name, cfg in {
-        "gate0": AdapterConfig(gate_init=0.0, **SMALL),
-        "gate05": AdapterConfig(gate_init=0.5, clap_model_id=CLAP, **SMALL),
-        "clap1024": AdapterConfig(gate_init=0.5, clap_dim=1024, **SMALL),
-    }.items():
-        save_adapter(adapters / f"{name}.safetensors", new_adapter(cfg, seed=5))
-    sd15 = family_layout("sd15")
-    wide = AdapterConfig(gate_init=0.5, context_dim=1024, blocks=sd15.blocks(), **SMALL)
-    save_adapter(adapters / "ctx1024.safetensors", new_adapter(wide, seed=5))
+    host_assets.clap(CLAP, seed=1)
+    for name, config in {"gate0": dict(gate_init=0.0), "gate05": dict(gate_init=0.5, clap_model_id=CLAP),
+                         "clap1024": dict(gate_init=0.5, clap_dim=1024),
+                         "ctx1024": dict(gate_init=0.5, context_dim=1024, blocks=family_layout("sd15").blocks())}.items():
+        host_assets.adapter(f"{name}.safetensors", seed=5, **config)
+    adapters = host_assets.models_dir / "audio_adapters"
     data = (adapters / "gate05.safetensors").read_bytes()
     (adapters / "truncated.safetensors").write_bytes(data[: len(data) // 2])
     from safetensors.torch import save_file
@@ -55,10 +40,10 @@ def assets(comfy_host, host_models_dir, standins):
     torch.save({"x": torch.zeros(1)}, adapters / "old_format.pt")
 
     inp = comfy_host.input_dir
-    write_wav(inp / "rain.wav", synth("rain", 3.0, 44_100, 2, seed=0), 44_100)
-    write_wav(inp / "chirp.wav", synth("chirp", 3.0, 44_100, 2, seed=0), 44_100)
-    write_wav(inp / "surround_8k.wav", synth("tone", 2.0, 8_000, 6, seed=0), 8_000)
-    write_wav(inp / "stereo_192k.wav", synth("chirp", 1.0, 192_000, 2, seed=0), 192_000)
+    host_assets.audio("rain.wav", "rain", 3.0, channels=2)
+    host_assets.audio("chirp.wav", "chirp", 3.0, channels=2)
+    host_assets.audio("surround_8k.wav", "tone", 2.0, rate=8_000, channels=6)
+    host_assets.audio("stereo_192k.wav", "chirp", 1.0, rate=192_000, channels=2)
     write_wav(inp / "silent.wav", 0 * synth("tone", 2.0, 44_100, 1), 44_100)
     (inp / "empty.wav").write_bytes(b"")
     (inp / "corrupt.wav").write_bytes(b"RIFF\x24\x00\x00\x00WAVEfmt " + bytes(range(200)))
@@ -244,8 +229,8 @@ def test_bad_inputs_get_clear_errors(comfy_host, assets, kw, words):
     assert "Traceback" not in message
 
 
-def test_clap_id_mismatch_warns(comfy_host, assets, host_models_dir, caplog):
-    make_random_clap_folder(host_models_dir / "clap" / "other-clap", seed=2)
+def test_clap_id_mismatch_warns(comfy_host, assets, host_assets, caplog):
+    host_assets.clap("other-clap", seed=2)
     with caplog.at_level(logging.WARNING):
         latent(comfy_host, graph(assets["ckpt"], clap="other-clap"))
     assert any("trained with CLAP 'c2d-test-clap'" in r.getMessage() for r in caplog.records)

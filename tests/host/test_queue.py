@@ -13,12 +13,7 @@ import psutil
 import pytest
 import torch
 
-from c2d_core.adapter_file import save_adapter
-from c2d_core.config import AdapterConfig
-from c2d_core.factory import new_adapter
 from devtools.comfy_host import release_memory
-from devtools.demo_audio import synth, write_wav
-from devtools.standin_clap import make_random_clap_folder
 
 CLAP = "c2d-queue-clap"
 SEED = 5
@@ -36,13 +31,12 @@ def _drop_shared_cache(comfy_host):
 
 
 @pytest.fixture(scope="module")
-def queue_assets(comfy_host, host_models_dir, standins):
-    make_random_clap_folder(host_models_dir / "clap" / CLAP, seed=3)
+def queue_assets(host_assets, standins):
+    host_assets.clap(CLAP, seed=3)
     for name, seed in (("a", 1), ("b", 2)):
-        save_adapter(host_models_dir / "audio_adapters" / f"queue_{name}.safetensors",
-                     new_adapter(AdapterConfig(gate_init=0.5, hidden_dim=256), seed=seed))
+        host_assets.adapter(f"queue_{name}.safetensors", seed=seed, gate_init=0.5)
     for name, kind in (("rain.wav", "rain"), ("chirp.wav", "chirp")):
-        write_wav(comfy_host.input_dir / f"queue_{name}", synth(kind, 2.0, 44_100, 2, seed=0), 44_100)
+        host_assets.audio(f"queue_{name}", kind, 2.0, channels=2)
     return standins["sd15"]
 
 

@@ -9,11 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from c2d_core.adapter_file import save_adapter
-from c2d_core.config import AdapterConfig
-from c2d_core.factory import new_adapter
 from devtools.comfy_host import PromptExecutionError
-from devtools.standin_clap import make_random_clap_folder
 from devtools.workflow_api import ui_to_api
 
 REPO = Path(__file__).resolve().parents[2]
@@ -21,24 +17,18 @@ CLAP = "c2d-prompt-clap"
 ADAPTER = "prompt_gate05.safetensors"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _drop_shared_cache(comfy_host):
-    yield
-    comfy_host.clear_cache()
+pytestmark = pytest.mark.usefixtures("drop_cache_after_module")
 
 
 @pytest.fixture(scope="module")
-def ckpt(comfy_host, host_models_dir, standins):
-    clap = make_random_clap_folder(host_models_dir / "clap" / CLAP, seed=6)
+def ckpt(host_assets, host_models_dir, standins):
+    clap = host_assets.clap(CLAP, seed=6)
     bare = host_models_dir / "clap" / "c2d-prompt-clap-no-tokenizer"  # audio works, text cannot
     bare.mkdir(parents=True, exist_ok=True)
     for name in ("config.json", "model.safetensors", "preprocessor_config.json"):
         if not (bare / name).exists():
             (bare / name).symlink_to(clap / name)
-    adapters = host_models_dir / "audio_adapters"
-    adapters.mkdir(parents=True, exist_ok=True)
-    save_adapter(adapters / ADAPTER, new_adapter(AdapterConfig(gate_init=0.5, clap_model_id=CLAP, hidden_dim=256),
-                                                 seed=5))
+    host_assets.adapter(ADAPTER, seed=5, gate_init=0.5, clap_model_id=CLAP)
     return standins["sd15"]
 
 

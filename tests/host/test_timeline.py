@@ -7,11 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
-from c2d_core.adapter_file import save_adapter
-from c2d_core.config import AdapterConfig
-from c2d_core.factory import new_adapter
 from devtools.demo_audio import synth, write_wav
-from devtools.standin_clap import make_random_clap_folder
 from devtools.workflow_api import ui_to_api
 
 REPO = Path(__file__).resolve().parents[2]
@@ -19,21 +15,15 @@ CLAP = "c2d-timeline-clap"
 ADAPTER = "timeline_gate05.safetensors"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _drop_shared_cache(comfy_host):
-    yield
-    comfy_host.clear_cache()
+pytestmark = pytest.mark.usefixtures("drop_cache_after_module")
 
 
 @pytest.fixture(scope="module")
-def assets(comfy_host, host_models_dir, standins):
-    if not (host_models_dir / "clap" / CLAP / "config.json").exists():
-        make_random_clap_folder(host_models_dir / "clap" / CLAP, seed=2)
-    (host_models_dir / "audio_adapters").mkdir(parents=True, exist_ok=True)
-    save_adapter(host_models_dir / "audio_adapters" / ADAPTER,
-                 new_adapter(AdapterConfig(gate_init=0.5, hidden_dim=256), seed=3))
+def assets(comfy_host, host_assets, standins):
+    host_assets.clap(CLAP, seed=2)
+    host_assets.adapter(ADAPTER, seed=3, gate_init=0.5)
     inp = comfy_host.input_dir
-    write_wav(inp / "tl_rain_90s.wav", synth("rain", 90.0, 16_000, 1, seed=1), 16_000)
+    host_assets.audio("tl_rain_90s.wav", "rain", 90.0, rate=16_000, seed=1)
     halves = np.concatenate([synth("rain", 4.0, 44_100, 2, seed=2), synth("tone", 4.0, 44_100, 2)], axis=1)
     write_wav(inp / "tl_rain_then_tone.wav", halves, 44_100)
     return {"ckpt": standins["sd15"]}
