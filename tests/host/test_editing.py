@@ -4,7 +4,6 @@ import torch
 from PIL import Image, ImageDraw
 
 from devtools.comfy_host import PromptExecutionError
-from devtools.demo_audio import synth, write_wav
 
 STEPS = 6
 CLAP = "c2d-edit-clap"
@@ -148,7 +147,7 @@ def test_bad_edit_inputs(comfy_host, names, kw, words):
 
 
 @pytest.mark.parametrize("name, ckpt", [("audio_edit", "ckpt"), ("audio_inpaint", "inpaint")])
-def test_shipped_editing_workflows_run(comfy_host, names, name, ckpt):
+def test_shipped_editing_workflows_run(comfy_host, host_assets, names, name, ckpt):
     import json
     from pathlib import Path
 
@@ -168,7 +167,7 @@ def test_shipped_editing_workflows_run(comfy_host, names, name, ckpt):
         elif kind == "C2DAudioAdapterLoader":
             inputs["adapter_name"] = "edit_gate1.safetensors"
         elif kind == "C2DLoadAudio":
-            write_wav(comfy_host.input_dir / inputs["audio"], synth("rain", 2.0, 44_100, 2), 44_100)
+            host_assets.audio(inputs["audio"], "rain", 2.0, channels=2)
         elif kind == "LoadImage":
             src.resize((64, 64)).save(comfy_host.input_dir / inputs["image"])
         elif kind in ("BasicScheduler", "KSampler"):

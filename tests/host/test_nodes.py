@@ -97,7 +97,7 @@ def plain(comfy_host, assets):
     return latent(comfy_host, graph(assets["ckpt"], patched=False))
 
 
-def test_example_workflow_runs_and_writes_png(comfy_host, assets):
+def test_example_workflow_runs_and_writes_png(comfy_host, host_assets, assets):
     workflow = json.loads((REPO / "workflows" / "audio_to_image.json").read_text())
     api = ui_to_api(workflow, comfy_host.nodes.NODE_CLASS_MAPPINGS)
     by_type = {n["class_type"]: n["inputs"] for n in api.values()}
@@ -106,7 +106,7 @@ def test_example_workflow_runs_and_writes_png(comfy_host, assets):
     by_type["CheckpointLoaderSimple"]["ckpt_name"] = assets["ckpt"]
     by_type["C2DCLAPLoader"]["clap_name"] = CLAP
     by_type["C2DAudioAdapterLoader"]["adapter_name"] = "gate05.safetensors"
-    write_wav(comfy_host.input_dir / by_type["C2DLoadAudio"]["audio"], synth("rain", 2.0, 44_100, 2), 44_100)
+    host_assets.audio(by_type["C2DLoadAudio"]["audio"], "rain", 2.0, channels=2)
     by_type["EmptyLatentImage"].update(width=64, height=64)
     by_type["KSampler"]["steps"] = 2
     result = comfy_host.run(api, fresh=False)
