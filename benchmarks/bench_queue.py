@@ -26,11 +26,8 @@ import json
 import logging
 import os
 import shutil
-import socket
-import subprocess
 import sys
 import time
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -105,81 +102,43 @@ def rss_mib(pid: int | None = None) -> float:
 
 
 # ---- the queue, in the real server ---------------------------------------------------------------
-def _http(url: str, body: dict | None = None, timeout: float = 10.0) -> dict:
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=timeout) as r:
-        return json.loads(r.read())
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def queue_in_server(work: Path, prompts: list[dict]) -> tuple[list, list[float], float, list[bool]]:
-    """Starts ComfyUI's main.py on `work` (as --base-directory, this repository linked into custom_nodes/),
-    POSTs every prompt at once, and samples the server's RSS while it works through the queue.
-    Returns (output latents in queue order, RSS after each prompt finished (MiB), peak RSS, KSampler-cached flags)."""
+    """Starts ComfyUI's main.py on `work` (devtools.frontend.ComfyServer: --base-directory, this repository
+    linked into custom_nodes/), POSTs every prompt at once, and samples the server's RSS while it works through
+    the queue. Returns (output latents in queue order, RSS after each prompt finished (MiB), peak RSS,
+    KSampler-cached flags)."""
     import psutil
     import torch
     from safetensors.torch import load_file
 
-    from devtools.comfy_host import REPO_ROOT, find_comfyui
+    from devtools.comfy_host import find_comfyui
+    from devtools.frontend import ComfyServer
 
-    (work / "custom_nodes").mkdir(exist_ok=True)
-    (work / "custom_nodes" / "clap2diffusion").symlink_to(REPO_ROOT)
-    port = _free_port()
-    base = f"http://127.0.0.1:{port}"
-    server_log = open(work / "server.log", "w")
-    proc = subprocess.Popen(
-        [sys.executable, str(find_comfyui() / "main.py"), "--cpu", "--listen", "127.0.0.1", "--port", str(port),
-         "--base-directory", str(work), "--disable-auto-launch", "--database-url", "sqlite:///:memory:"],
-        stdout=server_log, stderr=subprocess.STDOUT, cwd=work)
-    try:
-        deadline = time.monotonic() + 300
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"ComfyUI server exited with {proc.returncode}; see {work / 'server.log'}")
-            try:
-                if "C2DApplyAudioAdapter" in _http(f"{base}/object_info/C2DApplyAudioAdapter"):
-                    break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"ComfyUI server did not come up in 300 s; see {work / 'server.log'}")
-            time.sleep(0.5)
-        ps = psutil.Process(proc.pid)
-        ids = [_http(f"{base}/prompt", {"prompt": p, "client_id": "bench_queue"})["prompt_id"] for p in prompts]
-        log.info("queued %d prompts in the server (pid %d)", len(ids), proc.pid)
+    with ComfyServer(find_comfyui(), work) as server:
+        if "C2DApplyAudioAdapter" not in (server.get("/object_info/C2DApplyAudioAdapter") or {}):
+            raise RuntimeError(f"the pack did not load in the ComfyUI server:\n{server.log_tail()}")
+        ps = psutil.Process(server.proc.pid)
+        ids = [server.post("/prompt", {"prompt": p, "client_id": "bench_queue"})["prompt_id"] for p in prompts]
+        log.info("queued %d prompts in the server (pid %d)", len(ids), server.proc.pid)
         done: dict[str, float] = {}
         peak = 0.0
         while len(done) < len(ids):
             rss = ps.memory_info().rss / 2**20
             peak = max(peak, rss)
-            history = _http(f"{base}/history")
-            for pid_, entry in history.items():
+            for pid_, entry in server.get("/history").items():
                 if pid_ not in done and entry.get("status", {}).get("completed") is not None:
                     status = entry["status"]
                     if status.get("status_str") != "success":
                         raise RuntimeError(f"prompt {pid_} failed in the server: {json.dumps(status)[:2000]}")
                     done[pid_] = rss
-            if proc.poll() is not None:
-                raise RuntimeError(f"ComfyUI server died with {proc.returncode}; see {work / 'server.log'}")
+            if server.proc.poll() is not None:
+                raise RuntimeError(f"ComfyUI server died with {server.proc.returncode}:\n{server.log_tail()}")
             time.sleep(0.1)
-        history = _http(f"{base}/history")
+        history = server.get("/history")
         cached = []
         for i in ids:
             msgs = dict((m[0], m[1]) for m in history[i]["status"]["messages"])
             cached.append("5" in msgs.get("execution_cached", {}).get("nodes", []))
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        server_log.close()
     latents = []
     for i in range(len(prompts)):
         [f] = (work / "output").glob(f"q{i:03d}_*.latent")
