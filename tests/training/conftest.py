@@ -70,3 +70,29 @@ def make_config(tiny_cache):
 
     return make
 
+
+
+def adamw_reach(run_dir: Path) -> float:
+    """Σ_t lr_t over a run's steps (from its CSV log, one row per step): the farthest AdamW can move any weight.
+
+    Two runs that train the same thing in float32 differ only by summation order. Adam divides each gradient by
+    its own running RMS, so an element whose gradient is at rounding level can take a visibly different step:
+    the difference is bounded by this reach, not by float32's epsilon, and it differs between CPUs. A real
+    difference in what is trained (other samples, a wrong scale) moves weights by about the reach itself.
+    """
+    from training.logs import RunLog
+
+    rows = [r for r in RunLog.read(Path(run_dir) / "logs" / "train.csv") if r["lr"]]
+    steps = [int(r["step"]) for r in rows]
+    assert steps == list(range(1, len(steps) + 1)), f"need one log row per step (train.log_every=1), got {steps}"
+    return sum(float(r["lr"]) for r in rows)
+
+
+def assert_same_training(got: dict, want: dict, reach: float, fraction: float = 0.01) -> float:
+    """Every tensor of `got` within fraction × reach of `want` (absolute); returns the tolerance used."""
+    tol = fraction * reach
+    assert set(got) == set(want)
+    for k in want:
+        torch.testing.assert_close(got[k], want[k], rtol=0, atol=tol, msg=lambda m, k=k: f"{k}: {m} (tolerance "
+                                   f"{fraction} × AdamW reach {reach:.3g})")
+    return tol

@@ -19,6 +19,8 @@ from training.config import ConfigError, load_config, to_toml
 from training.logs import RunLog
 from training.loop import Trainer, enable_gradient_checkpointing, train
 
+from .conftest import adamw_reach, assert_same_training
+
 REPO = Path(__file__).resolve().parents[2]
 STEPS = (4, 4, 4)
 
@@ -224,14 +226,18 @@ def test_gradient_accumulation_equals_the_larger_batch(tmp_path, make_config):
     """Samples, noise and dropout come from positions in the sample stream: accumulating 2 micro-batches of 2
     trains what one batch of 4 trains."""
     out = {}
-    for name, batch, accum in (("big", 4, 1), ("accum", 2, 2)):
+    for name, batch, accum in (("big", 4, 1), ("accum", 2, 2), ("half", 2, 1)):
         cfg = make_config(tmp_path / name, steps=(3, 2, 0), train__batch_size=batch, train__grad_accum=accum,
                           train__stages=("align", "joint"))
         train(cfg)
         out[name] = load_file(str(tmp_path / name / "adapter.safetensors"))
-    for k in out["big"]:
-        torch.testing.assert_close(out["accum"][k], out["big"][k], rtol=1e-5, atol=1e-6)
+    reach = adamw_reach(tmp_path / "big")
+    tol = assert_same_training(out["accum"], out["big"], reach)
     assert any(float(v.abs().max()) > 0 for k, v in out["big"].items() if ".lora_up." in k)
+    # the tolerance still tells trainings apart: batch 2 without accumulation sees half the samples per step
+    trained = [k for k in out["big"] if not torch.equal(out["half"][k], out["big"][k])]
+    apart = [k for k in trained if float((out["half"][k] - out["big"][k]).abs().max()) > tol]
+    assert trained and len(apart) >= 0.9 * len(trained), f"only {len(apart)} of {len(trained)} tensors exceed {tol:.3g}"
 
 
 def _save(ck: Checkpointer, step: int, value: float):
