@@ -5,6 +5,8 @@ from dataclasses import dataclass
 
 import torch
 
+from .errors import AudioInputError
+
 
 @dataclass(frozen=True)
 class AudioEmbeds:
@@ -18,5 +20,7 @@ class AudioEmbeds:
     clap_dim: int
 
     def __post_init__(self):
-        assert self.embeds.ndim == 2 and self.embeds.shape[1] == self.clap_dim, \
-            f"embeds {tuple(self.embeds.shape)} vs clap_dim {self.clap_dim}"
+        if self.embeds.ndim != 2 or self.embeds.shape[1] != self.clap_dim:
+            raise AudioInputError(
+                f"audio embeddings have shape {tuple(self.embeds.shape)} but a {self.clap_dim}-d CLAP made them: "
+                f"expected (N, {self.clap_dim}); connect the output of a CLAP encode node")

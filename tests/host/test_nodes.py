@@ -210,21 +210,21 @@ def test_unusual_rates_and_channel_counts_work(comfy_host, assets, plain, name):
     assert torch.isfinite(out).all() and (out - plain).abs().max() > 1e-3
 
 
-@pytest.mark.parametrize("kw, words", [
-    (dict(audio="corrupt.wav"), "could not decode corrupt.wav"),
-    (dict(audio="empty.wav"), "empty file"),
-    (dict(audio="silent.wav"), "silent"),
-    (dict(adapter="clap1024.safetensors"), "512-d but the adapter expects 1024-d"),
-    (dict(adapter="ctx1024.safetensors"), "context width 1024"),
-    (dict(adapter="truncated.safetensors"), "truncated"),
-    (dict(adapter="not_an_adapter.safetensors"), "not a CLAP2Diffusion audio adapter"),
-    (dict(adapter="old_format.pt"), "safetensors"),
+@pytest.mark.parametrize("kw, words, error", [
+    (dict(audio="corrupt.wav"), "could not decode corrupt.wav", "AudioInputError"),
+    (dict(audio="empty.wav"), "empty file", "AudioInputError"),
+    (dict(audio="silent.wav"), "silent", "AudioInputError"),
+    (dict(adapter="clap1024.safetensors"), "512-d but the adapter expects 1024-d", "AdapterMismatchError"),
+    (dict(adapter="ctx1024.safetensors"), "context width 1024", "AdapterMismatchError"),
+    (dict(adapter="truncated.safetensors"), "truncated", "AdapterFileError"),
+    (dict(adapter="not_an_adapter.safetensors"), "not a CLAP2Diffusion audio adapter", "AdapterFileError"),
+    (dict(adapter="old_format.pt"), "safetensors", "AdapterFileError"),
 ], ids=["corrupt", "empty", "silent", "clap_width", "context_width", "truncated", "not_adapter", "pt_adapter"])
-def test_bad_inputs_get_clear_errors(comfy_host, assets, kw, words):
+def test_bad_inputs_get_clear_errors(comfy_host, assets, kw, words, error):
     with pytest.raises(PromptExecutionError) as info:
         comfy_host.run(graph(assets["ckpt"], **kw), fresh=False)
     message = str(info.value)
-    assert "ValueError" in message or "Error" in message
+    assert info.value.exception_type.rsplit(".", 1)[-1] == error, message   # our own error class, not torch's
     assert words in message, message
     assert "Traceback" not in message
 

@@ -1,8 +1,11 @@
+import re
+
 import pytest
 import torch
 import torch.nn.functional as F
 
 from c2d_core.embed_math import blend, slerp
+from c2d_core.embeds import AudioEmbeds
 from c2d_core.errors import AdapterMismatchError, AudioInputError
 
 
@@ -29,3 +32,9 @@ def test_slerp_endpoints_and_constant_angle_steps():
     mids = [slerp(a, b, t) for t in (0.25, 0.5, 0.75)]
     angles = [torch.acos(F.cosine_similarity(x, y).clamp(-1, 1)).item() for x, y in zip([a, *mids], [*mids, b])]
     assert max(angles) - min(angles) < 1e-4 and all(abs(m.norm() - 1) < 1e-6 for m in mids)
+
+
+@pytest.mark.parametrize("shape", [(512,), (2, 1024), (1, 2, 512)])
+def test_audio_embeds_of_the_wrong_shape_get_a_clear_error(shape):
+    with pytest.raises(AudioInputError, match=rf"shape {re.escape(str(shape))} .*expected \(N, 512\)"):
+        AudioEmbeds(torch.zeros(shape), "clap", 512)
