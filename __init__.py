@@ -1,7 +1,7 @@
 """CLAP2Diffusion: drive Stable Diffusion with sound (ComfyUI custom node pack)."""
 from typing_extensions import override
 
-from comfy_api.latest import ComfyExtension, io
+from .nodes.comfy_api_pin import ComfyExtension, io
 
 from .nodes.model_paths import register_model_folders
 

@@ -5,7 +5,7 @@
     latent = result["outputs"]["5"][0]            # what node "5" returned, slot 0 (a LATENT dict)
     pngs = result["files"]                        # files written by output nodes (SaveImage, ...)
 
-ComfyUI is located by `find_comfyui()`; it is put on `sys.path`, told to run on the CPU, its model
+ComfyUI is located by `comfy_locator.find()`; it is put on `sys.path`, told to run on the CPU, its model
 folders point into `models_dir` and its input/output/temp/user folders into `workdir`. The core and
 `comfy_extras` nodes are initialised as `main.py` does, then this repository is loaded as a custom
 node pack with ComfyUI's own loader (`nodes.load_custom_node`), exactly as if it sat in
@@ -25,12 +25,12 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import comfy_locator
+
 log = logging.getLogger(__name__)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-CONVENTIONAL_PLACES = (Path("/opt/ComfyUI"), Path.home() / "ComfyUI")
-NOT_FOUND = ("ComfyUI not found: set COMFYUI_PATH to a ComfyUI checkout (>= 0.3.64), install this repository "
-             "in ComfyUI/custom_nodes/, or unpack ComfyUI at /opt/ComfyUI or ~/ComfyUI")
+NOT_FOUND = comfy_locator.NOT_FOUND
 
 
 class HostError(RuntimeError):
@@ -59,53 +59,21 @@ class PromptExecutionError(RuntimeError):
 
 
 def is_comfyui(path: Path) -> bool:
-    return (path / "nodes.py").is_file() and (path / "comfy").is_dir()
+    return comfy_locator.is_comfyui(path)
 
 
 def find_comfyui() -> Path | None:
-    """The ComfyUI checkout to use: $COMFYUI_PATH, else the parent of the `custom_nodes/` folder this
-    repository is installed in, else /opt/ComfyUI or ~/ComfyUI. Only a folder holding `nodes.py` and
-    `comfy/` counts. None when nothing is found."""
-    candidates: list[tuple[str, Path]] = []
-    env = os.environ.get("COMFYUI_PATH")
-    if env:
-        candidates.append(("COMFYUI_PATH", Path(env).expanduser()))
-    if REPO_ROOT.parent.name == "custom_nodes":
-        candidates.append(("custom_nodes parent", REPO_ROOT.parent.parent))
-    candidates += [("conventional place", p) for p in CONVENTIONAL_PLACES]
-    for origin, path in candidates:
-        if is_comfyui(path):
-            return path.resolve()
-        if origin == "COMFYUI_PATH":
-            log.warning("COMFYUI_PATH=%s is not a ComfyUI checkout (no nodes.py and comfy/); looking elsewhere", path)
-    return None
+    """The ComfyUI checkout to use (`comfy_locator.find`): $COMFYUI_PATH, the custom_nodes parent, /opt/ComfyUI,
+    ~/ComfyUI or the fetched tested release; None when nothing is found."""
+    return comfy_locator.find()
 
 
 def import_comfyui(root: Path | None = None) -> Path:
-    """Make ComfyUI's modules importable as a library (idempotent): ComfyUI goes first on sys.path,
-    the CPU is forced before `comfy.model_management` is imported, and `utils.extra_config` is
-    imported first as main.py does. Returns the ComfyUI folder used."""
-    root = Path(root).resolve() if root is not None else find_comfyui()
-    if root is None:
-        raise HostError(NOT_FOUND)
-    loaded = sys.modules.get("nodes")
-    if loaded is not None and Path(getattr(loaded, "__file__", "") or "").resolve() != root / "nodes.py":
-        raise HostError(
-            f"a module named 'nodes' is already imported from {getattr(loaded, '__file__', '?')}, so ComfyUI's "
-            f"nodes.py cannot be imported; do not import this pack's `nodes` package as a top-level module "
-            f"in the same process as the host")
-    if str(root) in sys.path:
-        sys.path.remove(str(root))
-    sys.path.insert(0, str(root))  # before the repo root: our `nodes/` package must not shadow ComfyUI's nodes.py
-    import comfy.cli_args  # parses no argv unless comfy.options.enable_args_parsing() was called
-
-    if "comfy.model_management" not in sys.modules:
-        comfy.cli_args.args.cpu = True
-    elif not comfy.cli_args.args.cpu:
-        log.warning("comfy.model_management was imported before the host forced the CPU; it keeps its device")
-    import utils.extra_config  # noqa: F401  (first, as main.py does: else comfy/utils.py shadows `utils`)
-    import comfy.model_management  # noqa: F401
-    return root
+    """ComfyUI as a library on the CPU (`comfy_locator.import_comfy(root, cpu=True)`); HostError when absent."""
+    try:
+        return comfy_locator.import_comfy(root, cpu=True)
+    except comfy_locator.HostNotFoundError as e:
+        raise HostError(str(e)) from None
 
 
 class _ServerStub:
@@ -373,6 +341,11 @@ class ComfyHost:
 
 
 _HOST: ComfyHost | None = None
+
+
+def current_host() -> ComfyHost | None:
+    """The host this process already set up with `get_host`, or None."""
+    return _HOST
 
 
 def get_host(models_dir: Path, workdir: Path, load_pack: bool = True, comfy_root: Path | None = None) -> ComfyHost:

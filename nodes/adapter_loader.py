@@ -3,7 +3,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import folder_paths
-from comfy_api.latest import io
+from .comfy_api_pin import io
 
 from ..c2d_core.adapter_file import LoadedAdapter, load_adapter
 from .model_paths import ADAPTER_FOLDER

@@ -1,6 +1,6 @@
 import logging
 
-from comfy_api.latest import io
+from .comfy_api_pin import io
 
 from ..c2d_core.patch import AudioAttentionPatch
 from ..c2d_core.placement import BLOCK_PRESETS

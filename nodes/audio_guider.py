@@ -5,30 +5,40 @@ positive with it — combined as
 
     ε = ε(neg) + text_cfg · (ε(pos) − ε(neg)) + audio_cfg · (ε(pos + audio) − ε(pos))
 
-so audio_cfg 0 is exactly plain CFG of the model without the adapter.
+so audio_cfg 0 is exactly plain CFG of the model without the adapter. The combination goes through
+ComfyUI's own `cfg_function` with the sound folded into the positive side,
+ε(pos') = ε(pos) + (audio_cfg / text_cfg) · (ε(pos + audio) − ε(pos)), so a model's `sampler_cfg_function`
+(e.g. RescaleCFG) and post-CFG hooks act on the audio-guided result as on any CFG.
 """
 from __future__ import annotations
 
 import comfy.samplers
-from comfy_api.latest import io
 
 from ..c2d_core.rows import AUDIO, PLAIN
+from .comfy_api_pin import io
 from .types import CATEGORY
 
 
 class AudioGuider(comfy.samplers.CFGGuider):
+    """CFGGuider with a second scale; `cfg` is the text scale (what other packs read), `audio_cfg` the sound's."""
+
     def set_scales(self, text_cfg: float, audio_cfg: float):
-        self.cfg = text_cfg
+        self.set_cfg(text_cfg)
         self.audio_cfg = audio_cfg
 
-    def predict_noise(self, x, timestep, model_options={}, seed=None):
+    def predict_noise(self, x, timestep, model_options={}, seed=None, **kwargs):
         positive, negative = self.conds.get("positive"), self.conds.get("negative")
         options = dict(model_options)
         options["transformer_options"] = {**options.get("transformer_options", {}),
                                           "c2d_chunk_kinds": (AUDIO, PLAIN, PLAIN)}
         with_audio, neg, pos = comfy.samplers.calc_cond_batch(
             self.inner_model, [positive, negative, positive], x, timestep, options)
-        return neg + self.cfg * (pos - neg) + self.audio_cfg * (with_audio - pos)
+        if self.cfg != 0:
+            guided, scale = pos + (self.audio_cfg / self.cfg) * (with_audio - pos), self.cfg
+        else:  # no text guidance: the hooks see the audio-guided prediction at scale 1
+            guided, scale = neg + self.audio_cfg * (with_audio - pos), 1.0
+        return comfy.samplers.cfg_function(self.inner_model, guided, neg, scale, x, timestep,
+                                           model_options=model_options, cond=positive, uncond=negative)
 
 
 class C2DAudioGuider(io.ComfyNode):
@@ -42,14 +52,14 @@ class C2DAudioGuider(io.ComfyNode):
                         "sound, in one UNet pass per step (3 rows per image). audio_cfg 0 = plain CFG without audio.",
             inputs=[
                 io.Model.Input("model", tooltip="the model from Apply Audio Adapter"),
-                io.Conditioning.Input("positive"),
-                io.Conditioning.Input("negative"),
+                io.Conditioning.Input("positive", tooltip="the prompt (text conditioning)"),
+                io.Conditioning.Input("negative", tooltip="the negative prompt"),
                 io.Float.Input("text_cfg", default=7.0, min=0.0, max=30.0, step=0.1,
                                tooltip="guidance scale of the prompt (as KSampler's cfg)"),
                 io.Float.Input("audio_cfg", default=3.0, min=0.0, max=30.0, step=0.1,
                                tooltip="guidance scale of the sound on top of the prompt; 0 = ignore the sound"),
             ],
-            outputs=[io.Guider.Output()],
+            outputs=[io.Guider.Output(tooltip="for SamplerCustomAdvanced's guider input")],
         )
 
     @classmethod

@@ -1,5 +1,5 @@
 import torch
-from comfy_api.latest import io
+from .comfy_api_pin import io
 
 from ..c2d_core.embeds import AudioEmbeds as AudioEmbedsData
 from ..c2d_core.errors import AdapterMismatchError

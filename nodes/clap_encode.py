@@ -1,4 +1,4 @@
-from comfy_api.latest import io
+from .comfy_api_pin import io
 
 from ..c2d_core.embeds import AudioEmbeds as AudioEmbedsData
 from .progress import progress_callback

@@ -1,4 +1,4 @@
-from comfy_api.latest import io
+from .comfy_api_pin import io
 
 from ..c2d_core.clap_encoder import ClapAudioEncoder
 from .model_paths import clap_model_path, list_clap_models

@@ -1,4 +1,4 @@
-from comfy_api.latest import io
+from .comfy_api_pin import io
 
 from ..c2d_core.clap_text import split_prompt_lines
 from ..c2d_core.embed_math import blend

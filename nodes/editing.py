@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from comfy_api.latest import io
+from .comfy_api_pin import io
 
 from ..c2d_core.errors import C2DError
 from ..c2d_core.inversion import Trajectory, euler_step, invert, keep_outside_mask, resize_mask
@@ -71,7 +71,7 @@ class C2DInversionSampler(io.ComfyNode):
                         "that regenerates the image with an euler/ddim sampler.",
             inputs=[io.Int.Input("refine_steps", default=2, min=0, max=20,
                                  tooltip="fixed-point iterations per step (more model calls, exacter inversion)")],
-            outputs=[io.Sampler.Output()],
+            outputs=[io.Sampler.Output(tooltip="for SamplerCustom (add_noise off, cfg 1): inverts instead of sampling")],
         )
 
     @classmethod
@@ -247,7 +247,7 @@ class C2DAudioEditSampler(io.ComfyNode):
                                      "and every later one): 4 as in Plug-and-Play for SD1.5"),
                 io.Mask.Input("mask", optional=True, tooltip="white = the sound may change it; elsewhere the source is kept"),
             ],
-            outputs=[io.Sampler.Output()],
+            outputs=[io.Sampler.Output(tooltip="for SamplerCustom with the audio-patched model and the inversion's SIGMAS, add_noise off")],
         )
 
     @classmethod

@@ -1,4 +1,4 @@
-from comfy_api.latest import io
+from .comfy_api_pin import io
 
 from ..c2d_core.embed_math import blend, slerp
 from ..c2d_core.embeds import AudioEmbeds as AudioEmbedsData
@@ -18,13 +18,13 @@ class C2DBlendAudioEmbeds(io.ComfyNode):
             category=CATEGORY,
             description="Weighted mix of two to four sounds in CLAP space (e.g. rain 0.7 + birds 0.3; a negative "
                         "weight subtracts a sound). The result is renormalised like a CLAP embedding.",
-            inputs=[AudioEmbeds.Input("embeds_1"), io.Float.Input("weight_1", default=1.0, min=-2.0, max=2.0, step=0.05),
-                    AudioEmbeds.Input("embeds_2"), io.Float.Input("weight_2", default=1.0, min=-2.0, max=2.0, step=0.05),
-                    AudioEmbeds.Input("embeds_3", optional=True),
-                    io.Float.Input("weight_3", default=1.0, min=-2.0, max=2.0, step=0.05, optional=True),
-                    AudioEmbeds.Input("embeds_4", optional=True),
-                    io.Float.Input("weight_4", default=1.0, min=-2.0, max=2.0, step=0.05, optional=True)],
-            outputs=[AudioEmbeds.Output(display_name="embeds")],
+            inputs=[AudioEmbeds.Input("embeds_1", tooltip="sound 1 (from CLAP Encode Audio or Sound Prompt)"), io.Float.Input("weight_1", default=1.0, min=-2.0, max=2.0, step=0.05, tooltip="weight of sound 1; negative subtracts it"),
+                    AudioEmbeds.Input("embeds_2", tooltip="sound 2 (from CLAP Encode Audio or Sound Prompt)"), io.Float.Input("weight_2", default=1.0, min=-2.0, max=2.0, step=0.05, tooltip="weight of sound 2; negative subtracts it"),
+                    AudioEmbeds.Input("embeds_3", tooltip="sound 3 (from CLAP Encode Audio or Sound Prompt)", optional=True),
+                    io.Float.Input("weight_3", default=1.0, min=-2.0, max=2.0, step=0.05, tooltip="weight of sound 3; negative subtracts it", optional=True),
+                    AudioEmbeds.Input("embeds_4", tooltip="sound 4 (from CLAP Encode Audio or Sound Prompt)", optional=True),
+                    io.Float.Input("weight_4", default=1.0, min=-2.0, max=2.0, step=0.05, tooltip="weight of sound 4; negative subtracts it", optional=True)],
+            outputs=[AudioEmbeds.Output(display_name="embeds", tooltip="the mixed sound, renormalised")],
         )
 
     @classmethod
@@ -44,10 +44,11 @@ class C2DInterpolateAudioEmbeds(io.ComfyNode):
             category=CATEGORY,
             description="Spherical interpolation from sound A to sound B; with frames > 1 gives one embedding per "
                         "frame (t from 0 to 1) for a latent batch, e.g. a morph animation.",
-            inputs=[AudioEmbeds.Input("embeds_a"), AudioEmbeds.Input("embeds_b"),
+            inputs=[AudioEmbeds.Input("embeds_a", tooltip="sound A (t = 0)"),
+                    AudioEmbeds.Input("embeds_b", tooltip="sound B (t = 1)"),
                     io.Float.Input("t", default=0.5, min=0.0, max=1.0, step=0.01, tooltip="0 = A, 1 = B (frames = 1)"),
                     io.Int.Input("frames", default=1, min=1, max=4096, tooltip=">1: a sweep from A to B, one row per frame")],
-            outputs=[AudioEmbeds.Output(display_name="embeds")],
+            outputs=[AudioEmbeds.Output(display_name="embeds", tooltip="one embedding, or one per frame when frames > 1")],
         )
 
     @classmethod

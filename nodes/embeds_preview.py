@@ -1,4 +1,4 @@
-from comfy_api.latest import io, ui
+from .comfy_api_pin import io, ui
 
 from ..c2d_core.embeds_preview import render_preview
 from .types import CATEGORY, AudioEmbeds

@@ -2,7 +2,7 @@ import hashlib
 import os
 
 import folder_paths
-from comfy_api.latest import io
+from .comfy_api_pin import io
 
 from ..c2d_core.audio import check_waveform
 from ..c2d_core.errors import AudioInputError

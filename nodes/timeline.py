@@ -1,4 +1,4 @@
-from comfy_api.latest import io
+from .comfy_api_pin import io
 
 from ..c2d_core.embeds import AudioEmbeds as AudioEmbedsData
 from ..c2d_core.errors import AudioInputError
@@ -27,7 +27,7 @@ class C2DAudioTimeline(io.ComfyNode):
                         "one sound per image; also the frame count, fps and a loudness envelope that Apply Audio "
                         "Adapter takes as a per-image strength schedule. Long clips are streamed window by window.",
             inputs=[
-                ClapModel.Input("clap"),
+                ClapModel.Input("clap", tooltip="CLAP encoder from Load CLAP Model"),
                 io.Audio.Input("audio", tooltip="core AUDIO or a VideoHelperSuite audio output"),
                 io.Float.Input("fps", default=8.0, min=0.1, max=120.0, step=0.1,
                                tooltip="frames per second of the video / animation the embeddings drive"),

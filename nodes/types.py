@@ -1,5 +1,5 @@
 """Custom ComfyUI socket types of the pack."""
-from comfy_api.latest import io
+from .comfy_api_pin import io
 
 ClapModel = io.Custom("CLAP_MODEL")          # c2d_core.clap_encoder.ClapAudioEncoder
 AudioEmbeds = io.Custom("AUDIO_EMBEDS")      # c2d_core.embeds.AudioEmbeds

@@ -17,3 +17,4 @@ if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$STAMP" 2>/dev/null)" != "$WANT" ]; 
   echo "$WANT" > "$STAMP"
 fi
 export C2D_PY="$VENV/bin/python"
+source "$HERE/scripts/find_comfyui.sh"

@@ -79,7 +79,7 @@ def toy_host(workdir: Path):
     """The process-wide in-process ComfyUI with this pack loaded (reused when one exists, e.g. in tests)."""
     import devtools.comfy_host as ch
 
-    host = ch._HOST or ch.get_host(Path(workdir) / "models", Path(workdir) / "work", load_pack=False)
+    host = ch.current_host() or ch.get_host(Path(workdir) / "models", Path(workdir) / "work", load_pack=False)
     host.load_pack()
     return host
 

@@ -17,8 +17,9 @@ def ckpt(host_assets, standins):
     return standins["sd15"]
 
 
-def graph(ckpt, audio_cfg=None, steps=2):
-    """audio_cfg None: stock CFGGuider on the unpatched model; else the audio guider on the patched one."""
+def graph(ckpt, audio_cfg=None, steps=2, hook=None):
+    """audio_cfg None: stock CFGGuider on the unpatched model; else the audio guider on the patched one.
+    hook: a stock model node (class_type, inputs) put between the model and the guider (a CFG hook)."""
     p = {
         "1": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": ckpt}},
         "2": {"class_type": "CLIPTextEncode", "inputs": {"text": "a landscape", "clip": ["1", 1]}},
@@ -40,11 +41,15 @@ def graph(ckpt, audio_cfg=None, steps=2):
             "latent_image": ["4", 0]}},
         "6": {"class_type": "SaveLatent", "inputs": {"samples": ["34", 0], "filename_prefix": "guide"}},
     }
+    model = ["1", 0] if audio_cfg is None else ["14", 0]
+    if hook is not None:
+        p["20"] = {"class_type": hook[0], "inputs": {"model": model, **hook[1]}}
+        model = ["20", 0]
     if audio_cfg is None:
-        p["30"] = {"class_type": "CFGGuider", "inputs": {"model": ["1", 0], "positive": ["2", 0],
+        p["30"] = {"class_type": "CFGGuider", "inputs": {"model": model, "positive": ["2", 0],
                                                          "negative": ["3", 0], "cfg": 7.0}}
     else:
-        p["30"] = {"class_type": "C2DAudioGuider", "inputs": {"model": ["14", 0], "positive": ["2", 0],
+        p["30"] = {"class_type": "C2DAudioGuider", "inputs": {"model": model, "positive": ["2", 0],
                                                               "negative": ["3", 0], "text_cfg": 7.0,
                                                               "audio_cfg": audio_cfg}}
     return p
@@ -84,3 +89,29 @@ def test_one_unet_pass_of_three_rows_per_step(comfy_host, ckpt):
     del result, out, model, guider
     assert calls == [3, 3, 3]
     assert torch.isfinite(sample).all()
+
+
+@pytest.mark.parametrize("hook", [("RescaleCFG", {"multiplier": 0.7}), ("CFGNorm", {"strength": 0.8})],
+                         ids=["sampler_cfg_function", "post_cfg_function"])
+def test_stock_cfg_hooks_act_on_the_audio_guider(comfy_host, ckpt, hook):
+    """RescaleCFG replaces the CFG formula, CFGNorm rescales its result: both act through the audio guider as
+    through stock CFG (audio_cfg 0 = the stock guider with the same hook), and on the sound's guidance too."""
+    plain = latent(comfy_host, graph(ckpt))
+    hooked = latent(comfy_host, graph(ckpt, hook=hook))
+    assert (hooked - plain).abs().max() > 1e-3                      # the hook changes stock CFG
+    zero = latent(comfy_host, graph(ckpt, audio_cfg=0.0, hook=hook))
+    torch.testing.assert_close(zero, hooked, atol=1e-4 * hooked.abs().max().item(), rtol=0)
+    some = latent(comfy_host, graph(ckpt, audio_cfg=3.0))
+    some_hooked = latent(comfy_host, graph(ckpt, audio_cfg=3.0, hook=hook))
+    assert (some_hooked - some).abs().max() > 1e-3                  # and acts with the sound's guidance on
+    assert (some_hooked - hooked).abs().max() > 1e-3                # while the sound still steers
+
+
+def test_guider_is_read_like_a_stock_guider(comfy_host, ckpt):
+    """Other packs read a guider's model_patcher and cfg, and newer ComfyUI passes extra keyword arguments."""
+    out = comfy_host.run(graph(ckpt, audio_cfg=2.5), fresh=False)["outputs"]
+    guider = out["30"][0]
+    assert guider.cfg == 7.0 and guider.audio_cfg == 2.5 and guider.model_patcher is out["14"][0]
+    import inspect
+    params = inspect.signature(guider.predict_noise).parameters
+    assert any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())

@@ -9,3 +9,16 @@ def test_node_reference_is_generated_from_the_schemas(comfy_host):
     for cls in comfy_host.pack_module.NODES:
         schema = cls.define_schema()
         assert schema.description, f"{schema.node_id} has no description"
+
+
+def test_every_input_and_output_has_a_tooltip(comfy_host):
+    """The front end shows tooltips on hover: every socket and widget of every node says what it is."""
+    missing = []
+    for cls in comfy_host.pack_module.NODES:
+        schema = cls.define_schema()
+        for kind, items in (("input", schema.inputs), ("output", schema.outputs)):
+            for item in items:
+                name = getattr(item, "id", None) or getattr(item, "display_name", None) or type(item).__name__
+                if not (getattr(item, "tooltip", None) or "").strip():
+                    missing.append(f"{schema.node_id} {kind} {name}")
+    assert not missing, "no tooltip: " + ", ".join(missing)

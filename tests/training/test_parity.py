@@ -141,7 +141,7 @@ def pack_host(tmp_path_factory, comfy_root):
     """The in-process ComfyUI with this pack loaded (shared with tests/host when they ran first)."""
     import devtools.comfy_host as ch
 
-    host = ch._HOST or ch.get_host(tmp_path_factory.mktemp("models"), tmp_path_factory.mktemp("work"),
+    host = ch.current_host() or ch.get_host(tmp_path_factory.mktemp("models"), tmp_path_factory.mktemp("work"),
                                    load_pack=False, comfy_root=comfy_root)
     host.load_pack()
     return host

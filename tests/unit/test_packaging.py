@@ -51,3 +51,14 @@ def test_workflows_are_ui_format_json_with_consistent_links():
             assert src in ids and dst in ids and link_id <= wf["last_link_id"], (f.name, link_id)
             dst_node = next(n for n in wf["nodes"] if n["id"] == dst)
             assert dst_node["inputs"][dst_slot]["link"] == link_id, (f.name, link_id)
+
+
+def test_node_api_is_imported_from_the_pinned_module_only():
+    """ComfyUI's `comfy_api.latest` changes every release: the pack reads its node API from one module that pins a
+    versioned API, so an API move is fixed in one place."""
+    pin = REPO / "nodes" / "comfy_api_pin.py"
+    assert re.search(r"^\s*from comfy_api\.v0_0_2 import", pin.read_text(), re.M)
+    shipped = [p for d in ("nodes", "c2d_core", "training") for p in (REPO / d).rglob("*.py")] + [REPO / "__init__.py"]
+    offenders = [str(p.relative_to(REPO)) for p in shipped if p != pin
+                 and re.search(r"^\s*(from|import) comfy_api\b", p.read_text(), re.M)]
+    assert not offenders, f"import the node API through nodes/comfy_api_pin.py, not directly: {offenders}"

@@ -1,0 +1,73 @@
+"""comfy_locator finds ComfyUI where the README says, and the set-up fetches the tested release when none is there."""
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import comfy_locator as L
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def fake_comfyui(path: Path) -> Path:
+    (path / "comfy").mkdir(parents=True)
+    (path / "comfy" / "__init__.py").write_text("")
+    (path / "nodes.py").write_text("# a stand-in ComfyUI\n")
+    return path
+
+
+def test_comfyui_path_comes_first_and_a_wrong_one_is_reported(tmp_path, monkeypatch, caplog):
+    first, second = fake_comfyui(tmp_path / "a"), fake_comfyui(tmp_path / "b")
+    monkeypatch.setenv("C2D_COMFYUI_PLACES", str(second))
+    monkeypatch.setenv("COMFYUI_PATH", str(first))
+    assert L.find() == first.resolve()
+    monkeypatch.setenv("COMFYUI_PATH", str(tmp_path / "not-comfy"))
+    with caplog.at_level(logging.WARNING):
+        assert L.find() == second.resolve()
+    assert "not-comfy is not a ComfyUI checkout" in caplog.text
+
+
+def test_nothing_found_says_what_to_set(tmp_path, monkeypatch):
+    monkeypatch.delenv("COMFYUI_PATH", raising=False)
+    monkeypatch.setenv("C2D_COMFYUI_PLACES", str(tmp_path / "nowhere"))
+    monkeypatch.setattr(L, "FETCHED", tmp_path / "not-fetched")
+    assert L.find() is None
+    with pytest.raises(L.HostNotFoundError, match="set COMFYUI_PATH"):
+        L.import_comfy()
+    with pytest.raises(L.HostNotFoundError, match="is not a ComfyUI checkout"):
+        L.import_comfy(tmp_path)
+
+
+def _locate(tmp_path, git_url):
+    """Sources scripts/find_comfyui.sh as setup_env.sh does, with no ComfyUI anywhere; returns (COMFYUI_PATH, out)."""
+    env = {k: v for k, v in os.environ.items() if k != "COMFYUI_PATH"}
+    env.update(HOME=str(tmp_path / "home"), C2D_COMFYUI_PLACES=str(tmp_path / "nowhere"), C2D_COMFYUI_GIT=git_url,
+               C2D_PY=sys.executable, HERE=str(REPO))
+    r = subprocess.run(["bash", "-c", 'set -euo pipefail; source scripts/find_comfyui.sh; echo "PATH_IS=${COMFYUI_PATH:-}"'],
+                       cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    return r.stdout.rsplit("PATH_IS=", 1)[1].strip(), r.stdout
+
+
+def test_setup_fetches_the_tested_release_when_none_is_found(tmp_path):
+    origin = fake_comfyui(tmp_path / "origin")
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-C", str(origin)]
+    subprocess.run(["git", "init", "-q", str(origin)], check=True)
+    subprocess.run(git + ["add", "-A"], check=True)
+    subprocess.run(git + ["commit", "-qm", "release"], check=True)
+    subprocess.run(git + ["tag", f"v{L.TESTED_VERSION}"], check=True)
+    found, out = _locate(tmp_path, f"file://{origin}")
+    fetched = tmp_path / "home" / ".cache" / "clap2diffusion" / f"ComfyUI-{L.TESTED_VERSION}"
+    assert found == str(fetched.resolve()) and (fetched / "nodes.py").is_file(), out
+    assert f"fetching the tested release v{L.TESTED_VERSION}" in out
+    assert _locate(tmp_path, "file:///nowhere")[0] == found      # the second run finds the fetched copy
+
+
+def test_setup_offline_says_in_one_line_what_to_set(tmp_path):
+    found, out = _locate(tmp_path, f"file://{tmp_path / 'no-such-repo'}")
+    assert found == ""
+    lines = [l for l in out.splitlines() if l.startswith("!!!")]
+    assert len(lines) == 1 and "set COMFYUI_PATH" in lines[0], out
