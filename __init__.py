@@ -16,7 +16,9 @@ from .nodes.clap_loader import C2DCLAPLoader  # noqa: E402
 from .nodes.clap_text_encode import C2DCLAPTextEncode  # noqa: E402
 from .nodes.embed_math import C2DBlendAudioEmbeds, C2DInterpolateAudioEmbeds  # noqa: E402
 from .nodes.embeds_preview import C2DAudioEmbedsPreview  # noqa: E402
-from .nodes.editing import C2DAudioEditSampler, C2DInversionSampler, C2DInvertLatent  # noqa: E402
+from .nodes.audio_edit_sampler import C2DAudioEditSampler  # noqa: E402
+from .nodes.inversion_sampler import C2DInversionSampler  # noqa: E402
+from .nodes.invert_latent import C2DInvertLatent  # noqa: E402
 from .nodes.load_audio import C2DLoadAudio  # noqa: E402
 from .nodes.timeline import C2DAudioTimeline  # noqa: E402
 

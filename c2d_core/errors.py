@@ -31,3 +31,7 @@ class UnsupportedModelError(C2DError):
 
 class SoundPromptError(C2DError):
     """The text of a sound prompt cannot be used (empty, nothing to encode)."""
+
+
+class EditInputError(C2DError):
+    """Inputs of the edit nodes do not belong together (latent, model, sigmas, mask, blocks)."""

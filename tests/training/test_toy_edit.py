@@ -68,7 +68,7 @@ def test_attention_injection_acts_and_missing_blocks_are_errors(host, result):
     from training import synthetic as S
     from training.toy_edit import EditSettings, ToyEditor
 
-    EditInputError = sys.modules[host.pack_module.__name__ + ".nodes.editing"].EditInputError
+    EditInputError = sys.modules[host.pack_module.__name__ + ".c2d_core.errors"].EditInputError
     ed = ToyEditor(host)
     s = EditSettings(steps=6, refine_steps=2)
     sigmas = ed.sigmas(s.steps)

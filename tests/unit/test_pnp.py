@@ -51,3 +51,25 @@ def test_audio_patch_follows_the_row_plan():
     assert (out[3] - x[3]).abs().max() > 1e-4 and (out[4] - out[3]).abs().max() > 1e-6
     ref = AudioAttentionPatch(adapter, embeds)(x[[0, 1, 3, 4]], extra(("input", 1), cond_or_uncond=(1, 0)))
     torch.testing.assert_close(out[[0, 1, 3, 4]], ref, rtol=1e-5, atol=1e-6)
+
+
+def test_source_row_runs_once_per_call_and_its_uncond_copy_gets_the_cond_output():
+    """[source, edit, edit] per CFG chunk (cond, uncond): the UNet sees the source once, with a PLAIN row plan."""
+    from c2d_core.rows import AUDIO, NULL, PLAIN
+    from c2d_core.source_row import SourceRowOnce
+
+    seen = {}
+
+    def apply_model(x, t, **c):
+        seen["rows"], seen["plan"] = x.shape[0], c["transformer_options"]["c2d_rows"]
+        seen["cond"] = c["c_crossattn"]
+        return x * 10 + t.view(-1, 1, 1, 1)
+
+    x = torch.arange(6, dtype=torch.float32).view(6, 1, 1, 1)
+    t = torch.full((6,), 0.5)
+    ctx = torch.arange(6, dtype=torch.float32).view(6, 1, 1)
+    out = SourceRowOnce()(apply_model, {"input": x, "timestep": t, "c": {"c_crossattn": ctx, "transformer_options": {}},
+                                        "cond_or_uncond": [1, 0]})
+    assert seen["rows"] == 5 and seen["plan"] == [(NULL, 0), (NULL, 1), (PLAIN, -1), (AUDIO, 0), (AUDIO, 1)]
+    assert seen["cond"].flatten().tolist() == [1, 2, 3, 4, 5]          # the uncond chunk's source row (0) dropped
+    assert out.flatten().tolist() == [30.5, 10.5, 20.5, 30.5, 40.5, 50.5]  # row 0 = the cond chunk's source output

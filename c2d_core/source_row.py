@@ -1,0 +1,60 @@
+"""The edit pass's source row: one row per UNet call that regenerates the source image beside the edit rows.
+
+The edit sampler's batch is [source, edit…] and ComfyUI repeats it per CFG chunk. The source needs only its
+cond row (it regenerates the source like the cfg-1 inversion), so `SourceRowOnce` drops its uncond copy before
+the UNet call and fills it with the cond output after it (CFG then leaves the source at its cond prediction).
+Rows are described to the patches by a `c2d_rows` plan (rows.py): the source is PLAIN (no audio), edit rows
+AUDIO (cond) or NULL (uncond).
+"""
+from __future__ import annotations
+
+import torch
+
+from .rows import AUDIO, NULL, PLAIN
+
+
+def source_row_plan(chunks: list[int], per: int) -> tuple[list[int], list[tuple[str, int]]]:
+    """chunks: cond_or_uncond of the call (0 = cond, 1 = uncond), per: rows per chunk (source + edits).
+
+    → (rows to keep, their plan): every edit row, and the source row of the first cond chunk only.
+    """
+    cond_src = next((k * per for k, cu in enumerate(chunks) if cu == 0), 0)
+    keep, plan = [], []
+    for k, cu in enumerate(chunks):
+        for j in range(per):
+            r = k * per + j
+            if j == 0 and r != cond_src:
+                continue
+            keep.append(r)
+            plan.append((PLAIN, -1) if j == 0 else (NULL if cu == 1 else AUDIO, j - 1))
+    return keep, plan
+
+
+class SourceRowOnce:
+    """ComfyUI `model_function_wrapper`: (apply_model, args) → the UNet output for every row of args["input"].
+
+    args: {"input": (N, C, H, W), "timestep": (N,), "c": conditioning dict, "cond_or_uncond": chunk list}.
+    inner: a wrapper that was already installed (called with the reduced batch), or None.
+    """
+
+    def __init__(self, inner=None):
+        self.inner = inner
+
+    def __call__(self, apply_model, args):
+        x, t, c, chunks = args["input"], args["timestep"], dict(args["c"]), list(args["cond_or_uncond"])
+        N, per = x.shape[0], x.shape[0] // len(chunks)
+        keep, plan = source_row_plan(chunks, per)
+        cond_src = keep[[k for k, _ in plan].index(PLAIN)]
+        idx = torch.tensor(keep, device=x.device)
+        c = {k: (v.index_select(0, idx.to(v.device)) if torch.is_tensor(v) and v.ndim and v.shape[0] == N else v)
+             for k, v in c.items()}
+        c["transformer_options"] = {**c.get("transformer_options", {}), "c2d_rows": plan}
+        sub = {"input": x.index_select(0, idx), "timestep": t.index_select(0, idx.to(t.device)), "c": c,
+               "cond_or_uncond": chunks}
+        out_kept = self.inner(apply_model, sub) if self.inner else apply_model(sub["input"], sub["timestep"], **c)
+        out = out_kept.new_empty((N, *out_kept.shape[1:]))
+        out[idx] = out_kept
+        for k in range(len(chunks)):
+            if k * per != cond_src:
+                out[k * per] = out_kept[keep.index(cond_src)]
+        return out

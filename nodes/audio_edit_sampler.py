@@ -1,0 +1,112 @@
+"""Audio Edit Sampler (PnP): regenerates an inverted image with the audio-patched model, keeping its structure.
+
+The algorithm is c2d_core's (pnp_edit.py, pnp.py, source_row.py); this node checks that the inputs belong
+together and installs the hooks through ComfyUI's supported patch points.
+"""
+from __future__ import annotations
+
+import torch
+
+from ..c2d_core.errors import EditInputError
+from ..c2d_core.inversion import resize_mask
+from ..c2d_core.pnp import PnPAttentionPatch, PnPFeaturePatch, PnPState
+from ..c2d_core.pnp_edit import pnp_edit
+from ..c2d_core.source_row import SourceRowOnce
+from .comfy_api_pin import io
+from .edit_common import INVERSION_KEY, InversionRecord
+from .types import CATEGORY
+
+
+def _check_decoder_blocks(base, feature_block: int, attention_block: int) -> None:
+    """The PnP blocks must exist in this UNet (SD1.5 has 12 decoder blocks; smaller UNets fewer): ask it."""
+    blocks = getattr(getattr(base, "diffusion_model", None), "output_blocks", None)
+    if blocks is None:
+        return
+    n = len(blocks)
+    # features are taken as the output of block feature_block, i.e. at the input of block feature_block + 1
+    if feature_block > n - 2:
+        raise EditInputError(f"feature_block {feature_block} does not exist in this model: its UNet has {n} decoder "
+                             f"blocks, so features can be copied from blocks 0-{n - 2}; lower feature_block")
+    if attention_block > n - 1:
+        raise EditInputError(f"attention_block {attention_block} does not exist in this model: its UNet has {n} "
+                             f"decoder blocks (0-{n - 1}); lower attention_block")
+
+
+def _edit_sampler(record: InversionRecord, feature_fraction: float, attention_fraction: float, mask,
+                  feature_block: int = 4, attention_block: int = 4):
+    """A KSAMPLER running c2d_core.pnp_edit with the PnP hooks and the source-row wrapper installed."""
+    import comfy.samplers
+
+    traj = record.trajectory
+
+    def sample(model, x, sigmas, extra_args=None, callback=None, disable=None):
+        extra_args = dict(extra_args or {})
+        base = model.inner_model.inner_model
+        if id(base) != record.model_id:
+            raise EditInputError(f"the latent was inverted with another model ({record.model_name}); invert it with "
+                                 "the same checkpoint the edit samples with")
+        if sigmas.shape != traj.sigmas.shape or not torch.allclose(sigmas.cpu().float(), traj.sigmas.float(),
+                                                                    rtol=1e-4, atol=1e-5):
+            raise EditInputError(f"the edit samples {len(sigmas) - 1} steps over other sigmas than the inversion "
+                                 f"({len(traj.sigmas) - 1} steps); connect the same SIGMAS to both")
+        _check_decoder_blocks(base, feature_block, attention_block)
+        m = extra_args.pop("denoise_mask", None)
+        if mask is not None:
+            m = resize_mask(mask, x)
+        elif m is not None:
+            m = m[:, :1] if m.ndim == 4 else m
+        extra_args["denoise_mask"] = None
+        state = PnPState(feature_block=feature_block, attention_from=attention_block)
+        opts = extra_args["model_options"] = dict(extra_args.get("model_options") or {})
+        to = opts["transformer_options"] = dict(opts.get("transformer_options") or {})
+        patches = to["patches"] = {k: list(v) for k, v in (to.get("patches") or {}).items()}
+        patches.setdefault("attn1_patch", []).append(PnPAttentionPatch(state))
+        patches.setdefault("output_block_patch", []).append(PnPFeaturePatch(state))
+        opts["model_function_wrapper"] = SourceRowOnce(opts.get("model_function_wrapper"))
+        return pnp_edit(lambda xi, s: model(xi, s, **extra_args), x, sigmas, traj, state,
+                        feature_fraction=feature_fraction, attention_fraction=attention_fraction, mask=m,
+                        callback=callback)
+    return comfy.samplers.KSAMPLER(sample)
+
+
+class C2DAudioEditSampler(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="C2DAudioEditSampler",
+            display_name="Audio Edit Sampler (PnP, C2D)",
+            category=CATEGORY,
+            description="A SAMPLER for SamplerCustom that edits an inverted image with the audio-patched model while "
+                        "keeping its structure (Plug-and-Play: the source's decoder features and self-attention "
+                        "q/k are copied into the edit for the first fraction of the steps). A mask (or a latent "
+                        "noise mask) limits where the sound may change the image.",
+            inputs=[
+                io.Latent.Input("inverted", tooltip="from Invert Latent: carries the source trajectory"),
+                io.Float.Input("feature_fraction", default=0.8, min=0.0, max=1.0, step=0.05,
+                               tooltip="fraction of the steps that copy the source's decoder features"),
+                io.Float.Input("attention_fraction", default=0.5, min=0.0, max=1.0, step=0.05,
+                               tooltip="fraction of the steps that copy the source's self-attention q/k"),
+                io.Int.Input("feature_block", default=4, min=0, max=10, optional=True,
+                             tooltip="decoder (output) block whose features are copied: 4 as in Plug-and-Play; "
+                                     "later blocks keep more of the source's look"),
+                io.Int.Input("attention_block", default=4, min=0, max=11, optional=True,
+                             tooltip="first decoder (output) block whose self-attention q/k are copied (this block "
+                                     "and every later one): 4 as in Plug-and-Play for SD1.5"),
+                io.Mask.Input("mask", optional=True, tooltip="white = the sound may change it; elsewhere the source is kept"),
+            ],
+            outputs=[io.Sampler.Output(tooltip="for SamplerCustom with the audio-patched model and the inversion's SIGMAS, add_noise off")],
+        )
+
+    @classmethod
+    def execute(cls, inverted, feature_fraction, attention_fraction, feature_block=4, mask=None,
+                attention_block=4) -> io.NodeOutput:
+        record = inverted.get(INVERSION_KEY)
+        if record is None or type(record).__name__ != "InversionRecord":
+            raise EditInputError("this LATENT carries no inversion; connect the output of Invert Latent (C2D)")
+        if record.trajectory.source.shape[0] != 1:
+            raise EditInputError(f"the inverted latent holds {record.trajectory.source.shape[0]} images; invert and "
+                                 "edit one image at a time")
+        if mask is not None:
+            resize_mask(mask, record.trajectory.source)  # size errors now, not mid-sampling
+        return io.NodeOutput(_edit_sampler(record, feature_fraction, attention_fraction, mask, feature_block,
+                                            attention_block))
