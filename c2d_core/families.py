@@ -54,6 +54,16 @@ FAMILIES = {
 COMFY_CONFIG_FAMILY = {"SD15": "sd15", "SD15_instructpix2pix": "sd15"}
 
 
+def family_from_comfy_config(config_name: str, *, what: str = "the model", fix: str = "load an SD1.5 checkpoint") -> str:
+    """ComfyUI model_config class name (e.g. "SD15") → our family id, or an error naming the model and the fix."""
+    family = COMFY_CONFIG_FAMILY.get(config_name)
+    if family is None:
+        raise UnsupportedModelError(
+            f"{what} is a {config_name} model, but CLAP2Diffusion supports SD1.5-family models only (SD1.5 and "
+            f"SD1.5-inpainting; supported ComfyUI configs: {sorted(COMFY_CONFIG_FAMILY)}); {fix}")
+    return family
+
+
 def family_layout(family: str) -> UNetLayout:
     if family not in FAMILIES:
         raise UnsupportedModelError(

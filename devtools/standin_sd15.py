@@ -20,8 +20,9 @@ import math
 import os
 import resource
 import time
-import zlib
 from pathlib import Path
+
+from c2d_core.seeded_init import seeded_generator, seeded_tensor
 
 log = logging.getLogger(__name__)
 
@@ -58,25 +59,6 @@ LORA_UNET_TARGETS = (
 )
 LORA_PROJECTIONS = ("to_q", "to_k", "to_v", "to_out.0")
 LORA_TE_TARGETS = ("text_model.encoder.layers.0.self_attn.q_proj", "text_model.encoder.layers.0.self_attn.v_proj")
-
-
-def _generator(seed: int, key: str):
-    import torch
-
-    return torch.Generator().manual_seed((seed * 1_000_003 + zlib.crc32(key.encode())) % (2 ** 63))
-
-
-def _init_tensor(key: str, shape, seed: int, gain: float = 1.0):
-    """Deterministic value for one tensor, from its name and shape only."""
-    import torch
-
-    leaf = key.rsplit(".", 1)[-1]
-    if len(shape) <= 1:
-        if leaf == "bias" or len(shape) == 0:
-            return torch.zeros(shape)
-        return torch.ones(shape)  # GroupNorm / LayerNorm scales
-    fan_in = math.prod(shape[1:])
-    return torch.randn(shape, generator=_generator(seed, key)) * (gain / math.sqrt(fan_in))
 
 
 def _meta_modules(in_channels: int):
@@ -127,7 +109,7 @@ def build_sd15_state_dict(seed: int = 0, inpaint: bool = False) -> dict:
     in_channels = INPAINT_IN_CHANNELS if inpaint else 4
     sd = {}
     for key, shape in sorted(_state_dict_shapes(in_channels).items()):
-        sd[key] = _init_tensor(key, shape, seed, _gain(key)).to(torch.float16)
+        sd[key] = seeded_tensor(key, shape, seed, _gain(key)).to(torch.float16)
     return sd
 
 
@@ -166,8 +148,8 @@ def lora_state_dict(seed: int = 0) -> dict:
         targets.append(("lora_te_" + name.replace(".", "_"), te_shapes[name + ".weight"]))
     sd = {}
     for name, (out_f, in_f) in targets:
-        down = torch.randn(LORA_RANK, in_f, generator=_generator(seed, name + "d")) / math.sqrt(in_f)
-        up = torch.randn(out_f, LORA_RANK, generator=_generator(seed, name + "u")) * 0.5
+        down = torch.randn(LORA_RANK, in_f, generator=seeded_generator(seed, name + "d")) / math.sqrt(in_f)
+        up = torch.randn(out_f, LORA_RANK, generator=seeded_generator(seed, name + "u")) * 0.5
         sd[f"{name}.lora_down.weight"], sd[f"{name}.lora_up.weight"] = down, up
         sd[f"{name}.alpha"] = torch.tensor(float(LORA_RANK))
     return {k: v.to(torch.float16) for k, v in sd.items()}

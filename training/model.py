@@ -12,15 +12,14 @@ Either way the trainer uses `base.diffusion_model` (the UNet) and `base.model_sa
 from __future__ import annotations
 
 import logging
-import math
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from c2d_core.errors import UnsupportedModelError
-from c2d_core.families import COMFY_CONFIG_FAMILY
+from c2d_core.families import family_from_comfy_config
+from c2d_core.seeded_init import seeded_tensor
 
 from .config import ModelConfig, TinyUNetConfig
 from .host import import_comfy
@@ -51,13 +50,8 @@ class Base:
 
 
 def family_of(model_config) -> str:
-    name = type(model_config).__name__
-    family = COMFY_CONFIG_FAMILY.get(name)
-    if family is None:
-        raise UnsupportedModelError(
-            f"the checkpoint is a {name} model, but CLAP2Diffusion trains SD1.5-family models only (SD1.5 and "
-            "SD1.5-inpainting); give an SD1.5 checkpoint in model.checkpoint")
-    return family
+    return family_from_comfy_config(type(model_config).__name__, what="the checkpoint",
+                                    fix="give an SD1.5 checkpoint in model.checkpoint")
 
 
 def tiny_unet_config(t: TinyUNetConfig) -> dict:
@@ -74,22 +68,16 @@ def tiny_unet_config(t: TinyUNetConfig) -> dict:
         use_temporal_resblock=False, use_checkpoint=False)
 
 
-def _init_tensor(key: str, shape, seed: int) -> torch.Tensor:
-    """Deterministic value from (seed, name, shape): N(0, 1/fan_in) weights, zero biases, unit norm scales.
-    Residual output layers get a small gain so the random UNet stays well-conditioned."""
-    if len(shape) <= 1:
-        leaf = key.rsplit(".", 1)[-1]
-        return torch.zeros(shape) if leaf == "bias" or len(shape) == 0 else torch.ones(shape)
-    g = torch.Generator().manual_seed((seed * 1_000_003 + zlib.crc32(key.encode())) % (2 ** 63))
-    gain = 0.3 if (".out_layers." in key or "to_out" in key or ".proj_out" in key or key.startswith("out.")) else 1.0
-    return torch.randn(shape, generator=g) * (gain / math.sqrt(math.prod(shape[1:])))
+def _gain(key: str) -> float:
+    """Residual output layers get a small gain so the random UNet stays well-conditioned."""
+    return 0.3 if (".out_layers." in key or "to_out" in key or ".proj_out" in key or key.startswith("out.")) else 1.0
 
 
 def init_weights(module: torch.nn.Module, seed: int) -> None:
     with torch.no_grad():
         for name, t in list(module.named_parameters()) + list(module.named_buffers()):
             if t.is_floating_point():
-                t.copy_(_init_tensor(name, tuple(t.shape), seed))
+                t.copy_(seeded_tensor(name, tuple(t.shape), seed, _gain(name)))
 
 
 def build_tiny(cfg: ModelConfig, *, seed: int = 0, comfyui: str | None = None) -> Base:
