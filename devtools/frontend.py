@@ -42,6 +42,23 @@ MODEL_WIDGETS = {("CheckpointLoaderSimple", "ckpt_name"): "checkpoints",
 # Widgets that name a file in ComfyUI's input folder: (node type, widget) → what to write there.
 INPUT_WIDGETS = {("C2DLoadAudio", "audio"): "audio", ("LoadImage", "image"): "image"}
 SOURCE_IMAGE_SIZE = 64  # edit / inpaint source photos: the workflows work at the image's own size
+FRONTEND_VERSIONS_FILE = Path(__file__).resolve().parent / "frontend_versions.txt"  # newer front ends also checked
+
+
+def pinned_frontend_version() -> str | None:
+    """The comfyui-frontend-package installed with the environment (requirements-dev.txt pins it)."""
+    from importlib.metadata import PackageNotFoundError, version
+    try:
+        return version("comfyui-frontend-package")
+    except PackageNotFoundError:
+        return None
+
+
+def extra_frontends() -> dict[str, Path]:
+    """version → its static folder (for --front-end-root), for each version in frontend_versions.txt; the folder
+    is where scripts/setup_env.sh installs it ($VENV/frontends/<version>), present or not."""
+    versions = [v.strip() for v in FRONTEND_VERSIONS_FILE.read_text().splitlines() if v.strip() and v[0] != "#"]
+    return {v: Path(sys.prefix) / "frontends" / v / "comfyui_frontend_package" / "static" for v in versions}
 
 
 def find_chromium() -> Path | None:
@@ -79,12 +96,13 @@ class ComfyServer:
     as `custom_nodes/clap2diffusion`. Use as a context manager or call start() / stop()."""
 
     def __init__(self, comfy_root: Path, base_dir: Path, python: str = sys.executable, port: int | None = None,
-                 pack_dir: Path = REPO_ROOT):
+                 pack_dir: Path = REPO_ROOT, front_end_root: Path | None = None):
         self.root = Path(comfy_root).resolve()
         self.base = Path(base_dir).resolve()
         self.python = python
         self.port = port or free_port()
         self.pack_dir = Path(pack_dir).resolve()
+        self.front_end_root = Path(front_end_root).resolve() if front_end_root is not None else None
         self.log_path = self.base / "server.log"
         self.proc: subprocess.Popen | None = None
 
@@ -114,6 +132,8 @@ class ComfyServer:
         cmd = [self.python, "main.py", "--cpu", "--listen", "127.0.0.1", "--port", str(self.port),
                "--base-directory", str(self.base), "--disable-auto-launch", "--disable-api-nodes",
                "--database-url", "sqlite:///:memory:", "--preview-method", "none"]
+        if self.front_end_root is not None:  # another front end than the installed package's
+            cmd += ["--front-end-root", str(self.front_end_root)]
         env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
         log.info("starting ComfyUI server: %s (log %s)", " ".join(cmd), self.log_path)
         with open(self.log_path, "wb") as out:

@@ -5,7 +5,8 @@ set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${C2D_VENV:-$HOME/.cache/clap2diffusion/venv}"
 STAMP="$VENV/.c2d-requirements"
-WANT="$(cat "$HERE/requirements.txt" "$HERE/requirements-dev.txt" "$HERE/training/requirements.txt" | sha1sum | cut -d' ' -f1)"
+WANT="$(cat "$HERE/requirements.txt" "$HERE/requirements-dev.txt" "$HERE/training/requirements.txt" \
+  "$HERE/devtools/frontend_versions.txt" | sha1sum | cut -d' ' -f1)"
 if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$STAMP" 2>/dev/null)" != "$WANT" ]; then
   echo "[setup] creating Python environment in $VENV (first run takes a few minutes)"
   python3 -m venv "$VENV"
@@ -14,6 +15,10 @@ if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$STAMP" 2>/dev/null)" != "$WANT" ]; 
   "$VENV/bin/pip" install -q "torch==2.14.1" "torchvision==0.29.1"
   "$VENV/bin/pip" install -q --no-deps "torchaudio==2.11.0"
   "$VENV/bin/pip" install -q -r "$HERE/requirements.txt" -r "$HERE/requirements-dev.txt"
+  # newer front ends the front-end test also opens the workflows in (beside the pinned package), each in its folder
+  for v in $(grep -v '^#' "$HERE/devtools/frontend_versions.txt"); do
+    "$VENV/bin/pip" install -q --no-deps --target "$VENV/frontends/$v" "comfyui-frontend-package==$v"
+  done
   echo "$WANT" > "$STAMP"
 fi
 export C2D_PY="$VENV/bin/python"
