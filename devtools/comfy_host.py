@@ -76,6 +76,23 @@ def import_comfyui(root: Path | None = None) -> Path:
         raise HostError(str(e)) from None
 
 
+def _share_core_modules(pack_dir: Path, pack_module: str) -> None:
+    """Tests import `c2d_core` from the repository root; the pack, loaded by ComfyUI as `pack_module`, imports it as
+    `pack_module.c2d_core`. Registering the already-imported modules under the pack's names too makes both one
+    copy (one set of classes, so `pytest.raises(c2d_core.errors.X)` catches what the nodes raise)."""
+    import importlib
+    import pkgutil
+
+    core = importlib.import_module("c2d_core")
+    if Path(core.__file__).resolve().parent != Path(pack_dir).resolve() / "c2d_core":
+        return  # another checkout's c2d_core: keep the pack's own
+    for info in pkgutil.walk_packages(core.__path__, "c2d_core."):
+        importlib.import_module(info.name)
+    for name, module in list(sys.modules.items()):
+        if name == "c2d_core" or name.startswith("c2d_core."):
+            sys.modules.setdefault(f"{pack_module}.{name}", module)
+
+
 class _ServerStub:
     """What PromptExecutor and the progress handlers need from `server.PromptServer`."""
 
@@ -213,6 +230,7 @@ class ComfyHost:
         import hook_breaker_ac10a0
         nodes = self.nodes
         before = set(nodes.NODE_CLASS_MAPPINGS)
+        _share_core_modules(pack_dir, str(pack_dir).replace(".", "_x_"))
         hook_breaker_ac10a0.save_functions()
         try:
             with _LogCapture() as cap:

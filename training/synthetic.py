@@ -8,7 +8,7 @@ Held-out clips (new phases, durations, detuning, noise) are encoded through the 
 (`c2d_core.clap_encoder.ClapAudioEncoder`, random weights), sampled with the adapter, and the
 generated latents are scored by a nearest-centroid classifier fitted on the real latents.
 
-Used by benchmarks/train_synthetic.py (full run + ablations) and tests/training (short version).
+Used by benchmarks/train_synthetic.py (full run + ablations) and tests/trainer (short version).
 """
 from __future__ import annotations
 

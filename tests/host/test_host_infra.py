@@ -251,3 +251,15 @@ def test_inpainting_checkpoint_samples_through_inpaint_conditioning(stock_host, 
     assert "concat_latent_image" in result["outputs"]["11"][0][0][1]
     assert torch.isfinite(latent_of(result)).all()
     assert any(f.name.startswith("inpaint") for f in result["files"])
+
+
+def test_the_pack_and_the_tests_share_one_c2d_core(comfy_host):
+    """The nodes' `c2d_core` (imported relatively inside the loaded pack) is the tests' `c2d_core`."""
+    import sys
+
+    import c2d_core.errors
+    import c2d_core.patch
+
+    pack = comfy_host.pack_module.__name__
+    assert sys.modules[f"{pack}.c2d_core.errors"] is c2d_core.errors
+    assert comfy_host.pack_module.nodes.apply_adapter.AudioAttentionPatch is c2d_core.patch.AudioAttentionPatch

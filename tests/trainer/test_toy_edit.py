@@ -3,6 +3,8 @@ the sound recolours the picture, preservation keeps its layout, a mask keeps the
 import pytest
 import torch
 
+from c2d_core.errors import EditInputError
+
 CLIPS = 3   # held-out clips per target class (9 edits per mode); the README figure uses 8
 
 
@@ -63,12 +65,9 @@ def test_structure_distance_ignores_a_pure_recolouring():
 
 
 def test_attention_injection_acts_and_missing_blocks_are_errors(host, result):
-    import sys
-
     from training import synthetic as S
     from training.toy_edit import EditSettings, ToyEditor
 
-    EditInputError = sys.modules[host.pack_module.__name__ + ".c2d_core.errors"].EditInputError
     ed = ToyEditor(host)
     s = EditSettings(steps=6, refine_steps=2)
     sigmas = ed.sigmas(s.steps)

@@ -1,27 +1,9 @@
 """Fixtures for the trainer's tests: a tiny UNet (built by ComfyUI's own classes from a config) and a
 small prepared cache of synthetic samples. No weights are downloaded; everything runs on the CPU."""
-import importlib
-import os
-import sys
 from pathlib import Path
 
 import pytest
 import torch
-
-REPO = Path(__file__).resolve().parents[2]
-
-# pytest's importlib mode names these files "training.<file>" (rootdir is tests/) and makes an empty
-# "training" package for this folder, which would hide the real `training` package. Swap the real one
-# in: the test modules then live beside it as training.test_*.
-_pkg = sys.modules.get("training")
-if _pkg is None or getattr(_pkg, "__file__", None) is None:
-    sys.modules.pop("training", None)
-    if str(REPO) not in sys.path:
-        sys.path.insert(0, str(REPO))
-    _real = importlib.import_module("training")
-    assert Path(_real.__file__).resolve().parent == REPO / "training", _real.__file__
-    if __name__.startswith("training."):
-        setattr(_real, __name__.split(".", 1)[1], sys.modules[__name__])
 
 
 @pytest.fixture(autouse=True, scope="session")
