@@ -52,7 +52,7 @@ def test_toy_grid_from_a_fresh_clone_shows_the_bundle_classes(stock_host, clone,
     assert "the sound decides the image" in proc.stdout
 
     freqs = json.loads((clone / "training" / "toy_bundle" / "toy.json").read_text())["freqs_hz"]
-    grid = torch.from_numpy(np.asarray(Image.open(png).convert("RGB"))).float() / 255
+    grid = torch.from_numpy(np.array(Image.open(png).convert("RGB"))).float() / 255
     box = layout().box
     classes = [[picture_class(grid[box(r, c)[1]:box(r, c)[3], box(r, c)[0]:box(r, c)[2]]) for c in range(COLUMNS)]
                for r in range(len(freqs))]       # one row per pitch class (then strength 0, not checked)

@@ -25,3 +25,15 @@ def extra(block=("middle", 0), index=0, cond_or_uncond=(0,), sigma=None):
     if sigma is not None:
         opts["sigmas"] = torch.tensor([sigma])
     return opts
+
+
+def assert_ours_first(message: str, ours: str, upstream_last: str | None = None, max_lines: int = 4) -> None:
+    """A message of ours that wraps another library's error (c2d_core.errors.wrap_upstream): our sentence is its
+    first line; after it come at most `max_lines` upstream lines (plus one saying how many were cut), each
+    short, the last one being the upstream message's last line when `upstream_last` is given."""
+    first, *rest = message.splitlines()
+    assert first.startswith(ours), message
+    assert 1 <= len(rest) <= max_lines + 1, message
+    assert all(len(line) <= 240 for line in rest), message
+    if upstream_last is not None:
+        assert upstream_last in rest[-1], message
