@@ -4,20 +4,9 @@ import sys
 
 import pytest
 import torch
-from helpers import assert_ours_first
+from helpers import VHS_NO_AUDIO, assert_ours_first
 
 from c2d_core.errors import AdapterFileError, AudioInputError, ClapModelError, wrap_upstream
-
-# What VideoHelperSuite raised for a video without a sound track: ffmpeg's banner and build configuration
-# first, the cause last (3,244 characters).
-CONFIGURATION = "  configuration: " + " ".join(f"--enable-lib{n}" for n in range(200))
-VHS_NO_AUDIO = "\n".join(
-    ["VHS failed to extract audio from clip.mp4:", "ffmpeg version 6.1.1 Copyright (c) 2000-2023 the FFmpeg developers",
-     "  built with gcc 13 (GCC)", CONFIGURATION]
-    + [f"  libav{n:<10} 58.29.100 / 58.29.100" for n in range(12)]
-    + ["Input #0, mov,mp4,m4a,3gp,3g2,mj2, from 'clip.mp4':", "  Stream #0:0: Video: h264, 640x360, 25 fps",
-       "Output #0, f32le, to 'pipe:':", "[out#0/f32le @ 0x1] Output file does not contain any stream",
-       "Error opening output file -.", "Error opening output files: Invalid argument"])
 
 
 def test_ours_comes_first_and_the_upstream_text_is_cut():
