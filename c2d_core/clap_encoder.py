@@ -45,7 +45,8 @@ def _read_state_dict(path: Path) -> dict:
         try:
             return load_file(str(path))
         except Exception as e:
-            raise ClapModelError(wrap_upstream(f"{path.name} is not a readable safetensors file; download it again", e)) from e
+            raise ClapModelError(wrap_upstream(f"{path.name} is not a readable safetensors file; download it again",
+                                               e)) from e
     import pickle
     try:
         return torch.load(str(path), map_location="cpu", weights_only=True)
@@ -55,8 +56,8 @@ def _read_state_dict(path: Path) -> dict:
             "a file like that can run arbitrary code. Use the Hugging Face folder of the same model "
             "(e.g. laion/clap-htsat-unfused) or re-save only its state_dict", e)) from e
     except Exception as e:
-        raise ClapModelError(wrap_upstream(f"could not read {path.name} as a torch checkpoint: the file is truncated or "
-                                           "not a CLAP checkpoint; download it again", e)) from e
+        raise ClapModelError(wrap_upstream(f"could not read {path.name} as a torch checkpoint: the file is truncated "
+                                           "or not a CLAP checkpoint; download it again", e)) from e
 
 
 class ClapAudioEncoder:
@@ -116,8 +117,8 @@ class ClapAudioEncoder:
                 model = tf.ClapAudioModelWithProjection.from_pretrained(str(path), config=config,
                                                                         local_files_only=True)
         except Exception as e:
-            raise ClapModelError(wrap_upstream(f"could not load the CLAP weights in {path.name}: the folder is incomplete "
-                                               "or corrupt; copy it again", e)) from e
+            raise ClapModelError(wrap_upstream(f"could not load the CLAP weights in {path.name}: the folder is "
+                                               "incomplete or corrupt; copy it again", e)) from e
         if (path / "preprocessor_config.json").is_file():
             fe = tf.ClapFeatureExtractor.from_pretrained(str(path), local_files_only=True)
         else:

@@ -65,7 +65,8 @@ class ClapTextEncoder:
         try:
             raw = json.loads((path / "config.json").read_text())
         except (OSError, ValueError) as e:
-            raise ClapModelError(wrap_upstream(f"{path.name}/config.json cannot be read; copy the CLAP folder again", e)) from e
+            raise ClapModelError(wrap_upstream(f"{path.name}/config.json cannot be read; copy the CLAP folder again",
+                                               e)) from e
         if raw.get("model_type") != "clap" or not isinstance(raw.get("text_config"), dict):
             raise ClapModelError(f"{path.name} holds no CLAP text branch (config model_type "
                                  f"{raw.get('model_type')!r}, no text_config), so it cannot encode sound prompts; "
@@ -116,8 +117,8 @@ class ClapTextEncoder:
         try:
             tokenizer = tf.RobertaTokenizerFast.from_pretrained(str(tok_dir), local_files_only=True)
         except Exception as e:
-            raise ClapModelError(wrap_upstream(f"could not load RoBERTa's tokenizer from {tok_dir}: copy vocab.json and "
-                                               "merges.txt of roberta-base there again", e)) from e
+            raise ClapModelError(wrap_upstream(f"could not load RoBERTa's tokenizer from {tok_dir}: copy vocab.json "
+                                               "and merges.txt of roberta-base there again", e)) from e
         return cls(model, tokenizer, model_id=model_id or path.stem, device=device, dtype=dtype)
 
     # --------------------------------------------------------------- encoding

@@ -100,7 +100,8 @@ def run_toy(host, workflow: dict, audio: str | None) -> dict:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--workflow", default=str(REPO / "workflows" / "audio_to_image.json"))
-    ap.add_argument("--audio", help="an audio file to use instead of the synthetic rain clip (also run through the toy)")
+    ap.add_argument("--audio", help="an audio file to use instead of the synthetic rain clip (also run through the "
+                                    "toy)")
     ap.add_argument("--full", action="store_true", help="keep the workflow's size and steps even on a CPU")
     ap.add_argument("--out", default=str(DEMO_DIR), help="folder for ComfyUI's input/output (default %(default)s)")
     toy = ap.add_mutually_exclusive_group()
@@ -129,6 +130,9 @@ def main(argv=None) -> int:
     names = {"ckpt": nodes["CheckpointLoaderSimple"]["ckpt_name"], "clap": nodes["C2DCLAPLoader"]["clap_name"],
              "adapter": nodes["C2DAudioAdapterLoader"]["adapter_name"]}
     missing = missing_models(comfy_root, names)
+    if not missing and not args.toy_only:
+        log.info("real models installed for the whole workflow: running them (the toy grid is drawn only while a "
+                 "model is a stand-in; --toy-only draws it)")
     summary = []
     try:
         if args.toy_only or (missing and not args.no_toy):
@@ -141,10 +145,11 @@ def main(argv=None) -> int:
             image = run_workflow(host, comfy_root, api, nodes, names, args)
             if image is None:
                 return 1
-            summary[:0] = [f"image written: {image}", "  stand-in run: every real step of the pipeline ran (Load Audio, "
-                           "CLAP, adapter, SD1.5 sampler, VAE); " + (
-                               f"random-weight stand-ins for the {', '.join(missing)}, so the picture is noise"
-                               if missing else "with your real models")]
+            proof = (f"  stand-in run: every real step of the pipeline ran (Load Audio, CLAP, adapter, SD1.5 "
+                     f"sampler, VAE) on random-weight stand-ins for the {', '.join(missing)}, so the picture is noise"
+                     if missing else "  real models: the workflow ran on your checkpoint, CLAP and adapter; the picture "
+                     "is what they make of the sound")
+            summary[:0] = [f"image written: {image}", proof]
     except (PromptExecutionError, PromptValidationError) as e:
         print(f"[demo] {e}", file=sys.stderr)
         return 1

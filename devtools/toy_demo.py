@@ -15,7 +15,6 @@ then "no audio", then the user's clip when one is given.
 """
 from __future__ import annotations
 
-import json
 import logging
 import shutil
 import time
@@ -73,7 +72,7 @@ class ToyBundleLoader:
         from training import synthetic as S
         from training.toy import load_bundle
 
-        base, _, _, _, task = load_bundle(Path(bundle))
+        base, _, _, _, task = load_bundle(Path(bundle))   # the adapter and CLAP come through the pack's loaders
         cpu = torch.device("cpu")
         model = comfy.model_patcher.ModelPatcher(base.model, load_device=cpu, offload_device=cpu)
         text, _ = S.caption(task)
@@ -130,12 +129,11 @@ def run(host, workflow: dict, out_png: Path, *, audio: Path | None = None, bundl
     "user_class" (majority class of the user's clip, or None), "seconds"}."""
     from devtools.demo_audio import write_wav
     from training import synthetic as S
-    from training.toy import BUNDLE, classifier, draw_grid
+    from training.toy import BUNDLE, bundle_meta, classifier, draw_grid
 
     t0 = time.perf_counter()
     bundle = Path(bundle or BUNDLE)
-    meta = json.loads((bundle / "toy.json").read_text())
-    task = S.Task(**{k: tuple(v) if isinstance(v, list) else v for k, v in meta["task"].items()})
+    meta, task = bundle_meta(bundle)
     register_loader(host)
     clap_name = meta["clap_model_id"]   # the name the adapter was trained with: Apply Audio Adapter checks it
     clap_dir = host.models_dir / "clap" / clap_name

@@ -146,7 +146,8 @@ def load_checkpoint(cfg: ModelConfig, *, clip: bool = False, vae: bool = False, 
                                         "checkpoint in model.checkpoint") from None
         raise CheckpointFileError(wrap_upstream(
             f"could not read the checkpoint {path.name}: it is truncated, corrupt or not a checkpoint (a .ckpt that "
-            "stores Python objects is refused as unsafe); download it again, or use its .safetensors version", e)) from e
+            "stores Python objects is refused as unsafe); download it again, or use its .safetensors version",
+            e)) from e
     model = patcher.model
     family = family_of(model.model_config)
     import comfy.model_sampling

@@ -118,22 +118,29 @@ def write_bundle(results: dict, dest: Path = BUNDLE) -> Path:
     return dest
 
 
-def load_bundle(path: Path = BUNDLE):
-    """(base, adapter, clap folder, meta) of a bundle."""
-    from c2d_core.adapter_file import load_adapter
-
+def bundle_meta(path: Path = BUNDLE):
+    """(meta, task) of a bundle: its toy.json and the synthetic task it was trained on."""
     from . import synthetic as S
-    from .config import ModelConfig, TinyUNetConfig
-    from .model import build_tiny
 
     path = Path(path)
     if not (path / "toy.json").is_file():
         raise FileNotFoundError(f"no toy bundle in {path}: run `python benchmarks/train_synthetic.py --bundle {path}`")
     meta = json.loads((path / "toy.json").read_text())
+    return meta, S.Task(**{k: tuple(v) if isinstance(v, list) else v for k, v in meta["task"].items()})
+
+
+def load_bundle(path: Path = BUNDLE):
+    """(base, adapter, clap folder, meta, task) of a bundle."""
+    from c2d_core.adapter_file import load_adapter
+
+    from .config import ModelConfig, TinyUNetConfig
+    from .model import build_tiny
+
+    path = Path(path)
+    meta, task = bundle_meta(path)
     tiny = TinyUNetConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in meta["tiny_unet"].items()})
     base = build_tiny(ModelConfig(tiny=True, tiny_weights=str(path / "unet.safetensors"), tiny_unet=tiny))
     adapter = load_adapter(path / "adapter.safetensors").adapter
-    task = S.Task(**{k: tuple(v) if isinstance(v, list) else v for k, v in meta["task"].items()})
     return base, adapter, path / "clap", meta, task
 
 
