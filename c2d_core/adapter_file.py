@@ -17,7 +17,7 @@ import torch
 
 from .adapter import AudioAdapter
 from .config import AdapterConfig
-from .errors import AdapterFileError
+from .errors import AdapterFileError, wrap_upstream
 
 FORMAT = "clap2diffusion.adapter"
 FORMAT_VERSION = 1
@@ -83,9 +83,9 @@ def read_adapter_metadata(path: str | os.PathLike) -> dict[str, str]:
         with safe_open(path, framework="pt") as f:
             meta = f.metadata() or {}
     except Exception as e:  # safetensors raises its own error types for bad headers
-        raise AdapterFileError(
-            f"{name} is not a readable safetensors file ({e}); it is probably truncated or corrupt: "
-            "download or export it again") from e
+        raise AdapterFileError(wrap_upstream(
+            f"{name} is not a readable safetensors file: it is probably truncated or corrupt; "
+            "download or export it again", e)) from e
     if meta.get("format") != FORMAT:
         raise AdapterFileError(
             f"{name} is a safetensors file but not a CLAP2Diffusion audio adapter (metadata format="
@@ -108,8 +108,8 @@ def load_adapter(path: str | os.PathLike, device: str | torch.device = "cpu") ->
     try:
         tensors = load_file(str(path), device=str(device))
     except Exception as e:
-        raise AdapterFileError(f"{name}: tensor data is unreadable ({e}); the file is truncated or corrupt: "
-                               "download or export it again") from e
+        raise AdapterFileError(wrap_upstream(f"{name}: tensor data is unreadable: the file is truncated or corrupt; "
+                                             "download or export it again", e)) from e
     lora = {k[len(LORA_PREFIX):]: v for k, v in tensors.items() if k.startswith(LORA_PREFIX)}
     state = {k: v for k, v in tensors.items() if not k.startswith(LORA_PREFIX)}
     adapter = AudioAdapter(config)

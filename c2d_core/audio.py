@@ -9,7 +9,7 @@ import math
 
 import torch
 
-from .errors import AudioInputError
+from .errors import AudioInputError, wrap_upstream
 
 CLAP_SAMPLE_RATE = 48_000
 MIN_SAMPLE_RATE = 4_000
@@ -120,8 +120,9 @@ def resample(mono: torch.Tensor, rate: int, target_rate: int, block_seconds: flo
     try:
         import torchaudio.functional as AF
     except ImportError as e:
-        raise AudioInputError(f"audio at {rate} Hz must be resampled to {target_rate} Hz, which needs torchaudio: "
-                              "pip install torchaudio (the version matching your torch)") from e
+        raise AudioInputError(wrap_upstream(
+            f"audio at {rate} Hz must be resampled to {target_rate} Hz, which needs torchaudio: pip install "
+            "torchaudio (the version matching your torch)", e)) from e
     g = math.gcd(rate, target_rate)
     o, n = rate // g, target_rate // g                      # every o input samples give n output samples
     T = mono.shape[-1]

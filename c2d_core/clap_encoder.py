@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 
 from .audio import CLAP_SAMPLE_RATE, prepare_waveform, split_windows
-from .errors import ClapModelError
+from .errors import ClapModelError, wrap_upstream
 
 log = logging.getLogger(__name__)
 
@@ -45,18 +45,19 @@ def _read_state_dict(path: Path) -> dict:
         try:
             return load_file(str(path))
         except Exception as e:
-            raise ClapModelError(f"{path.name} is not a readable safetensors file ({e}); download it again") from e
+            raise ClapModelError(wrap_upstream(f"{path.name} is not a readable safetensors file; download it again",
+                                               e)) from e
     import pickle
     try:
         return torch.load(str(path), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
-        raise ClapModelError(
+        raise ClapModelError(wrap_upstream(
             f"{path.name} needs unsafe unpickling (it stores Python objects besides tensors), so it was refused: "
             "a file like that can run arbitrary code. Use the Hugging Face folder of the same model "
-            "(e.g. laion/clap-htsat-unfused) or re-save only its state_dict") from e
+            "(e.g. laion/clap-htsat-unfused) or re-save only its state_dict", e)) from e
     except Exception as e:
-        raise ClapModelError(f"could not read {path.name} as a torch checkpoint ({type(e).__name__}: {e}); "
-                             "the file is truncated or not a CLAP checkpoint: download it again") from e
+        raise ClapModelError(wrap_upstream(f"could not read {path.name} as a torch checkpoint: the file is truncated "
+                                           "or not a CLAP checkpoint; download it again", e)) from e
 
 
 class ClapAudioEncoder:
@@ -109,15 +110,15 @@ class ClapAudioEncoder:
         try:
             config = tf.ClapAudioConfig.from_pretrained(str(path), local_files_only=True)
         except Exception as e:
-            raise ClapModelError(f"{path.name}/config.json is not a CLAP config ({e}); "
-                                 "use a CLAP model folder such as laion/clap-htsat-unfused") from e
+            raise ClapModelError(wrap_upstream(f"{path.name}/config.json is not a CLAP config; use a CLAP model folder "
+                                               "such as laion/clap-htsat-unfused", e)) from e
         try:
             with _quiet_transformers(tf):  # the text tower's keys are "unexpected" here, by design
                 model = tf.ClapAudioModelWithProjection.from_pretrained(str(path), config=config,
                                                                         local_files_only=True)
         except Exception as e:
-            raise ClapModelError(f"could not load the CLAP weights in {path.name} ({type(e).__name__}: {e}); "
-                                 "the folder is incomplete or corrupt: copy it again") from e
+            raise ClapModelError(wrap_upstream(f"could not load the CLAP weights in {path.name}: the folder is "
+                                               "incomplete or corrupt; copy it again", e)) from e
         if (path / "preprocessor_config.json").is_file():
             fe = tf.ClapFeatureExtractor.from_pretrained(str(path), local_files_only=True)
         else:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from .errors import ClapModelError, SoundPromptError
+from .errors import ClapModelError, SoundPromptError, wrap_upstream
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +65,8 @@ class ClapTextEncoder:
         try:
             raw = json.loads((path / "config.json").read_text())
         except (OSError, ValueError) as e:
-            raise ClapModelError(f"{path.name}/config.json cannot be read ({e}); copy the CLAP folder again") from e
+            raise ClapModelError(wrap_upstream(f"{path.name}/config.json cannot be read; copy the CLAP folder again",
+                                               e)) from e
         if raw.get("model_type") != "clap" or not isinstance(raw.get("text_config"), dict):
             raise ClapModelError(f"{path.name} holds no CLAP text branch (config model_type "
                                  f"{raw.get('model_type')!r}, no text_config), so it cannot encode sound prompts; "
@@ -77,16 +78,16 @@ class ClapTextEncoder:
         try:
             tokenizer = tf.AutoTokenizer.from_pretrained(str(path), local_files_only=True)
         except Exception as e:
-            raise ClapModelError(f"could not load the tokenizer in {path.name} ({type(e).__name__}: {e}); copy the "
-                                 "tokenizer files of the same Hugging Face repo into the folder again") from e
+            raise ClapModelError(wrap_upstream(f"could not load the tokenizer in {path.name}: copy the tokenizer files "
+                                               "of the same Hugging Face repo into the folder again", e)) from e
         try:
             config = tf.ClapTextConfig.from_pretrained(str(path), local_files_only=True)
             with _quiet_transformers(tf):  # the audio tower's keys are "unexpected" here, by design
                 model, info = tf.ClapTextModelWithProjection.from_pretrained(
                     str(path), config=config, local_files_only=True, output_loading_info=True)
         except Exception as e:
-            raise ClapModelError(f"could not load the CLAP text weights in {path.name} ({type(e).__name__}: {e}); "
-                                 "the folder is incomplete or corrupt: copy it again") from e
+            raise ClapModelError(wrap_upstream(f"could not load the CLAP text weights in {path.name}: the folder is "
+                                               "incomplete or corrupt; copy it again", e)) from e
         missing = [k for k in info.get("missing_keys", ()) if not k.endswith(("position_ids", "token_type_ids"))]
         if missing:
             raise ClapModelError(f"{path.name} has no trained CLAP text weights ({len(missing)} missing, e.g. "
@@ -116,8 +117,8 @@ class ClapTextEncoder:
         try:
             tokenizer = tf.RobertaTokenizerFast.from_pretrained(str(tok_dir), local_files_only=True)
         except Exception as e:
-            raise ClapModelError(f"could not load RoBERTa's tokenizer from {tok_dir} ({type(e).__name__}: {e}); "
-                                 "copy vocab.json and merges.txt of roberta-base there again") from e
+            raise ClapModelError(wrap_upstream(f"could not load RoBERTa's tokenizer from {tok_dir}: copy vocab.json "
+                                               "and merges.txt of roberta-base there again", e)) from e
         return cls(model, tokenizer, model_id=model_id or path.stem, device=device, dtype=dtype)
 
     # --------------------------------------------------------------- encoding

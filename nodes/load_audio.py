@@ -5,7 +5,7 @@ import folder_paths
 from .comfy_api_pin import io
 
 from ..c2d_core.audio import check_waveform
-from ..c2d_core.errors import AudioInputError
+from ..c2d_core.errors import AudioInputError, wrap_upstream
 from .types import CATEGORY
 
 
@@ -22,9 +22,9 @@ def decode_audio_file(path: str):
     try:
         return load(path)
     except Exception as e:  # PyAV raises many error types (InvalidDataError, ValueError, …)
-        raise AudioInputError(
-            f"could not decode {name} as audio ({type(e).__name__}: {e}); the file is corrupt or not an audio/video "
-            "file: re-export it as WAV, FLAC, MP3 or OGG") from e
+        raise AudioInputError(wrap_upstream(
+            f"could not decode {name} as audio: the file is corrupt or not an audio/video file; re-export it as "
+            "WAV, FLAC, MP3 or OGG", e)) from e
 
 
 class C2DLoadAudio(io.ComfyNode):

@@ -1,7 +1,7 @@
 from .comfy_api_pin import io
 
 from ..c2d_core.embeds import AudioEmbeds as AudioEmbedsData
-from ..c2d_core.errors import AudioInputError
+from ..c2d_core.errors import AudioInputError, wrap_upstream
 from ..c2d_core.timeline import SNAPS, encode_timeline
 from .progress import progress_callback
 from .types import CATEGORY, AudioEmbeds, ClapModel
@@ -12,8 +12,8 @@ def read_audio(audio):
     try:
         return audio["waveform"], audio["sample_rate"]
     except Exception as e:  # VHS raises when the video has no audio stream
-        raise AudioInputError(f"this input has no audio ({type(e).__name__}: {e}); the video has no sound track: "
-                              "load a clip with audio or connect a Load Audio node") from e
+        raise AudioInputError(wrap_upstream("this input has no audio (a video without a sound track?): load a clip "
+                                            "with audio or connect a Load Audio node", e)) from e
 
 
 class C2DAudioTimeline(io.ComfyNode):

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from c2d_core.errors import C2DError
+from c2d_core.errors import C2DError, wrap_upstream
 
 log = logging.getLogger(__name__)
 
@@ -169,7 +169,8 @@ def load_audio(path: Path, max_seconds: float) -> tuple[torch.Tensor, int]:
     except SampleError:
         raise
     except Exception as e:  # PyAV raises many error types for corrupt files
-        raise SampleError(f"cannot decode audio of {path.name}: {type(e).__name__}: {e}") from None
+        raise SampleError(wrap_upstream(f"cannot decode audio of {path.name}: the file is corrupt or not audio; "
+                                        "re-export it or leave it out", e)) from None
     if not chunks:
         raise SampleError(f"{path.name}: no audio samples decoded")
     wav = torch.from_numpy(np.concatenate(chunks, axis=1)[:, :limit].astype(np.float32))
@@ -205,7 +206,8 @@ def video_frame(path: Path, at: float):
     except SampleError:
         raise
     except Exception as e:
-        raise SampleError(f"cannot decode a frame of {path.name}: {type(e).__name__}: {e}") from None
+        raise SampleError(wrap_upstream(f"cannot decode a frame of {path.name}: the video is corrupt; re-export it "
+                                        "or leave it out", e)) from None
 
 
 def load_image(path: Path, resolution: int, video_at: float = 0.5) -> torch.Tensor:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from c2d_core.errors import UnsupportedModelError
+from c2d_core.errors import CheckpointFileError, UnsupportedModelError, wrap_upstream
 from c2d_core.families import family_from_comfy_config
 from c2d_core.seeded_init import seeded_tensor
 
@@ -95,7 +95,11 @@ def build_tiny(cfg: ModelConfig, *, seed: int = 0, comfyui: str | None = None) -
         path = Path(cfg.tiny_weights)
         if not path.is_file():
             raise FileNotFoundError(f"model.tiny_weights: {path} does not exist")
-        state = load_file(str(path))
+        try:
+            state = load_file(str(path))
+        except Exception as e:   # safetensors' own error types
+            raise CheckpointFileError(wrap_upstream(f"model.tiny_weights {path.name} is not a readable safetensors "
+                                                    "file: it is truncated or corrupt; make it again", e)) from e
         missing, unexpected = unet.load_state_dict(state, strict=False)
         if missing or unexpected:
             raise UnsupportedModelError(
@@ -124,11 +128,14 @@ def load_checkpoint(cfg: ModelConfig, *, clip: bool = False, vae: bool = False, 
     try:
         patcher, clip_obj, vae_obj, _ = comfy.sd.load_checkpoint_guess_config(
             str(path), output_vae=vae, output_clip=clip, model_options=options)
-    except RuntimeError as e:
-        if "Could not detect model type" in str(e):
+    except Exception as e:   # safetensors, torch.load (unpickling) and ComfyUI's own detection errors
+        if isinstance(e, RuntimeError) and "Could not detect model type" in str(e):
             raise UnsupportedModelError(f"{path.name} is not a diffusion checkpoint ComfyUI recognises; give an SD1.5 "
                                         "checkpoint in model.checkpoint") from None
-        raise
+        raise CheckpointFileError(wrap_upstream(
+            f"could not read the checkpoint {path.name}: it is truncated, corrupt or not a checkpoint (a .ckpt that "
+            "stores Python objects is refused as unsafe); download it again, or use its .safetensors version",
+            e)) from e
     model = patcher.model
     family = family_of(model.model_config)
     import comfy.model_sampling

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import torch
 
-from .toy import BUNDLE, load_bundle
+from .toy import BUNDLE, classifier, font, load_bundle, to_image
 
 log = logging.getLogger(__name__)
 
@@ -104,8 +104,7 @@ class ToyEditor:
         text, _ = S.caption(self.task)
         self.cond = [[text[None], {}]]    # the toy's fixed caption; CFG's negative is the same caption + null audio
         self.feature_block, self.attention_block = pnp_blocks(self.base.unet)
-        train_y = [k for k in range(S.N_CLASSES) for _ in range(self.task.train_per_class)]
-        self.classifier = S.CentroidClassifier(S.latents(train_y, self.task, self.task.seed + 1), train_y)
+        self.classifier = classifier(self.task)
 
     # ---- latent spaces: the toy's pictures live in model space; ComfyUI's LATENT is the VAE's -------------
     def to_latent(self, x: torch.Tensor) -> dict:
@@ -209,7 +208,7 @@ def run(settings: EditSettings = EditSettings(), *, bundle: Path = BUNDLE, host=
 def draw(result: dict, out: Path) -> Path:
     """The README picture: one row per target sound (its first clip); columns source | with preservation |
     without | masked; the measured figures in the footer."""
-    from PIL import Image, ImageDraw, ImageFont
+    from PIL import Image, ImageDraw
 
     from . import synthetic as S
 
@@ -228,33 +227,29 @@ def draw(result: dict, out: Path) -> Path:
              f"tiny UNet + trained adapter, {s['steps']} Euler steps, audio CFG {s['cfg']:g}, PnP fractions "
              f"{s['feature_fraction']:g} / {s['attention_fraction']:g}, features after decoder block "
              f"{f['feature_block']}, q/k from block {f['attention_block']} (of {f['decoder_blocks']})"]
-    try:
-        font = ImageFont.load_default(size=12)   # a scalable font (Pillow >= 10.1 with FreeType)
-    except (TypeError, OSError):
-        font = ImageFont.load_default()
+    font_ = font()
     probe = ImageDraw.Draw(Image.new("RGB", (1, 1)))
-    W = max(left + len(cols) * (cell + pad), *(int(probe.textlength(t, font=font)) + 16 for t in [title] + lines))
+    W = max(left + len(cols) * (cell + pad), *(int(probe.textlength(t, font=font_)) + 16 for t in [title] + lines))
     H = top + len(rows) * (cell + pad) + 18 * len(lines) + 4
     canvas = Image.new("RGB", (W, H), "white")
     draw_ = ImageDraw.Draw(canvas)
-    draw_.text((6, 6), title, fill="black", font=font)
+    draw_.text((6, 6), title, fill="black", font=font_)
     for j, (name, _) in enumerate(cols):
-        draw_.text((left + j * (cell + pad), top - 18), name, fill="black", font=font)
+        draw_.text((left + j * (cell + pad), top - 18), name, fill="black", font=font_)
 
     def tile(x: torch.Tensor) -> Image.Image:   # (C, h, w) model-space latent → cell × cell RGB
-        rgb = S.latent_to_rgb(x[None], scale=cell // x.shape[-1])[0]
-        return Image.fromarray((rgb.numpy() * 255).round().astype("uint8"))
+        return to_image(S.latent_to_rgb(x[None], scale=cell // x.shape[-1])[0])
 
     for r, i in enumerate(rows):
         y = top + r * (cell + pad)
-        draw_.text((6, y + cell // 2 - 7), f"{S.FREQS[labels[i]]:.0f} Hz tone", fill="black", font=font)
+        draw_.text((6, y + cell // 2 - 7), f"{S.FREQS[labels[i]]:.0f} Hz tone", fill="black", font=font_)
         for j, (_, key) in enumerate(cols):
             x = lat["source"][0] if key is None else lat[key][i]
             canvas.paste(tile(x), (left + j * (cell + pad), y))
         xm = left + 3 * (cell + pad) + cell // 2
         draw_.line([(xm, y - 3), (xm, y + cell + 2)], fill="black", width=1)   # the mask's edge
     for n, line in enumerate(lines):
-        draw_.text((6, H - 18 * len(lines) - 2 + 18 * n), line, fill="black", font=font)
+        draw_.text((6, H - 18 * len(lines) - 2 + 18 * n), line, fill="black", font=font_)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     canvas.save(out)

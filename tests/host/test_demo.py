@@ -20,3 +20,8 @@ def test_demo_command_writes_an_image(stock_host, tmp_path):
     reduced = "reduced to 256×256, 4 steps" in proc.stdout + proc.stderr  # said on machines without a GPU
     assert Image.open(image).size == ((256, 256) if reduced else (512, 512))
     assert "stand-in" in proc.stdout + proc.stderr
+    # with stand-ins the toy grid is drawn too; each path comes with the line saying what it proves
+    grids = [l for l in proc.stdout.splitlines() if l.startswith("[demo] toy grid written: ")]
+    assert len(grids) == 1 and Path(grids[0].split(": ", 1)[1]).is_file(), proc.stdout
+    assert "[demo]   stand-in run: every real step of the pipeline ran" in proc.stdout
+    assert "[demo]   toy grid: the sound decides the image" in proc.stdout

@@ -25,3 +25,27 @@ def extra(block=("middle", 0), index=0, cond_or_uncond=(0,), sigma=None):
     if sigma is not None:
         opts["sigmas"] = torch.tensor([sigma])
     return opts
+
+
+def assert_ours_first(message: str, ours: str, upstream_last: str | None = None, max_lines: int = 4) -> None:
+    """A message of ours that wraps another library's error (c2d_core.errors.wrap_upstream): our sentence is its
+    first line; after it come at most `max_lines` upstream lines (plus one saying how many were cut), each
+    short, the last one being the upstream message's last line when `upstream_last` is given."""
+    first, *rest = message.splitlines()
+    assert first.startswith(ours), message
+    assert 1 <= len(rest) <= max_lines + 1, message
+    assert all(len(line) <= 240 for line in rest), message
+    if upstream_last is not None:
+        assert upstream_last in rest[-1], message
+
+
+# What VideoHelperSuite raised for a video without a sound track: ffmpeg's banner and build configuration
+# first, the cause last (over 3,000 characters; the one issue #14 reported had 3,244).
+CONFIGURATION = "  configuration: " + " ".join(f"--enable-lib{n}" for n in range(200))
+VHS_NO_AUDIO = "\n".join(
+    ["VHS failed to extract audio from clip.mp4:", "ffmpeg version 6.1.1 Copyright (c) 2000-2023 the FFmpeg developers",
+     "  built with gcc 13 (GCC)", CONFIGURATION]
+    + [f"  libav{n:<10} 58.29.100 / 58.29.100" for n in range(12)]
+    + ["Input #0, mov,mp4,m4a,3gp,3g2,mj2, from 'clip.mp4':", "  Stream #0:0: Video: h264, 640x360, 25 fps",
+       "Output #0, f32le, to 'pipe:':", "[out#0/f32le @ 0x1] Output file does not contain any stream",
+       "Error opening output file -.", "Error opening output files: Invalid argument"])
