@@ -51,7 +51,7 @@ def main() -> int:
     torch.set_num_threads(args.threads)
     from training.host import import_comfy
     import_comfy()
-    from training import synthetic as S
+    from toy import task as S
     from training.config import load_config
     from training.loop import Trainer
 

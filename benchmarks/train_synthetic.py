@@ -1,7 +1,7 @@
 """Proof that the trainer learns, with no real weights: tone pitch → latent colour on a tiny UNet.
 
     python benchmarks/train_synthetic.py [--out runs/synthetic] [--quick] [--no-ablations] [--embed clap]
-                                         [--bundle training/toy_bundle] [--grid docs/toy_grid.png]
+                                         [--bundle toy/bundle] [--grid docs/toy_grid.png]
 
 Pretrains a tiny UNet (ComfyUI's own UNetModel from a config) on the synthetic latents, trains the
 adapter through the real trainer (all three stages) on CLAP embeddings of synthetic tones (the real
@@ -10,7 +10,7 @@ classifier. Prints the ablation table (4 MLPs vs 1, gated vs ungated, 3 stages v
 writes results.json and ablations.png into --out. Target: ≥ 90 % held-out accuracy (chance 25 %)
 in ≤ 10 minutes on 2 CPU cores for the full variant. --bundle copies the full variant (tiny UNet,
 random CLAP, adapter) into the shipped toy bundle; --grid then draws the README's picture grid
-(the same as `python -m training.toy --out PATH`).
+(the same as `python -m toy.grid --out PATH`).
 """
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ def main() -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=min(2, os.cpu_count() or 1), help="torch CPU threads")
     p.add_argument("--bundle", default="", help="write the full variant as the toy bundle into this folder "
-                                                "(the shipped one: training/toy_bundle)")
+                                                "(the shipped one: toy/bundle)")
     p.add_argument("--grid", default="", help="with --bundle: also draw the picture grid PNG here")
     args = p.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -46,20 +46,21 @@ def main() -> int:
     torch.set_num_threads(args.threads)
     from training.host import import_comfy
     import_comfy(cpu=True)
-    from training import synthetic as S
+    from toy import experiment as E
+    from toy import report as R
 
-    budget = S.QUICK if args.quick else S.Budget()
+    budget = E.QUICK if args.quick else E.Budget()
     t0 = time.perf_counter()
-    results = S.run(Path(args.out), budget, embed=args.embed, ablations=not args.no_ablations, seed=args.seed,
+    results = E.run(Path(args.out), budget, embed=args.embed, ablations=not args.no_ablations, seed=args.seed,
                     log_fn=lambda m: print(f"[{time.perf_counter() - t0:6.0f} s] {m}", flush=True))
     full = results["rows"][0]
     full_wall = results["timings"]["embed_s"] + results["timings"]["pretrain_s"] + full["train_s"]
     results["full_variant_wall_s"] = full_wall
     out = Path(args.out)
     (out / "results.json").write_text(json.dumps(results, indent=1))
-    S.plot(results, out / "ablations.png")
+    R.plot(results, out / "ablations.png")
     print()
-    print(S.table(results))
+    print(R.table(results))
     print()
     best = max(v for k, v in full.items() if k.startswith("acc"))
     print(f"full variant: {best:.0%} held-out accuracy (chance 25%), {full_wall:.0f} s wall for embedding + base "
@@ -67,7 +68,8 @@ def main() -> int:
           f"on {args.threads} threads")
     print(f"wrote {out / 'results.json'} and {out / 'ablations.png'}")
     if args.bundle:
-        from training.toy import grid, write_bundle
+        from toy.bundle import write_bundle
+        from toy.grid import grid
         dest = write_bundle(results, Path(args.bundle))
         import shutil
         for name in ("results.json", "ablations.png"):   # the evidence travels with the bundle

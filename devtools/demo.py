@@ -6,7 +6,7 @@ stand-in built from configs under the same name (the image is then noise — it 
 The audio is a synthetic rain clip written to the input folder. On a CPU the size and step count are
 reduced (printed) unless --full is given.
 
-When any model is a stand-in, the shipped toy bundle (training/toy_bundle) also runs through the same
+When any model is a stand-in, the shipped toy bundle (toy/bundle) also runs through the same
 graph (devtools.toy_demo: tones of four pitches → the pack's nodes → KSampler) and a labelled grid is
 written: there the sound visibly decides the picture. With --audio the user's clip goes through the toy
 too, and the pitch class it lands in is printed.
@@ -84,7 +84,7 @@ def prepare_models(comfy_root: Path, models: Path, names: dict) -> dict[str, str
 def run_toy(host, workflow: dict, audio: str | None) -> dict:
     """The toy bundle through the workflow's graph; logs what it shows and returns devtools.toy_demo.run's dict."""
     from devtools import toy_demo
-    from training import synthetic as S
+    from toy import task as S
 
     r = toy_demo.run(host, workflow, host.output_dir / "c2d_toy_grid.png", audio=Path(audio) if audio else None)
     log.info("ran the toy bundle through the workflow's nodes in %.1f s", r["seconds"])

@@ -1,4 +1,4 @@
-"""The demo's toy path: the shipped toy bundle (training/toy_bundle) run through the shipped workflow's graph.
+"""The demo's toy path: the shipped toy bundle (toy/bundle) run through the shipped workflow's graph.
 
 workflows/audio_to_image.json is converted to an API prompt and only its model side is swapped: the
 checkpoint loader becomes a demo-only loader of the toy bundle (the tiny UNet cannot be read by ComfyUI's
@@ -31,12 +31,12 @@ NOISE_SEED = 7            # KSampler seed of every row
 LOADER = "C2DDemoToyBundle"
 ADAPTER_NAME = "c2d_toy.safetensors"
 AUDIO_PREFIX = "c2d_toy_"
-COLOUR_NAMES = ("red", "green", "blue", "yellow")   # training.synthetic.RGB, in class order
+COLOUR_NAMES = ("red", "green", "blue", "yellow")   # toy.task.RGB, in class order
 
 
 def layout():
-    """The grid geometry (training.toy.GridLayout); tests read the tiles back with its box()."""
-    from training.toy import GridLayout
+    """The grid geometry (toy.drawing.GridLayout); tests read the tiles back with its box()."""
+    from toy.drawing import GridLayout
 
     return GridLayout(cell=64, pad=6, left=150, top=34)
 
@@ -48,7 +48,7 @@ class ToyVAE:
         self.model = model
 
     def decode(self, samples: torch.Tensor) -> torch.Tensor:
-        from training import synthetic as S
+        from toy import task as S
 
         return S.latent_to_rgb(self.model.process_latent_in(samples.float()), scale=8)
 
@@ -69,8 +69,8 @@ class ToyBundleLoader:
     def load(self, bundle):
         import comfy.model_patcher
 
-        from training import synthetic as S
-        from training.toy import load_bundle
+        from toy import task as S
+        from toy.bundle import load_bundle
 
         base, _, _, _, task = load_bundle(Path(bundle))   # the adapter and CLAP come through the pack's loaders
         cpu = torch.device("cpu")
@@ -128,8 +128,9 @@ def run(host, workflow: dict, out_png: Path, *, audio: Path | None = None, bundl
     Returns {"png", "accuracy" (tone rows, their own class), "correct", "total", "rows": [Row],
     "user_class" (majority class of the user's clip, or None), "seconds"}."""
     from devtools.demo_audio import write_wav
-    from training import synthetic as S
-    from training.toy import BUNDLE, bundle_meta, classifier, draw_grid
+    from toy import task as S
+    from toy.bundle import BUNDLE, bundle_meta, classifier
+    from toy.drawing import draw_grid
 
     t0 = time.perf_counter()
     bundle = Path(bundle or BUNDLE)

@@ -140,7 +140,15 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from .evaluate import evaluate
 
     cfg = config_from_args(args)
-    result = evaluate(cfg, adapter_path=args.adapter, out=args.out)
+    decode = None
+    if args.decode:
+        import importlib
+        module, _, name = args.decode.partition(":")
+        try:
+            decode = getattr(importlib.import_module(module), name)
+        except (ImportError, AttributeError) as e:
+            raise SystemExit(f"--decode {args.decode}: {e}; give MODULE:FUNCTION, e.g. toy.task:latent_to_rgb")
+    result = evaluate(cfg, adapter_path=args.adapter, out=args.out, decode=decode)
     for k, v in result.items():
         log.info("%s: %s", k, v)
     return 0
@@ -190,6 +198,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev = sub.add_parser("evaluate", help="score an adapter on the cached validation data")
     ev.add_argument("--adapter", required=True, help="adapter .safetensors to evaluate")
     ev.add_argument("--out", default="", help="write the scores as JSON here")
+    ev.add_argument("--decode", default="", help="MODULE:FUNCTION turning latents of a cache in the UNet's own space "
+                                                 "into pictures (no VAE decodes them), e.g. toy.task:latent_to_rgb")
     add_config_options(ev)
     ev.set_defaults(func=cmd_evaluate, resume="")
     return p

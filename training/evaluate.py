@@ -57,11 +57,15 @@ def _pooled(x: torch.Tensor) -> torch.Tensor:
 class _Images:
     """Latents (in the UNet's space) ↔ pictures (N, H, W, 3) in [0, 1] for this cache."""
 
-    def __init__(self, cache: LatentCache, base):
+    def __init__(self, cache: LatentCache, base, decode=None):
         self.vae_space = cache.encoders.get("latent_space") == "vae"
         self.base = base
+        self._decode = decode
         if self.vae_space and base.vae is None:
             raise CacheError("the cache holds VAE latents but the model was loaded without its VAE")
+        if not self.vae_space and decode is None:
+            raise CacheError("the cache holds latents in the UNet's own space (no VAE decodes them, e.g. the toy task's):"
+                             " give evaluate() a decode callable (toy.task.latent_to_rgb for the toy)")
 
     def to_unet(self, raw: torch.Tensor) -> torch.Tensor:
         return self.base.model.latent_format.process_in(raw) if self.vae_space else raw
@@ -69,8 +73,7 @@ class _Images:
     def decode(self, x: torch.Tensor) -> torch.Tensor:
         if self.vae_space:
             return self.base.vae.decode(self.base.model.latent_format.process_out(x)).float().cpu()
-        from .synthetic import latent_to_rgb
-        return latent_to_rgb(x)
+        return self._decode(x)
 
 
 def _source_samples(cfg: Config) -> dict:
@@ -87,9 +90,10 @@ def _source_samples(cfg: Config) -> dict:
 
 @torch.no_grad()
 def evaluate(cfg: Config, *, adapter_path: str, out: str = "", base=None, fid_feature: torch.nn.Module | None = None,
-             k_timesteps: int = 4) -> dict:
+             k_timesteps: int = 4, decode=None) -> dict:
     """Scores of the adapter (see the module docstring). `base` reuses a loaded model.Base (its UNet gets the
-    adapter's LoRA merged in); `fid_feature` replaces the FID Inception (tests)."""
+    adapter's LoRA merged in); `fid_feature` replaces the FID Inception (tests); `decode` maps latents of a
+    cache in the UNet's own space (B, C, h, w) to pictures (B, H, W, 3) in [0, 1] (VAE caches need none)."""
     e = cfg.eval
     loaded = load_adapter(adapter_path)
     adapter = loaded.adapter
@@ -104,7 +108,7 @@ def evaluate(cfg: Config, *, adapter_path: str, out: str = "", base=None, fid_fe
     adapter.check_fits(blocks, context_dim, base.family)
     adapter.check_clap(int(cache.clap.shape[1]))
     merged = merge_lora(base.unet, loaded.lora) if loaded.lora else 0
-    images = _Images(cache, base)
+    images = _Images(cache, base, decode)
     b = cache.batch(rows)
     latent = images.to_unet(b["latent"])
     n = len(rows)

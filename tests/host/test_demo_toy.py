@@ -19,7 +19,7 @@ REPO = Path(__file__).resolve().parents[2]
 def picture_class(tile: torch.Tensor) -> int:
     """tile: (H, W, 3) in [0, 1] → the class whose palette colour the centre of the tile (the square) is closest
     to in direction from the grey background."""
-    from training import synthetic as S
+    from toy import task as S
 
     h, w = tile.shape[:2]
     centre = tile[h * 3 // 8:h * 5 // 8, w * 3 // 8:w * 5 // 8].reshape(-1, 3).mean(0) - 0.5
@@ -57,7 +57,7 @@ def test_toy_grid_from_a_fresh_clone_shows_the_bundle_classes(stock_host, clone,
     assert png.parent == tmp_path / "output"
     assert "the sound decides the image" in proc.stdout
 
-    freqs = json.loads((clone / "training" / "toy_bundle" / "toy.json").read_text())["freqs_hz"]
+    freqs = json.loads((clone / "toy" / "bundle" / "toy.json").read_text())["freqs_hz"]
     grid = torch.from_numpy(np.array(Image.open(png).convert("RGB"))).float() / 255
     box = layout().box
     classes = [[picture_class(grid[box(r, c)[1]:box(r, c)[3], box(r, c)[0]:box(r, c)[2]]) for c in range(COLUMNS)]

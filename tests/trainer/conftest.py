@@ -28,7 +28,7 @@ def comfy_root():
 @pytest.fixture(scope="session")
 def tiny_cache(tmp_path_factory, comfy_root):
     """A prepared cache: 48 synthetic samples (4 classes), 64-d stand-in embeddings, 8×8 latents."""
-    from training import synthetic as S
+    from toy import task as S
 
     root = tmp_path_factory.mktemp("tiny")
     task = S.Task(train_per_class=12)
@@ -41,7 +41,7 @@ def tiny_cache(tmp_path_factory, comfy_root):
 @pytest.fixture
 def make_config(tiny_cache):
     """make_config(run_dir, steps=(a, b, c), **overrides) → a Config for the tiny UNet and tiny_cache."""
-    from training import synthetic as S
+    from toy import task as S
 
     def make(run_dir, steps=(4, 4, 4), **overrides):
         over = {"adapter.clap_dim": 64, "model.tiny_weights": "", "train.batch_size": 4, "train.log_every": 1,

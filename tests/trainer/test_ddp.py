@@ -6,7 +6,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import torch
 from safetensors import safe_open
 from safetensors.torch import load_file
 

@@ -28,7 +28,7 @@ STEPS = (4, 4, 4)
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory, tiny_cache):
     """An uninterrupted run of STEPS: its adapter file and CSV log."""
-    from training import synthetic as S
+    from toy import task as S
 
     run = tmp_path_factory.mktemp("ref") / "run"
     over = {"adapter.clap_dim": 64, "model.tiny_weights": "", "train.batch_size": 4, "train.log_every": 1,

@@ -25,7 +25,7 @@ SCALE = 0.18215   # SD1.5 latent_format.scale_factor: sample_custom returns proc
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, tiny_cache):
     """A 3-stage run with a large learning rate, so adapter, gates and LoRA are far from their init."""
-    from training import synthetic as S
+    from toy import task as S
 
     run = tmp_path_factory.mktemp("parity") / "run"
     over = {"adapter.clap_dim": 64, "model.tiny_weights": "", "train.batch_size": 4, "train.lr": 2e-2,
@@ -173,6 +173,7 @@ def test_evaluate_scores_an_adapter(trained, tmp_path):
 
     r = subprocess.run([sys.executable, "-m", "training", "evaluate", "--config", str(trained / "config.toml"),
                         "--adapter", str(trained / "adapter.safetensors"), "--out", str(tmp_path / "scores.json"),
+                        "--decode", "toy.task:latent_to_rgb",
                         "--set", "data.val_fraction=0.2", "--set", "eval.sample_steps=8"], cwd=REPO,
                        capture_output=True, text=True, env=dict(os.environ, OMP_NUM_THREADS="1"))
     assert r.returncode == 0, r.stderr[-2000:]

@@ -1,4 +1,4 @@
-"""Audio editing on the shipped toy bundle through the pack's nodes (python -m training.toy_edit, small):
+"""Audio editing on the shipped toy bundle through the pack's nodes (python -m toy.edit, small):
 the sound recolours the picture, preservation keeps its layout, a mask keeps the rest of the source."""
 import pytest
 import torch
@@ -10,14 +10,14 @@ CLIPS = 3   # held-out clips per target class (9 edits per mode); the README fig
 
 @pytest.fixture(scope="module")
 def host(tmp_path_factory, comfy_root):
-    from training.toy_edit import toy_host
+    from toy.edit import toy_host
 
     return toy_host(tmp_path_factory.mktemp("toy_edit"))
 
 
 @pytest.fixture(scope="module")
 def result(host):
-    from training.toy_edit import EditSettings, run
+    from toy.edit import EditSettings, run
 
     return run(EditSettings(clips=CLIPS), host=host)
 
@@ -48,8 +48,8 @@ def test_outside_the_mask_the_source_is_kept(result):
 
 
 def test_structure_distance_ignores_a_pure_recolouring():
-    from training import synthetic as S
-    from training.toy_edit import structure_distance
+    from toy import task as S
+    from toy.edit import structure_distance
 
     task = S.Task()
     src = S.latents([0], task, seed=5)
@@ -65,8 +65,8 @@ def test_structure_distance_ignores_a_pure_recolouring():
 
 
 def test_attention_injection_acts_and_missing_blocks_are_errors(host, result):
-    from training import synthetic as S
-    from training.toy_edit import EditSettings, ToyEditor
+    from toy import task as S
+    from toy.edit import EditSettings, ToyEditor
 
     ed = ToyEditor(host)
     s = EditSettings(steps=6, refine_steps=2)

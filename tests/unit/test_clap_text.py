@@ -114,7 +114,7 @@ def test_audio_only_folder_is_a_clear_error(tmp_path, clap_dir):
 
 
 def test_full_config_with_audio_weights_only_is_a_clear_error(tmp_path, clap_dir):
-    """E.g. training.synthetic.compact_clap_folder keeps only the audio tower's weights: never run random text."""
+    """E.g. toy.task.compact_clap_folder keeps only the audio tower's weights: never run random text."""
     from safetensors.torch import load_file, save_file
     folder = tmp_path / "compact"
     folder.mkdir()

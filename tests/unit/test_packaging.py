@@ -21,10 +21,10 @@ def test_pyproject_is_fit_for_the_comfy_registry():
     assert not any(r.split("=")[0].split(">")[0].strip() in {"torch", "torchvision", "torchaudio"} for r in reqs), \
         "never pin torch for ComfyUI-Manager installs"
     includes = comfy.get("includes", [])
-    assert {"workflows", "training/toy_bundle"} <= set(includes), "the registry zip must ship workflows + toy bundle"
+    assert {"workflows", "toy/bundle"} <= set(includes), "the registry zip must ship workflows + toy bundle"
     for folder in includes:
         assert (REPO / folder).is_dir(), f"includes names {folder}, which is not a folder"
-    bundle = sum(f.stat().st_size for f in (REPO / "training" / "toy_bundle").rglob("*") if f.is_file())
+    bundle = sum(f.stat().st_size for f in (REPO / "toy" / "bundle").rglob("*") if f.is_file())
     assert bundle < 10 * 2 ** 20, f"toy bundle is {bundle / 2 ** 20:.1f} MiB; keep the registry zip small"
     train = [l.split("#")[0].strip() for l in (REPO / "training" / "requirements.txt").read_text().splitlines()]
     assert sorted(project["optional-dependencies"]["train"]) == sorted(r for r in train if r), \

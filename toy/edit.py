@@ -1,6 +1,6 @@
-"""Before/after pictures of audio-driven editing on the shipped toy bundle (training/toy_bundle).
+"""Before/after pictures of audio-driven editing on the shipped toy bundle (toy/bundle).
 
-    python -m training.toy_edit [--out docs/editing_toy.png] [--clips 8] [--cfg 8]
+    python -m toy.edit [--out docs/editing_toy.png] [--clips 8] [--cfg 8]
 
 A picture of the synthetic task (a square in the colour of tone class A = 300 Hz, red) is inverted
 and edited with held-out tones of the other classes (600 / 1200 / 2400 Hz: green, blue, yellow)
@@ -31,7 +31,9 @@ from pathlib import Path
 
 import torch
 
-from .toy import BUNDLE, classifier, font, load_bundle, to_image
+from . import task as S
+from .bundle import BUNDLE, classifier, load_bundle
+from .drawing import font, to_image
 
 log = logging.getLogger(__name__)
 
@@ -90,8 +92,6 @@ class ToyEditor:
     def __init__(self, host, bundle: Path = BUNDLE):
         import comfy.model_patcher
 
-        from . import synthetic as S
-
         self.host = host
         self.base, _, self.clap_dir, self.meta, self.task = load_bundle(bundle)
         cpu = torch.device("cpu")
@@ -118,8 +118,6 @@ class ToyEditor:
 
     def embed(self, labels: list[int], seed: int) -> torch.Tensor:
         """(N, clap_dim) CLAP embeddings of new tones (the encoder the CLAP Encode node runs)."""
-        from . import synthetic as S
-
         return S.clap_embed(S.clips(labels, seed, self.task.seconds), self.clap_dir)
 
     def invert(self, source: torch.Tensor, sigmas: torch.Tensor, refine_steps: int) -> dict:
@@ -160,8 +158,6 @@ def run(settings: EditSettings = EditSettings(), *, bundle: Path = BUNDLE, host=
         workdir: Path | None = None) -> dict:
     """Invert the source, edit it with every target class's held-out clips three ways; returns the figures
     and the latents (model space) under "latents"."""
-    from . import synthetic as S
-
     t0 = time.perf_counter()
     if host is None:
         host = toy_host(workdir or Path(tempfile.mkdtemp(prefix="c2d_toy_edit_")))
@@ -210,8 +206,6 @@ def draw(result: dict, out: Path) -> Path:
     without | masked; the measured figures in the footer."""
     from PIL import Image, ImageDraw
 
-    from . import synthetic as S
-
     lat, labels, s, f = result["latents"], result["latents"]["labels"], result["settings"], result
     rows = [labels.index(k) for k in dict.fromkeys(labels)]
     cell, pad, left, top = 72, 16, 96, 48
@@ -258,7 +252,7 @@ def draw(result: dict, out: Path) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     d = EditSettings()
-    p = argparse.ArgumentParser(prog="python -m training.toy_edit", description=__doc__,
+    p = argparse.ArgumentParser(prog="python -m toy.edit", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", default=str(DOCS_PNG), help="PNG to write")
     p.add_argument("--bundle", default=str(BUNDLE), help="toy bundle folder")
