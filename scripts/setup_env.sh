@@ -14,6 +14,8 @@ if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$STAMP" 2>/dev/null)" != "$WANT" ]; 
   "$VENV/bin/pip" install -q "torch==2.14.1" "torchvision==0.29.1"
   "$VENV/bin/pip" install -q --no-deps "torchaudio==2.11.0"
   "$VENV/bin/pip" install -q -r "$HERE/requirements.txt" -r "$HERE/requirements-dev.txt"
+  # Microsoft CLAP, tests only (parity reference): it pins numpy<2 / transformers<5, so without its deps.
+  "$VENV/bin/pip" install -q --no-deps "msclap==1.3.4"
   echo "$WANT" > "$STAMP"
 fi
 export C2D_PY="$VENV/bin/python"
