@@ -43,6 +43,7 @@ class MsClapAudioEncoder:
         self.model = tower.eval().requires_grad_(False).cast(self.device, self.dtype)
         self.model_id = model_id or self.variant.model_id
         self.source = Path(source) if source is not None else None
+        self._text_encoder = None
 
     window_seconds = 10.0
 
@@ -82,9 +83,25 @@ class MsClapAudioEncoder:
         return cls(tower, device=device, dtype=dtype, source=source)
 
     # ----------------------------------------------------------------- text
+    def text_encoder(self):
+        """The BERT text tower of the same file (`msclap_text.MsClapTextEncoder`), loaded on the first call;
+        its tokenizer comes from `bert-base-uncased/` next to the file."""
+        if self._text_encoder is None:
+            from .msclap_text import TOKENIZER_FOLDER, MsClapTextEncoder, bert_config
+            bert_config(self.variant)  # a clear error for a variant without a supported text tower
+            if self.source is None:
+                raise ClapModelError(f"{self.model_id} was built in memory, not loaded from a file, so its text "
+                                     "tower is unknown; load it with Load CLAP Model")
+            folder = self.source.parent / TOKENIZER_FOLDER[self.variant.version]
+            self._text_encoder = MsClapTextEncoder.from_checkpoint(
+                load_checkpoint(self.source), folder, self.variant, name=self.source.name,
+                device=self.device, dtype=self.dtype)
+            log.info("loaded the Microsoft CLAP text tower of %s for sound prompts", self.source.name)
+        return self._text_encoder
+
     def encode_text(self, prompts) -> torch.Tensor:
-        raise ClapModelError(f"sound prompts with Microsoft CLAP ({self.model_id}) are not supported yet: "
-                             "its text tower is not implemented; use a LAION/Hugging Face CLAP for sound prompts")
+        """prompts: N non-empty strings → (N, 1024) float32 CPU unit embeddings in the audio embeddings' space."""
+        return self.text_encoder().encode(prompts)
 
     # --------------------------------------------------------------- encoding
     def windows(self, waveform, sample_rate, allow_silence: bool = False) -> tuple[list[torch.Tensor], int, int]:

@@ -115,10 +115,10 @@ def _optional(key: str) -> bool:
     return key.endswith(OPTIONAL_SUFFIXES)
 
 
-def layout_problems(state: dict, layout: dict[str, tuple[int, ...]]) -> list[str]:
-    """Differences between the `audio_encoder.*` tensors of `state` and a declared layout ([] = it fits)."""
+def layout_problems(state: dict, layout: dict[str, tuple[int, ...]], prefix: str = AUDIO_PREFIX) -> list[str]:
+    """Differences between the `prefix*` tensors of `state` and a declared layout ([] = it fits)."""
     problems = []
-    audio = {k: v for k, v in state.items() if isinstance(k, str) and k.startswith(AUDIO_PREFIX)}
+    audio = {k: v for k, v in state.items() if isinstance(k, str) and k.startswith(prefix)}
     for k, shape in layout.items():
         t = audio.get(k)
         if t is None:
