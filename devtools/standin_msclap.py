@@ -2,8 +2,9 @@
 
 `make_random_msclap_file` writes what `CLAP_weights_2022.pth` holds for the audio side: `{"model": sd}` with
 msclap's `audio_encoder.*` tensors (Cnn14 incl. its STFT / mel tensors and BatchNorm statistics, the
-projection), plus a small `logit_scale`. The BERT text tower (`caption_encoder.*`) is left out: the audio
-encoder ignores it. Built from the pack's own tower (the unit tests build theirs from msclap's classes).
+projection), plus `logit_scale`; with `text=True` also the BERT text tower (`caption_encoder.*`, ≈ 440 MB
+more) and a tiny WordPiece `bert-base-uncased/vocab.txt` next to the file (sound prompts). Built from the
+pack's own towers (the unit tests build theirs from msclap's classes).
 """
 from __future__ import annotations
 
@@ -39,9 +40,29 @@ def random_msclap_state(seed: int = 0, version: str = "2022") -> dict:
     return sd
 
 
-def make_random_msclap_file(path, seed: int = 0, version: str = "2022") -> Path:
-    """Writes a random-weight Microsoft CLAP `.pth` at `path` (≈ 340 MB for 2022) and returns it."""
+TOY_WORDS = ["rain", "thunder", "##storm", "heavy", "with", "fire", "crack", "##ling", "dog", "bark", "##ing",
+             "a", "the", "birds", "sing", "in", "forest", "wind", "waves", "sea"]
+
+
+def random_msclap_text_state(seed: int = 0, version: str = "2022") -> dict:
+    """`{"caption_encoder.*": tensor}`: a random BERT (bert-base-uncased config) + projection."""
+    from c2d_core.clap.msclap_file import VARIANTS
+    from c2d_core.clap.msclap_text import MsClapTextTower
+    torch.manual_seed(seed)
+    tower = MsClapTextTower(VARIANTS[version])
+    return {f"caption_encoder.{k}": v for k, v in tower.state_dict().items()}
+
+
+def make_random_msclap_file(path, seed: int = 0, version: str = "2022", text: bool = False) -> Path:
+    """Writes a random-weight Microsoft CLAP `.pth` at `path` (≈ 340 MB for 2022, 780 MB with text) and returns it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"model": random_msclap_state(seed, version)}, path)
+    sd = random_msclap_state(seed, version)
+    if text:
+        from c2d_core.clap.msclap_text import TOKENIZER_FOLDER
+        sd.update(random_msclap_text_state(seed + 1, version))
+        tok = path.parent / TOKENIZER_FOLDER[version]
+        tok.mkdir(exist_ok=True)
+        (tok / "vocab.txt").write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + TOY_WORDS) + "\n")
+    torch.save({"model": sd}, path)
     return path
