@@ -95,7 +95,7 @@ class _LogMel(nn.Module):
         n_freqs = v.window_size // 2 + 1
         melW = torch.empty(n_freqs, v.mel_bins)
         if melW.device.type != "meta":
-            melW = slaney_mel_filters(v.sample_rate, v.window_size, v.mel_bins, v.fmin, v.fmax)
+            melW = slaney_mel_filters(v.mel_sample_rate or v.sample_rate, v.window_size, v.mel_bins, v.fmin, v.fmax)
         self.melW = nn.Parameter(melW, requires_grad=False)
 
     def forward(self, spec: torch.Tensor) -> torch.Tensor:

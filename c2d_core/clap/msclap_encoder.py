@@ -1,4 +1,4 @@
-"""Microsoft CLAP as a CLAP encoder of the pack: the same interface as `clap_encoder.ClapAudioEncoder`.
+"""Microsoft CLAP (2022 Cnn14, 2023 HTSAT) as a CLAP encoder of the pack: `clap_encoder.ClapAudioEncoder`'s interface.
 
 Audio preparation (SonicDiffusion's `CLAP/src/CLAPWrapper.py` `load_audio_into_tensor`, made deterministic):
   1. channels averaged to mono, resampled to 44.1 kHz (torchaudio's sinc resampler, as `T.Resample`), the
@@ -10,6 +10,8 @@ Audio preparation (SonicDiffusion's `CLAP/src/CLAPWrapper.py` `load_audio_into_t
   4. each window → Cnn14 → projection → L2-normalised (B, W, 1024); pooling="mean" averages the windows
      and normalises again (B, 1024). SonicDiffusion crops one *random* 10 s window of a longer clip
      instead: ours is deterministic (the mean of all windows; pooling="none" gives each window).
+The 2023 model (HTSAT, `msclap_htsat`) is prepared the same way with msclap's own 7 s windows
+(308,700 samples; its HTSAT takes at most 1024 frames).
 """
 from __future__ import annotations
 
@@ -74,11 +76,16 @@ class MsClapAudioEncoder:
                         source=None) -> "MsClapAudioEncoder":
         """From an already loaded (`weights_only`) msclap checkpoint object."""
         variant, audio = read_msclap_audio(obj, name=name, version=version)
-        tower = MsClapAudioTower(variant)
-        missing, unexpected = tower.load_state_dict(audio, strict=False)
-        missing = [k for k in missing if not k.endswith(OPTIONAL_SUFFIXES)]
-        if missing or unexpected:  # read_msclap_audio has checked the layout: this is a bug, not a bad file
-            raise ClapModelError(f"{name}: internal layout mismatch ({missing[:3]}, {unexpected[:3]}); report it")
+        if variant.audio_tower == "htsat":
+            from .msclap_htsat import MsClapHtsatTower
+            tower = MsClapHtsatTower(variant)
+            tower.load_msclap(audio)
+        else:
+            tower = MsClapAudioTower(variant)
+            missing, unexpected = tower.load_state_dict(audio, strict=False)
+            missing = [k for k in missing if not k.endswith(OPTIONAL_SUFFIXES)]
+            if missing or unexpected:  # read_msclap_audio has checked the layout: a bug, not a bad file
+                raise ClapModelError(f"{name}: internal layout mismatch ({missing[:3]}, {unexpected[:3]}); report it")
         log.info("loaded Microsoft CLAP %s audio tower from %s", variant.version, name)
         return cls(tower, device=device, dtype=dtype, source=source)
 

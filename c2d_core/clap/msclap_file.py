@@ -41,7 +41,8 @@ class MsClapVariant:
     out_emb: int = 2048           # audio tower embedding (input of the projection)
     d_proj: int = 1024            # joint embedding
     classes_num: int = 527        # AudioSet head, in the file but unused for embeddings
-    clip_seconds: float = 10.0    # SonicDiffusion's `duration` (msclap's own default is 5 s / 7 s)
+    clip_seconds: float = 10.0    # window length: SonicDiffusion's `duration` for 2022; msclap's 7 s for 2023
+    mel_sample_rate: int | None = None  # rate the mel filter bank is built for (None: sample_rate)
     text_model: str = "bert-base-uncased"
     transformer_embed_dim: int = 768
     text_len: int = 100
@@ -57,10 +58,13 @@ class MsClapVariant:
 
 VARIANTS = {
     "2022": MsClapVariant(version="2022", audio_tower="cnn14", file_name="CLAP_weights_2022.pth"),
-    "2023": MsClapVariant(version="2023", audio_tower="htsat", file_name="CLAP_weights_2023.pth", fmax=8_000,
-                          out_emb=768, text_model="gpt2", text_len=77),
+    # HTSATWrapper ignores the yml's audio settings and builds its front end from msclap/models/config.py:
+    # mel bank for 32 kHz, 50–14,000 Hz, on audio resampled to 44.1 kHz (CLAPWrapper); 7 s clips (the yml's
+    # duration; 10 s at 44.1 kHz would exceed the HTSAT's 1024 frames).
+    "2023": MsClapVariant(version="2023", audio_tower="htsat", file_name="CLAP_weights_2023.pth", fmax=14_000,
+                          out_emb=768, clip_seconds=7.0, mel_sample_rate=32_000, text_model="gpt2", text_len=77),
 }
-SUPPORTED_AUDIO = ("2022",)  # audio towers implemented in msclap_audio
+SUPPORTED_AUDIO = ("2022", "2023")  # audio towers: msclap_audio (Cnn14), msclap_htsat (HTSAT)
 
 # Tensors the reader accepts but does not require (fixed math or bookkeeping, see the module docstring).
 OPTIONAL_SUFFIXES = ("num_batches_tracked", "spectrogram_extractor.stft.conv_real.weight",
@@ -101,10 +105,10 @@ def describe_checkpoint(obj) -> str:
 
 
 def audio_layout(variant: MsClapVariant) -> dict[str, tuple[int, ...]]:
-    """Declared `audio_encoder.*` tensor names → shapes of `variant`, from the module `msclap_audio` builds."""
-    if variant.version not in SUPPORTED_AUDIO:
-        raise ClapModelError(f"Microsoft CLAP {variant.version} ({variant.audio_tower} audio tower) is not "
-                             f"supported yet; use CLAP_weights_2022.pth (Cnn14), SonicDiffusion's encoder")
+    """Declared `audio_encoder.*` tensor names → shapes of a Cnn14 `variant`, from the module `msclap_audio`
+    builds (the HTSAT's layout is checked in transformers' names: `msclap_htsat.htsat_problems`)."""
+    if variant.audio_tower != "cnn14":
+        raise ValueError(f"audio_layout is the Cnn14 layout; msclap-{variant.version} has a {variant.audio_tower}")
     from .msclap_audio import MsClapAudioTower
     with torch.device("meta"):
         tower = MsClapAudioTower(variant)
@@ -132,6 +136,14 @@ def layout_problems(state: dict, layout: dict[str, tuple[int, ...]], prefix: str
     return problems
 
 
+def audio_problems(state: dict, variant: MsClapVariant) -> list[str]:
+    """How the `audio_encoder.*` tensors of a file's state dict differ from `variant`'s declared tower ([] = fit)."""
+    if variant.audio_tower == "cnn14":
+        return layout_problems(state, audio_layout(variant))
+    from .msclap_htsat import htsat_problems
+    return htsat_problems(state, variant)
+
+
 def read_msclap_audio(obj, name: str = "the file", version: str | None = None) -> tuple[MsClapVariant, dict]:
     """The variant and its audio tower tensors (`audio_encoder.` prefix removed) from a loaded msclap file.
 
@@ -145,14 +157,11 @@ def read_msclap_audio(obj, name: str = "the file", version: str | None = None) -
     for v in candidates:
         if v not in VARIANTS:
             raise ClapModelError(f"unknown Microsoft CLAP version {v!r}; known: {sorted(VARIANTS)}")
-        problems = layout_problems(state, audio_layout(VARIANTS[v]))
+        problems = audio_problems(state, VARIANTS[v])
         if not problems:
             n = len(AUDIO_PREFIX)
             return VARIANTS[v], {k[n:]: t for k, t in state.items() if k.startswith(AUDIO_PREFIX)}
         report[v] = problems
-    if version is None and any(k.startswith(AUDIO_PREFIX + "base.htsat.") for k in state):
-        raise ClapModelError(f"{name} looks like Microsoft CLAP 2023 (HTSAT audio tower), which is not supported "
-                             "yet; use CLAP_weights_2022.pth (Cnn14), the encoder SonicDiffusion uses")
     lines = "; ".join(f"as msclap-{v}: {len(p)} problem(s): " + "; ".join(p[:4]) for v, p in report.items())
     raise ClapModelError(f"{name} is a Microsoft CLAP file whose audio tensors fit no supported variant ({lines}); "
                          "the file is truncated, modified or of another model: download it again")

@@ -44,8 +44,9 @@ def test_missing_and_unexpected_tensors_are_named():
         read_msclap_audio(fake_state(**{"audio_encoder.base.conv_block7.conv1.weight": torch.empty(2)}))
 
 
-def test_2023_file_is_named_not_supported():
-    with pytest.raises(ClapModelError, match="2023.*HTSAT.*not supported"):
+def test_truncated_2023_file_reports_both_variants():
+    with pytest.raises(ClapModelError, match=r"as msclap-2022: .*bn0\.weight is missing.*as msclap-2023: .*"
+                                             r"patch_embed\.proj\.bias is missing"):
         read_msclap_audio({"model": {"audio_encoder.base.htsat.patch_embed.proj.weight": torch.empty(96, 1, 4, 4)}})
 
 
