@@ -91,11 +91,10 @@ class MsClapAudioEncoder:
 
     # ----------------------------------------------------------------- text
     def text_encoder(self):
-        """The BERT text tower of the same file (`msclap_text.MsClapTextEncoder`), loaded on the first call;
-        its tokenizer comes from `bert-base-uncased/` next to the file."""
+        """The text tower of the same file (`msclap_text.MsClapTextEncoder`), loaded on the first call; its
+        tokenizer comes from `bert-base-uncased/` (2022) or `gpt2/` (2023) next to the file."""
         if self._text_encoder is None:
-            from .msclap_text import TOKENIZER_FOLDER, MsClapTextEncoder, bert_config
-            bert_config(self.variant)  # a clear error for a variant without a supported text tower
+            from .msclap_text import TOKENIZER_FOLDER, MsClapTextEncoder
             if self.source is None:
                 raise ClapModelError(f"{self.model_id} was built in memory, not loaded from a file, so its text "
                                      "tower is unknown; load it with Load CLAP Model")

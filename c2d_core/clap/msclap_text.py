@@ -1,11 +1,13 @@
-"""Microsoft CLAP 2022 text tower: BERT (transformers' `BertModel`, bert-base-uncased config) + projection.
+"""Microsoft CLAP text towers (sound prompts): 2022 BERT, 2023 GPT-2 (transformers models) + projection.
 
-msclap's `TextEncoder` (`msclap/models/clap.py`) for a BERT text model: the CLS token's last hidden state →
-`Projection` (768 → 1024); SonicDiffusion divides by the norm (`CLAP/src/CLAPWrapper.py` `get_text_embeddings`).
-Weights: the file's `caption_encoder.base.*` (BertModel) and `caption_encoder.projection.*`, strictly checked
-against the layout of the declared config. Tokenizer: bert-base-uncased's files (`vocab.txt`, or
-`tokenizer.json`), which a `.pth` does not hold, from a folder `bert-base-uncased/` next to the checkpoint.
-Prompts are tokenized to at most 100 tokens (msclap's `text_len`); padding is masked, so it does not matter.
+msclap's `TextEncoder` (`msclap/models/clap.py`): 2022, bert-base-uncased, the CLS token's last hidden state;
+2023, gpt2, the hidden state at position `count(input_ids != 0) - 1` (CLAPWrapper appends " <|endoftext|>" and
+pads with "!", GPT-2's token 0) → `Projection` (768 → 1024), then divided by the norm (SonicDiffusion's
+`get_text_embeddings`). Weights: the file's `caption_encoder.base.*` and `caption_encoder.projection.*`, strictly
+checked against the layout of the declared config. Tokenizer files (not in a `.pth`) from a folder named after
+the text model next to the checkpoint: `bert-base-uncased/` (vocab.txt) or `gpt2/` (vocab.json + merges.txt).
+Prompts are tokenized to at most `text_len` tokens (100 / 77); padding does not change the result (masked,
+or after the read position of the causal GPT-2).
 """
 from __future__ import annotations
 
@@ -21,33 +23,47 @@ from .msclap_file import MsClapVariant, is_msclap_checkpoint, layout_problems
 log = logging.getLogger(__name__)
 
 TEXT_PREFIX = "caption_encoder."
-TOKENIZER_FOLDER = {"2022": "bert-base-uncased"}
-OPTIONAL_TEXT = ("embeddings.position_ids", "embeddings.token_type_ids")  # buffers older transformers saved
+TOKENIZER_FOLDER = {"2022": "bert-base-uncased", "2023": "gpt2"}
+TOKENIZER_FILES = {"bert-base-uncased": (("vocab.txt",), ("tokenizer.json",)),
+                   "gpt2": (("vocab.json", "merges.txt"), ("tokenizer.json",))}
+# buffers older transformers versions saved
+OPTIONAL_TEXT = ("embeddings.position_ids", "embeddings.token_type_ids", ".attn.bias", ".attn.masked_bias")
 # bert-base-uncased's config.json, declared (BertConfig defaults are the same; spelled out so they cannot drift)
 BERT_BASE_UNCASED = dict(vocab_size=30522, hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
                          intermediate_size=3072, hidden_act="gelu", max_position_embeddings=512, type_vocab_size=2,
                          layer_norm_eps=1e-12, pad_token_id=0)
+GPT2 = dict(vocab_size=50257, n_positions=1024, n_embd=768, n_layer=12, n_head=12, activation_function="gelu_new",
+            layer_norm_epsilon=1e-5)  # gpt2's config.json
 
 
-def bert_config(variant: MsClapVariant):
+def text_config(variant: MsClapVariant):
     from ..clap_encoder import _transformers
-    if variant.text_model != "bert-base-uncased":
-        raise ClapModelError(f"sound prompts with Microsoft CLAP {variant.version} ({variant.text_model} text "
-                             "tower) are not supported yet; CLAP_weights_2022.pth (BERT) works")
-    return _transformers().BertConfig(**BERT_BASE_UNCASED)
+    tf = _transformers()
+    if variant.text_model == "bert-base-uncased":
+        return tf.BertConfig(**BERT_BASE_UNCASED)
+    if variant.text_model == "gpt2":
+        return tf.GPT2Config(**GPT2)
+    raise ClapModelError(f"sound prompts with Microsoft CLAP {variant.version} ({variant.text_model} text tower) "
+                         "are not supported")
 
 
 class MsClapTextTower(torch.nn.Module):
-    """`base` (BertModel) + `projection`: token ids (N, L) → (N, d_proj), unnormalised."""
+    """`base` (BertModel / GPT2Model) + `projection`: token ids (N, L) → (N, d_proj), unnormalised."""
 
     def __init__(self, variant: MsClapVariant, config=None):
         super().__init__()
         from ..clap_encoder import _transformers
-        config = config or bert_config(variant)
-        self.base = _transformers().BertModel(config)
+        tf = _transformers()
+        config = config or text_config(variant)
+        self.gpt = variant.text_model == "gpt2"
+        self.base = tf.GPT2Model(config) if self.gpt else tf.BertModel(config)
         self.projection = Projection(config.hidden_size, variant.d_proj)
 
     def forward(self, input_ids, attention_mask, token_type_ids=None) -> torch.Tensor:
+        if self.gpt:
+            hidden = self.base(input_ids=input_ids, attention_mask=attention_mask)[0]      # (N, L, 768)
+            last = torch.ne(input_ids, 0).sum(-1) - 1                                      # msclap's read position
+            return self.projection(hidden[torch.arange(hidden.shape[0], device=hidden.device), last])
         hidden = self.base(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids)[0]
         return self.projection(hidden[:, 0, :])  # CLS
 
@@ -79,12 +95,12 @@ class MsClapTextEncoder:
         """From a loaded msclap file (`{"model": sd}`) and a folder with the tokenizer files."""
         from ..clap_encoder import _transformers
         tf, tokenizer_dir = _transformers(), Path(tokenizer_dir)
-        config = config or bert_config(variant)
-        if not ((tokenizer_dir / "vocab.txt").is_file() or (tokenizer_dir / "tokenizer.json").is_file()):
+        config = config or text_config(variant)
+        sets = TOKENIZER_FILES[variant.text_model]
+        if not any(all((tokenizer_dir / f).is_file() for f in files) for files in sets):
             raise ClapModelError(
                 f"sound prompts with {name} need the tokenizer of {variant.text_model}, which the .pth does not hold: "
-                f"put its vocab.txt (and tokenizer_config.json) from the Hugging Face repo {variant.text_model} "
-                f"into {tokenizer_dir}")
+                f"put its {' + '.join(sets[0])} from the Hugging Face repo {variant.text_model} into {tokenizer_dir}")
         if not is_msclap_checkpoint(obj):
             raise ClapModelError(f"{name} is not a Microsoft CLAP file, so it has no Microsoft CLAP text tower")
         state = {k: v for k, v in obj["model"].items() if isinstance(k, str) and k.startswith(TEXT_PREFIX)
@@ -98,10 +114,14 @@ class MsClapTextEncoder:
         n = len(TEXT_PREFIX)
         tower.load_state_dict({k[n:]: v for k, v in state.items()}, strict=False)
         try:
-            tokenizer = tf.BertTokenizerFast.from_pretrained(str(tokenizer_dir), local_files_only=True)
+            if variant.text_model == "gpt2":
+                tokenizer = tf.GPT2TokenizerFast.from_pretrained(str(tokenizer_dir), local_files_only=True)
+                tokenizer.add_special_tokens({"pad_token": "!"})  # as CLAPWrapper.load_clap
+            else:
+                tokenizer = tf.BertTokenizerFast.from_pretrained(str(tokenizer_dir), local_files_only=True)
         except Exception as e:
             raise ClapModelError(f"could not load the {variant.text_model} tokenizer from {tokenizer_dir} "
-                                 f"({type(e).__name__}: {e}); copy its vocab.txt there again") from e
+                                 f"({type(e).__name__}: {e}); copy its files there again") from e
         return cls(tower, tokenizer, variant, device=device, dtype=dtype)
 
     @torch.no_grad()
@@ -116,6 +136,8 @@ class MsClapTextEncoder:
         embeds = []
         for i in range(0, len(prompts), batch_size):
             chunk = prompts[i:i + batch_size]
+            if self.variant.text_model == "gpt2":
+                chunk = [p + " <|endoftext|>" for p in chunk]  # CLAPWrapper.preprocess_text
             tok = self.tokenizer(chunk, padding=True, truncation=True, max_length=self.max_tokens,
                                  return_tensors="pt")
             if tok["input_ids"].shape[1] == self.max_tokens:

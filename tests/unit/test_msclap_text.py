@@ -96,5 +96,71 @@ def test_missing_tokenizer_and_wrong_tensor(checkpoint, tok_dir, tmp_path):
     with pytest.raises(ClapModelError, match=r"caption_encoder\.projection\.linear1\.weight has shape "
                                              r"\[1024, 512\], expected \[1024, 768\]"):
         MsClapTextEncoder.from_checkpoint(bad, tok_dir, V)
-    with pytest.raises(ClapModelError, match="2023.*not supported yet"):
+    with pytest.raises(ClapModelError, match=r"tokenizer of gpt2.*vocab\.json \+ merges\.txt"):
         MsClapTextEncoder.from_checkpoint(checkpoint, tok_dir, VARIANTS["2023"])
+
+
+# ------------------------------------------------------------------------------------------ 2023: GPT-2
+def gpt2_byte_vocab() -> dict:
+    """GPT-2's 256 byte symbols in GPT-2's order ('!' is token 0, as in gpt2's vocab.json) + <|endoftext|>."""
+    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
+    cs, n = bs[:], 0
+    for b in range(256):
+        if b not in bs:
+            bs.append(b)
+            cs.append(256 + n)
+            n += 1
+    vocab = {chr(c): i for i, c in enumerate(cs)}
+    vocab["<|endoftext|>"] = len(vocab)
+    return vocab
+
+
+@pytest.fixture(scope="module")
+def gpt2_dir(tmp_path_factory):
+    import json
+    d = tmp_path_factory.mktemp("msclap_text23") / "gpt2"
+    d.mkdir()
+    (d / "vocab.json").write_text(json.dumps(gpt2_byte_vocab()))
+    (d / "merges.txt").write_text("#version: 0.2\n")
+    return d
+
+
+@pytest.fixture(scope="module")
+def ref23():
+    from transformers import GPT2Config, GPT2Model
+
+    from c2d_core.clap.msclap_text import GPT2
+
+    class OfflineAutoModel:
+        @staticmethod
+        def from_pretrained(name):
+            assert name == "gpt2"
+            torch.manual_seed(4)
+            return GPT2Model(GPT2Config(**GPT2))
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(msclap_clap, "AutoModel", OfflineAutoModel)
+        enc = msclap_clap.TextEncoder(1024, "gpt2", 768)
+    return enc.eval()
+
+
+def test_gpt2_prompts_match_msclap(ref23, gpt2_dir):
+    from transformers import GPT2TokenizerFast
+    v23 = VARIANTS["2023"]
+    sd = {f"caption_encoder.{k}": v for k, v in ref23.state_dict().items()}
+    sd["audio_encoder.projection.linear1.weight"] = torch.zeros(1024, 768)  # the audio side is not read here
+    ours = MsClapTextEncoder.from_checkpoint({"model": sd}, gpt2_dir, v23)
+    prompts = ["heavy rain", "birds sing in the forest at dawn"]
+    tokenizer = GPT2TokenizerFast.from_pretrained(str(gpt2_dir))
+    tokenizer.add_special_tokens({"pad_token": "!"})  # CLAPWrapper.load_clap
+    toks = [tokenizer(text=p + " <|endoftext|>", add_special_tokens=True, max_length=v23.text_len,
+                      padding="max_length", return_tensors="pt") for p in prompts]
+    assert tokenizer.pad_token_id == 0
+    batch = {k: torch.stack([t[k].reshape(-1) for t in toks]) for k in ("input_ids", "attention_mask")}
+    with torch.no_grad():
+        want = ref23(batch)
+    want = want / want.norm(dim=-1, keepdim=True)
+    got = ours.encode(prompts)
+    assert got.shape == (2, 1024)
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-4)
+    assert (want[0] - want[1]).abs().max() > 1e-2
