@@ -40,8 +40,8 @@ def mel_to_hz(m: torch.Tensor) -> torch.Tensor:
 def slaney_mel_filters(sample_rate: int, n_fft: int, n_mels: int, fmin: float, fmax: float) -> torch.Tensor:
     """(n_fft // 2 + 1, n_mels) float32: librosa `filters.mel(..., norm="slaney").T`, computed in float64."""
     fft_freqs = torch.arange(n_fft // 2 + 1, dtype=torch.float64) * sample_rate / n_fft
-    lo, hi = hz_to_mel(torch.tensor(float(fmin), dtype=torch.float64)), hz_to_mel(torch.tensor(float(fmax), dtype=torch.float64))
-    mel_f = mel_to_hz(torch.linspace(float(lo), float(hi), n_mels + 2, dtype=torch.float64))  # (n_mels + 2,)
+    lo, hi = (float(hz_to_mel(torch.tensor(float(f), dtype=torch.float64))) for f in (fmin, fmax))
+    mel_f = mel_to_hz(torch.linspace(lo, hi, n_mels + 2, dtype=torch.float64))  # (n_mels + 2,)
     fdiff = mel_f.diff()
     ramps = mel_f[:, None] - fft_freqs[None, :]                                  # (n_mels + 2, n_freqs)
     lower = -ramps[:n_mels] / fdiff[:n_mels, None]

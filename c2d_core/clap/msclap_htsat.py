@@ -61,7 +61,8 @@ def htsat_problems(state: dict, variant: MsClapVariant) -> list[str]:
         return problems + [str(e)]
     with torch.device("meta"):
         want = {k: tuple(v.shape) for k, v in _hf_model().state_dict().items()}
-        proj = {PROJ_PREFIX + k: tuple(v.shape) for k, v in Projection(variant.out_emb, variant.d_proj).state_dict().items()}
+        projection = Projection(variant.out_emb, variant.d_proj)
+        proj = {PROJ_PREFIX + k: tuple(v.shape) for k, v in projection.state_dict().items()}
     problems += [f"the {HTSAT_PREFIX}* tensor for transformers' {k} is missing (expected shape {list(s)})"
                  for k, s in want.items() if k not in hf]
     problems += [f"{src[k]} has shape {list(v.shape)}, expected {list(want[k])} (transformers' {k})"

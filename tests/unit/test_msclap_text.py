@@ -103,7 +103,7 @@ def test_missing_tokenizer_and_wrong_tensor(checkpoint, tok_dir, tmp_path):
 # ------------------------------------------------------------------------------------------ 2023: GPT-2
 def gpt2_byte_vocab() -> dict:
     """GPT-2's 256 byte symbols in GPT-2's order ('!' is token 0, as in gpt2's vocab.json) + <|endoftext|>."""
-    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
+    bs = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
     cs, n = bs[:], 0
     for b in range(256):
         if b not in bs:
