@@ -4,7 +4,9 @@ Loads, from local files only (never a hub):
   - a Hugging Face folder (config.json + weights, e.g. a copy of laion/clap-htsat-unfused or
     laion/larger_clap_general); the text tower in it is ignored;
   - a LAION-CLAP checkpoint (.pt/.ckpt/.pth, read with `weights_only=True`, or .safetensors) as
-    laion-clap publishes it, converted by `laion_clap_convert`.
+    laion-clap publishes it, converted by `laion_clap_convert`;
+  - a Microsoft CLAP file (`CLAP_weights_2022.pth`, `{"model": state_dict}`): `from_path` returns a
+    `clap.MsClapAudioEncoder` (same interface, 44.1 kHz, 1024-d), told apart by the file's format.
 
 `encode` takes any rate / channel count, resamples to 48 kHz mono, cuts clips longer than the
 encoder's 10 s window into windows and returns L2-normalised embeddings, mean-pooled per clip by
@@ -97,7 +99,12 @@ class ClapAudioEncoder:
         if path.is_dir():
             return cls._from_hf_folder(path, device, dtype)
         if path.suffix.lower() in CHECKPOINT_SUFFIXES:
-            return cls._from_laion_checkpoint(path, device, dtype)
+            state = _read_state_dict(path)
+            from .clap import MsClapAudioEncoder, is_msclap_checkpoint
+            if is_msclap_checkpoint(state):
+                return MsClapAudioEncoder.from_checkpoint(state, name=path.name, device=device, dtype=dtype,
+                                                          source=path)
+            return cls._from_laion_checkpoint(path, device, dtype, state=state)
         raise ClapModelError(f"{path.name} is not a CLAP model: expected a Hugging Face folder (with config.json) "
                              f"or a LAION-CLAP checkpoint ({', '.join(CHECKPOINT_SUFFIXES)})")
 
@@ -126,10 +133,15 @@ class ClapAudioEncoder:
         return cls(model, _fit_extractor(fe, config), model_id=path.name, device=device, dtype=dtype, source=path)
 
     @classmethod
-    def _from_laion_checkpoint(cls, path: Path, device, dtype) -> "ClapAudioEncoder":
+    def _from_laion_checkpoint(cls, path: Path, device, dtype, state=None) -> "ClapAudioEncoder":
         tf = _transformers()
-        state = _read_state_dict(path)
+        state = _read_state_dict(path) if state is None else state
+        from .clap import is_msclap_checkpoint
         from .laion_clap_convert import convert_laion_state_dict, is_laion_state_dict
+        if is_msclap_checkpoint(state):
+            raise ClapModelError(f"{path.name} is a Microsoft CLAP checkpoint ({{'model': audio_encoder.*}}), not a "
+                                 "LAION-CLAP one: load it with Load CLAP Model / ClapAudioEncoder.from_path, which "
+                                 "reads it as Microsoft CLAP")
         if not isinstance(state, dict) or not is_laion_state_dict(state):
             raise ClapModelError(f"{path.name} is not a LAION-CLAP checkpoint (no audio_branch.* weights); "
                                  "use a laion-clap .pt such as 630k-audioset-best.pt or a Hugging Face CLAP folder")

@@ -215,11 +215,11 @@ def _infer_config(sd: dict, audio: dict, projection_dim: int | None) -> ClapAudi
         aff_block_r=aff_r, num_classes=num_classes, projection_hidden_act="relu", hidden_act="gelu")
 
 
-def _rename(sd: dict, audio: dict) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
-    """LAION names → transformers names; qkv (3C, ...) split into query / key / value (C, ...).
-
-    Returns the transformers state dict and, for error messages, each new key's LAION source key.
-    """
+def rename_htsat(audio: dict, src_prefix: str = AUDIO_PREFIX, hf_prefix: str = HF_ENCODER_PREFIX,
+                 what: str = "LAION-CLAP checkpoint") -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """HTSAT tower names (laion-clap's, also Microsoft CLAP 2023's `audio_encoder.base.htsat.*`; `audio` has the
+    prefix removed) → transformers' `ClapAudioEncoder` names under `hf_prefix`; qkv (3C, ...) split into query /
+    key / value (C, ...). Returns the new dict and, for error messages, each new key's source key."""
     out: dict[str, torch.Tensor] = {}
     src: dict[str, str] = {}
 
@@ -230,24 +230,37 @@ def _rename(sd: dict, audio: dict) -> tuple[dict[str, torch.Tensor], dict[str, s
         if _DROPPED_AUDIO.match(k):
             continue
         if not isinstance(v, torch.Tensor):
-            raise ClapModelError(f"LAION-CLAP checkpoint: audio_branch.{k} is a {type(v).__name__}, not a tensor; "
-                                 "the file is not a laion-clap state dict: download it again")
-        laion_key = AUDIO_PREFIX + k
+            raise ClapModelError(f"{what}: {src_prefix}{k} is a {type(v).__name__}, not a tensor; "
+                                 "the file is not a plain state dict: download it again")
+        laion_key = src_prefix + k
         if k.startswith("bn0."):
-            put(HF_ENCODER_PREFIX + "batch_norm." + k[4:], v, laion_key)
+            put(hf_prefix + "batch_norm." + k[4:], v, laion_key)
         elif _SAME.match(k):
-            put(HF_ENCODER_PREFIX + k, v, laion_key)
+            put(hf_prefix + k, v, laion_key)
         elif (m := _BLOCK.match(k)) and m[2] in ("attn.qkv.weight", "attn.qkv.bias"):
             _check(v.shape[0] % 3 == 0, f"{laion_key} is {list(v.shape)}, its first dim is not 3 × width")
             for name, part in zip(("query", "key", "value"), v.chunk(3, dim=0)):  # views, no copy
-                put(f"{HF_ENCODER_PREFIX}{m[1]}attention.self.{name}.{m[2].rsplit('.', 1)[1]}", part, laion_key)
+                put(f"{hf_prefix}{m[1]}attention.self.{name}.{m[2].rsplit('.', 1)[1]}", part, laion_key)
         elif m and (rule := next((r for r in _BLOCK_RENAMES if m[2].startswith(r)), None)):
-            put(HF_ENCODER_PREFIX + m[1] + _BLOCK_RENAMES[rule] + m[2][len(rule):], v, laion_key)
+            put(hf_prefix + m[1] + _BLOCK_RENAMES[rule] + m[2][len(rule):], v, laion_key)
         else:
-            raise ClapModelError(f"LAION-CLAP checkpoint has an audio weight this converter does not know: "
-                                 f"{laion_key} {list(getattr(v, 'shape', []))}; it is a laion-clap variant "
+            raise ClapModelError(f"{what} has an audio weight this converter does not know: "
+                                 f"{laion_key} {list(getattr(v, 'shape', []))}; it is an HTSAT variant "
                                  "transformers cannot run: use a standard HTSAT checkpoint or a Hugging Face CLAP "
                                  "folder")
+    return out, src
+
+
+def _rename(sd: dict, audio: dict) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """LAION names → transformers names (`rename_htsat`) plus the projection MLP.
+
+    Returns the transformers state dict and, for error messages, each new key's LAION source key.
+    """
+    out, src = rename_htsat(audio)
+
+    def put(hf_key: str, tensor: torch.Tensor, laion_key: str) -> None:
+        out[hf_key], src[hf_key] = tensor, laion_key
+
     for i, j in ((0, 1), (2, 2)):  # nn.Sequential(Linear, ReLU, Linear) → linear1 / linear2
         for p in ("weight", "bias"):
             key = f"audio_projection.{i}.{p}"

@@ -12,8 +12,9 @@ class C2DCLAPEncode(io.ComfyNode):
             node_id="C2DCLAPEncode",
             display_name="CLAP Encode Audio (C2D)",
             category=CATEGORY,
-            description="Embeds audio with CLAP: resampled to 48 kHz, mixed to mono, long clips split into "
-                        "10 s windows and averaged. One embedding per clip in the AUDIO batch.",
+            description="Embeds audio with CLAP: mixed to mono, resampled to the encoder's rate (48 kHz LAION, "
+                        "44.1 kHz Microsoft CLAP), long clips split into 10 s windows and averaged (Microsoft CLAP: "
+                        "a window under 10 s is repeated to 10 s). One embedding per clip in the AUDIO batch.",
             inputs=[
                 ClapModel.Input("clap", tooltip="from Load CLAP Model"),
                 io.Audio.Input("audio", tooltip="any sample rate and channel count"),

@@ -13,8 +13,10 @@ class C2DCLAPLoader(io.ComfyNode):
             display_name="Load CLAP Model (C2D)",
             category=CATEGORY,
             description="Loads a CLAP encoder from models/clap/: a Hugging Face folder "
-                        "(e.g. laion/clap-htsat-unfused) or a LAION-CLAP .pt checkpoint (read safely). Only the audio "
-                        "tower is loaded here; CLAP Sound Prompt loads the text tower on first use.",
+                        "(e.g. laion/clap-htsat-unfused), a LAION-CLAP .pt checkpoint or Microsoft CLAP's "
+                        "CLAP_weights_2022.pth (SonicDiffusion's encoder, 1024-d); files are read safely and told "
+                        "apart by their format. Only the audio tower is loaded here; CLAP Sound Prompt loads the "
+                        "text tower on first use (LAION/Hugging Face models).",
             inputs=[io.Combo.Input("clap_name", options=list_clap_models(),
                                    tooltip="CLAP model in models/clap/ (folder or file)")],
             outputs=[ClapModel.Output(display_name="clap", tooltip="CLAP encoder (audio; text on demand)")],

@@ -22,7 +22,8 @@ class C2DCLAPTextEncode(io.ComfyNode):
                         "The text tower is loaded on first use.",
             inputs=[
                 ClapModel.Input("clap", tooltip="from Load CLAP Model (a Hugging Face CLAP folder with its tokenizer "
-                                                "files, or a LAION-CLAP .pt with roberta-base/ next to it)"),
+                                                "files, a LAION-CLAP .pt with roberta-base/ next to it, or "
+                                                "CLAP_weights_2022.pth with bert-base-uncased/ next to it)"),
                 io.String.Input("text", multiline=True, default="thunderstorm with heavy rain",
                                 tooltip="what should be heard; one prompt per line (empty lines are ignored)"),
                 io.Combo.Input("lines", options=list(LINE_MODES), default="average",

@@ -15,6 +15,8 @@ if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$STAMP" 2>/dev/null)" != "$WANT" ]; 
   "$VENV/bin/pip" install -q "torch==2.14.1" "torchvision==0.29.1"
   "$VENV/bin/pip" install -q --no-deps "torchaudio==2.11.0"
   "$VENV/bin/pip" install -q -r "$HERE/requirements.txt" -r "$HERE/requirements-dev.txt"
+  # Microsoft CLAP, tests only (parity reference): it pins numpy<2 / transformers<5, so without its deps.
+  "$VENV/bin/pip" install -q --no-deps "msclap==1.3.4"
   # newer front ends the front-end test also opens the workflows in (beside the pinned package), each in its folder
   for v in $(grep -v '^#' "$HERE/devtools/frontend_versions.txt"); do
     "$VENV/bin/pip" install -q --no-deps --target "$VENV/frontends/$v" "comfyui-frontend-package==$v"
