@@ -50,7 +50,7 @@ def main(argv=None):
 
     import torch
 
-    from c2d_core.clap_encoder import ClapAudioEncoder
+    from c2d_core.clap.encoder import ClapAudioEncoder
     from c2d_core.config import AdapterConfig
     from devtools.demo_audio import synth
 

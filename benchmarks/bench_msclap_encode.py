@@ -43,7 +43,7 @@ def main(argv=None) -> int:
     ap.add_argument("--dtype", choices=sorted(DTYPES), default="fp32")
     args = ap.parse_args(argv)
     from c2d_core.clap import MsClapAudioEncoder
-    from c2d_core.clap_encoder import ClapAudioEncoder
+    from c2d_core.clap.encoder import ClapAudioEncoder
     from devtools.standin_clap import make_random_clap_folder
     from devtools.standin_msclap import random_msclap_state
 

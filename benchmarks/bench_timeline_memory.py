@@ -35,7 +35,7 @@ def main(argv=None):
     import torch
 
     from c2d_core.audio import check_waveform, prepare_waveform
-    from c2d_core.clap_encoder import ClapAudioEncoder
+    from c2d_core.clap.encoder import ClapAudioEncoder
     from c2d_core.timeline import encode_timeline
     from devtools.memory import PeakRSS, available
     from devtools.standin_clap import make_random_clap_folder

@@ -32,7 +32,7 @@ def main() -> int:
     p.add_argument("--quick", action="store_true", help="the small CI-sized budget")
     p.add_argument("--no-ablations", action="store_true", help="only the full variant")
     p.add_argument("--embed", default="clap", choices=("clap", "stand-in"),
-                   help="clap: random-weight CLAP through c2d_core.clap_encoder; stand-in: class prototypes + noise")
+                   help="clap: random-weight CLAP through c2d_core.clap.encoder; stand-in: class prototypes + noise")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=min(2, os.cpu_count() or 1), help="torch CPU threads")
     p.add_argument("--bundle", default="", help="write the full variant as the toy bundle into this folder "

@@ -1,6 +1,6 @@
 from .comfy_api_pin import io
 
-from ..c2d_core.clap_encoder import ClapAudioEncoder
+from ..c2d_core.clap.encoder import ClapAudioEncoder
 from .model_paths import clap_model_path, list_clap_models
 from .types import CATEGORY, ClapModel
 

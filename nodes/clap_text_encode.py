@@ -1,6 +1,6 @@
 from .comfy_api_pin import io
 
-from ..c2d_core.clap_text import split_prompt_lines
+from ..c2d_core.clap.text import split_prompt_lines
 from ..c2d_core.embed_math import blend
 from ..c2d_core.embeds import AudioEmbeds as AudioEmbedsData
 from ..c2d_core.errors import SoundPromptError

@@ -5,7 +5,7 @@ channels) of a square in an 8×8 latent. The base is a tiny UNet briefly pretrai
 constant caption, no audio), so it draws a square of a random one of the 4 colours; the adapter must
 learn to pick the colour the sound says.
 Held-out clips (new phases, durations, detuning, noise) are encoded through the real CLAP code path
-(`c2d_core.clap_encoder.ClapAudioEncoder`, random weights), sampled with the adapter, and the
+(`c2d_core.clap.encoder.ClapAudioEncoder`, random weights), sampled with the adapter, and the
 generated latents are scored by a nearest-centroid classifier fitted on the real latents.
 
 This module: the task itself (clips, latents, colours, the classifier, the cache and trainer config it makes).
@@ -61,7 +61,7 @@ def clips(labels: list[int], seed: int, seconds: tuple[float, float]) -> list[np
 
 def clap_embed(waves: list[np.ndarray], clap_dir: Path, batch: int = 16) -> torch.Tensor:
     """Embeddings (N, D) through the real CLAP code path (ClapAudioEncoder); clips padded per batch."""
-    from c2d_core.clap_encoder import ClapAudioEncoder
+    from c2d_core.clap.encoder import ClapAudioEncoder
 
     enc = ClapAudioEncoder.from_path(str(clap_dir))
     out = []

@@ -1,6 +1,6 @@
 """`prepare`: encode every (audio, image, caption) sample once into the cache (see cache.py).
 
-CLAP embeddings come from `c2d_core.clap_encoder.ClapAudioEncoder` (the nodes' encoder), VAE latents
+CLAP embeddings come from `c2d_core.clap.encoder.ClapAudioEncoder` (the nodes' encoder), VAE latents
 and text embeddings from the user's own checkpoint through ComfyUI's loader (`vae.encode`,
 `clip.encode_from_tokens`). Latents are stored as ComfyUI LATENTs (raw VAE space); the trainer
 applies the model's `latent_format.process_in` like the sampler does. A sample that cannot be read
@@ -74,7 +74,7 @@ def prepare(cfg: Config, *, clap_encoder=None, base=None) -> PrepareReport:
     from .model import load_checkpoint
 
     if clap_encoder is None:
-        from c2d_core.clap_encoder import ClapAudioEncoder
+        from c2d_core.clap.encoder import ClapAudioEncoder
         clap_encoder = ClapAudioEncoder.from_path(cfg.clap.model)
     writer = CacheWriter(cfg.cache_dir, _encoders(cfg, clap_encoder), shard_size=cfg.data.shard_size)
     settings = _settings(cfg)

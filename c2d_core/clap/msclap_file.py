@@ -96,7 +96,7 @@ def describe_checkpoint(obj) -> str:
     """A few words on what a checkpoint that is not an msclap file is, for error messages."""
     if not isinstance(obj, dict):
         return f"a {type(obj).__name__}, not a dict of tensors"
-    from ..laion_clap_convert import is_laion_state_dict
+    from .laion_convert import is_laion_state_dict
     if is_laion_state_dict(obj):
         return ("a LAION-CLAP checkpoint (audio_branch.* tensors), not a Microsoft CLAP file: load it with "
                 "Load CLAP Model / ClapAudioEncoder.from_path, which reads it as LAION-CLAP")

@@ -33,19 +33,19 @@ HTSAT_CONFIG = dict(patch_embeds_hidden_size=96, hidden_size=768, depths=[2, 2, 
 
 
 def htsat_config():
-    from ..clap_encoder import _transformers
-    return _transformers().ClapAudioConfig(**HTSAT_CONFIG)
+    from .hf import transformers_module
+    return transformers_module().ClapAudioConfig(**HTSAT_CONFIG)
 
 
 def _hf_model(config=None):
-    from ..clap_encoder import _quiet_transformers, _transformers
-    tf = _transformers()
-    with _quiet_transformers(tf):
+    from .hf import quiet_transformers, transformers_module
+    tf = transformers_module()
+    with quiet_transformers(tf):
         return tf.ClapAudioModel(config or htsat_config())
 
 
 def _renamed(state: dict) -> tuple[dict, dict]:
-    from ..laion_clap_convert import rename_htsat
+    from .laion_convert import rename_htsat
     htsat = {k[len(HTSAT_PREFIX):]: v for k, v in state.items() if k.startswith(HTSAT_PREFIX)}
     return rename_htsat(htsat, src_prefix=HTSAT_PREFIX, hf_prefix=HF_PREFIX, what="Microsoft CLAP 2023 file")
 

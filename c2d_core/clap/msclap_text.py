@@ -37,8 +37,8 @@ GPT2 = dict(vocab_size=50257, n_positions=1024, n_embd=768, n_layer=12, n_head=1
 
 
 def text_config(variant: MsClapVariant):
-    from ..clap_encoder import _transformers
-    tf = _transformers()
+    from .hf import transformers_module
+    tf = transformers_module()
     if variant.text_model == "bert-base-uncased":
         return tf.BertConfig(**BERT_BASE_UNCASED)
     if variant.text_model == "gpt2":
@@ -52,8 +52,8 @@ class MsClapTextTower(torch.nn.Module):
 
     def __init__(self, variant: MsClapVariant, config=None):
         super().__init__()
-        from ..clap_encoder import _transformers
-        tf = _transformers()
+        from .hf import transformers_module
+        tf = transformers_module()
         config = config or text_config(variant)
         self.gpt = variant.text_model == "gpt2"
         self.base = tf.GPT2Model(config) if self.gpt else tf.BertModel(config)
@@ -93,8 +93,8 @@ class MsClapTextEncoder:
     def from_checkpoint(cls, obj, tokenizer_dir, variant: MsClapVariant, name: str = "the file", config=None,
                         device=None, dtype=None) -> "MsClapTextEncoder":
         """From a loaded msclap file (`{"model": sd}`) and a folder with the tokenizer files."""
-        from ..clap_encoder import _transformers
-        tf, tokenizer_dir = _transformers(), Path(tokenizer_dir)
+        from .hf import transformers_module
+        tf, tokenizer_dir = transformers_module(), Path(tokenizer_dir)
         config = config or text_config(variant)
         sets = TOKENIZER_FILES[variant.text_model]
         if not any(all((tokenizer_dir / f).is_file() for f in files) for files in sets):

@@ -5,7 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from c2d_core.clap_encoder import ClapAudioEncoder
+from c2d_core.clap.encoder import ClapAudioEncoder
 from c2d_core.errors import ClapModelError
 from devtools.demo_audio import synth
 from devtools.standin_clap import make_random_clap_folder

@@ -1,4 +1,4 @@
-"""Sound prompts: CLAP's text tower (c2d_core.clap_text) on random-weight CLAPs built from configs.
+"""Sound prompts: CLAP's text tower (c2d_core.clap.text) on random-weight CLAPs built from configs.
 
 HF folders come from devtools.standin_clap (with its locally trained RoBERTa BPE tokenizer). The LAION
 text layout is taken from transformers' `RobertaModel` (the class laion-clap instantiates for its text
@@ -10,10 +10,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from c2d_core.clap_encoder import ClapAudioEncoder
-from c2d_core.clap_text import ClapTextEncoder, split_prompt_lines
+from c2d_core.clap.encoder import ClapAudioEncoder
+from c2d_core.clap.text import ClapTextEncoder, split_prompt_lines
 from c2d_core.errors import ClapModelError, SoundPromptError
-from c2d_core.laion_clap_text_convert import convert_laion_text_state_dict, has_laion_text_branch
+from c2d_core.clap.laion_text_convert import convert_laion_text_state_dict, has_laion_text_branch
 from devtools.standin_clap import write_standin_tokenizer
 
 WORDS = ["thunderstorm with heavy rain", "crackling fire in a fireplace", "birds chirping in a forest"]
@@ -87,7 +87,7 @@ def test_empty_prompts_are_refused(clap):
 
 def test_long_prompts_are_cut_with_a_warning(clap, caplog):
     long = " ".join(["thunderstorm"] * 200)
-    with caplog.at_level(logging.WARNING, logger="c2d_core.clap_text"):
+    with caplog.at_level(logging.WARNING, logger="c2d_core.clap.text"):
         e = clap.encode_text([long])
     assert e.shape == (1, 512) and "cut to" in caplog.text
 

@@ -29,7 +29,7 @@ def test_a_short_upstream_message_is_kept_whole_and_long_lines_are_cut():
 
 
 def test_clap_checkpoint_that_needs_unpickling(tmp_path):
-    from c2d_core.clap_encoder import ClapAudioEncoder
+    from c2d_core.clap.encoder import ClapAudioEncoder
 
     path = tmp_path / "clap.pt"
     torch.save({"state_dict": {"w": torch.zeros(1)}, "args": argparse.Namespace(x=1)}, path)
@@ -40,7 +40,7 @@ def test_clap_checkpoint_that_needs_unpickling(tmp_path):
 
 
 def test_clap_folder_with_broken_weights(tmp_path):
-    from c2d_core.clap_encoder import ClapAudioEncoder
+    from c2d_core.clap.encoder import ClapAudioEncoder
     from devtools.standin_clap import make_random_clap_folder
 
     folder = make_random_clap_folder(tmp_path / "clap", seed=0, tiny=True)

@@ -1,4 +1,4 @@
-"""LAION-CLAP `.pt` state dict → transformers ClapAudioModelWithProjection (c2d_core.laion_clap_convert).
+"""LAION-CLAP `.pt` state dict → transformers ClapAudioModelWithProjection (c2d_core.clap.laion_convert).
 
 The LAION layout comes from tests/fixtures/laion_clap_htsat_tiny_audio_keys.json (key → shape of a
 laion-clap 1.1.7 HTSAT-tiny checkpoint's audio side, "module." prefixed), never from the converter
@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from c2d_core.errors import ClapModelError
-from c2d_core.laion_clap_convert import convert_laion_state_dict, is_laion_state_dict
+from c2d_core.clap.laion_convert import convert_laion_state_dict, is_laion_state_dict
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "laion_clap_htsat_tiny_audio_keys.json"
 
@@ -258,7 +258,7 @@ def test_unsupported_variants_are_refused(shapes_only, extra, kind):
 def test_laion_pt_file_loads_through_the_encoder(tmp_path, tiny):
     """A checkpoint saved the way laion-clap saves it ({"epoch", "state_dict", "optimizer"}, "module." keys)
     loads through ClapAudioEncoder.from_path (weights_only) and embeds audio."""
-    from c2d_core.clap_encoder import ClapAudioEncoder
+    from c2d_core.clap.encoder import ClapAudioEncoder
     state = {f"module.{k}" if not k.startswith("module.") else k: v for k, v in laion_state(tiny_layout()).items()}
     state["module.text_branch.embeddings.position_ids"] = torch.arange(77)[None]
     torch.save({"epoch": 45, "state_dict": state, "optimizer": {"state": {}, "param_groups": []}},

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from c2d_core.clap import MsClapAudioEncoder
 from c2d_core.clap.msclap_audio import MsClapAudioTower, dft_kernels, slaney_mel_filters
 from c2d_core.clap.msclap_file import VARIANTS, audio_layout
-from c2d_core.clap_encoder import ClapAudioEncoder
+from c2d_core.clap.encoder import ClapAudioEncoder
 from c2d_core.errors import ClapModelError
 
 msclap_audio = pytest.importorskip("msclap.models.clap", reason="msclap is not installed: run scripts/setup_env.sh "

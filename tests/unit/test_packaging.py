@@ -62,3 +62,13 @@ def test_node_api_is_imported_from_the_pinned_module_only():
     offenders = [str(p.relative_to(REPO)) for p in shipped if p != pin
                  and re.search(r"^\s*(from|import) comfy_api\b", p.read_text(), re.M)]
     assert not offenders, f"import the node API through nodes/comfy_api_pin.py, not directly: {offenders}"
+
+
+def test_clap_text_tower_and_audio_encoder_import_one_way():
+    """c2d_core.clap: the audio encoder loads the text tower on first use; the text tower never imports the encoder."""
+    import subprocess
+    import sys
+
+    code = "import sys, c2d_core.clap.text; print('c2d_core.clap.encoder' in sys.modules)"
+    r = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and r.stdout.strip() == "False", r.stdout + r.stderr

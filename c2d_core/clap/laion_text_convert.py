@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from .errors import ClapModelError
-from .laion_clap_convert import _unwrap
+from ..errors import ClapModelError
+from .laion_convert import _unwrap
 
 if TYPE_CHECKING:
     from transformers import ClapTextConfig

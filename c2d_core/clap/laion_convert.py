@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from .errors import ClapModelError
+from ..errors import ClapModelError
 
 if TYPE_CHECKING:
     from transformers import ClapAudioConfig

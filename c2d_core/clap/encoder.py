@@ -4,7 +4,7 @@ Loads, from local files only (never a hub):
   - a Hugging Face folder (config.json + weights, e.g. a copy of laion/clap-htsat-unfused or
     laion/larger_clap_general); the text tower in it is ignored;
   - a LAION-CLAP checkpoint (.pt/.ckpt/.pth, read with `weights_only=True`, or .safetensors) as
-    laion-clap publishes it, converted by `laion_clap_convert`;
+    laion-clap publishes it, converted by `clap.laion_convert`;
   - a Microsoft CLAP file (`CLAP_weights_2022.pth`, `{"model": state_dict}`): `from_path` returns a
     `clap.MsClapAudioEncoder` (same interface, 44.1 kHz, 1024-d), told apart by the file's format.
 
@@ -13,53 +13,23 @@ encoder's 10 s window into windows and returns L2-normalised embeddings, mean-po
 default or per window.
 
 `encode_text` embeds words ("crackling fire") into the same space with the CLAP's text tower
-(`clap_text.ClapTextEncoder`), loaded from the same files on first use: audio-only use never loads it.
+(`clap.text.ClapTextEncoder`), loaded from the same files on first use: audio-only use never loads it.
 """
 from __future__ import annotations
 
-import contextlib
 import logging
 from pathlib import Path
 
 import torch
 
-from .audio import CLAP_SAMPLE_RATE, prepare_waveform, split_windows
-from .errors import ClapModelError, wrap_upstream
+from ..audio import CLAP_SAMPLE_RATE, prepare_waveform, split_windows
+from ..errors import ClapModelError, wrap_upstream
+from .hf import quiet_transformers, read_state_dict, transformers_module
 
 log = logging.getLogger(__name__)
 
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".ckpt", ".bin", ".safetensors")
 POOLINGS = ("mean", "none")
-
-
-def _transformers():
-    try:
-        import transformers
-    except ImportError as e:  # pragma: no cover - requirements.txt installs it
-        raise ClapModelError("the CLAP encoder needs the 'transformers' package: pip install -r requirements.txt") from e
-    return transformers
-
-
-def _read_state_dict(path: Path) -> dict:
-    """Tensors of a checkpoint file; refuses anything that needs unsafe unpickling."""
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-        try:
-            return load_file(str(path))
-        except Exception as e:
-            raise ClapModelError(wrap_upstream(f"{path.name} is not a readable safetensors file; download it again",
-                                               e)) from e
-    import pickle
-    try:
-        return torch.load(str(path), map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as e:
-        raise ClapModelError(wrap_upstream(
-            f"{path.name} needs unsafe unpickling (it stores Python objects besides tensors), so it was refused: "
-            "a file like that can run arbitrary code. Use the Hugging Face folder of the same model "
-            "(e.g. laion/clap-htsat-unfused) or re-save only its state_dict", e)) from e
-    except Exception as e:
-        raise ClapModelError(wrap_upstream(f"could not read {path.name} as a torch checkpoint: the file is truncated "
-                                           "or not a CLAP checkpoint; download it again", e)) from e
 
 
 class ClapAudioEncoder:
@@ -99,8 +69,8 @@ class ClapAudioEncoder:
         if path.is_dir():
             return cls._from_hf_folder(path, device, dtype)
         if path.suffix.lower() in CHECKPOINT_SUFFIXES:
-            state = _read_state_dict(path)
-            from .clap import MsClapAudioEncoder, is_msclap_checkpoint
+            state = read_state_dict(path)
+            from . import MsClapAudioEncoder, is_msclap_checkpoint
             if is_msclap_checkpoint(state):
                 return MsClapAudioEncoder.from_checkpoint(state, name=path.name, device=device, dtype=dtype,
                                                           source=path)
@@ -110,7 +80,7 @@ class ClapAudioEncoder:
 
     @classmethod
     def _from_hf_folder(cls, path: Path, device, dtype) -> "ClapAudioEncoder":
-        tf = _transformers()
+        tf = transformers_module()
         if not (path / "config.json").is_file():
             raise ClapModelError(f"{path} has no config.json; copy the whole Hugging Face model folder "
                                  "(config.json, model.safetensors, preprocessor_config.json)")
@@ -120,7 +90,7 @@ class ClapAudioEncoder:
             raise ClapModelError(wrap_upstream(f"{path.name}/config.json is not a CLAP config; use a CLAP model folder "
                                                "such as laion/clap-htsat-unfused", e)) from e
         try:
-            with _quiet_transformers(tf):  # the text tower's keys are "unexpected" here, by design
+            with quiet_transformers(tf):  # the text tower's keys are "unexpected" here, by design
                 model = tf.ClapAudioModelWithProjection.from_pretrained(str(path), config=config,
                                                                         local_files_only=True)
         except Exception as e:
@@ -134,10 +104,10 @@ class ClapAudioEncoder:
 
     @classmethod
     def _from_laion_checkpoint(cls, path: Path, device, dtype, state=None) -> "ClapAudioEncoder":
-        tf = _transformers()
-        state = _read_state_dict(path) if state is None else state
-        from .clap import is_msclap_checkpoint
-        from .laion_clap_convert import convert_laion_state_dict, is_laion_state_dict
+        tf = transformers_module()
+        state = read_state_dict(path) if state is None else state
+        from .msclap_file import is_msclap_checkpoint
+        from .laion_convert import convert_laion_state_dict, is_laion_state_dict
         if is_msclap_checkpoint(state):
             raise ClapModelError(f"{path.name} is a Microsoft CLAP checkpoint ({{'model': audio_encoder.*}}), not a "
                                  "LAION-CLAP one: load it with Load CLAP Model / ClapAudioEncoder.from_path, which "
@@ -157,9 +127,9 @@ class ClapAudioEncoder:
                    device=device, dtype=dtype, source=path)
 
     def text_encoder(self):
-        """The CLAP text tower of the same files (`clap_text.ClapTextEncoder`), loaded on the first call."""
+        """The CLAP text tower of the same files (`clap.text.ClapTextEncoder`), loaded on the first call."""
         if self._text_encoder is None:
-            from .clap_text import ClapTextEncoder
+            from .text import ClapTextEncoder
             if self.source is None:
                 raise ClapModelError(f"{self.model_id} was built in memory, not loaded from a CLAP folder or "
                                      "checkpoint, so its text tower is unknown; load it with Load CLAP Model")
@@ -209,18 +179,6 @@ class ClapAudioEncoder:
         if pooling == "none":
             return e
         return torch.nn.functional.normalize(e.mean(dim=1), dim=-1)  # (B, D)
-
-
-@contextlib.contextmanager
-def _quiet_transformers(tf):
-    level = tf.logging.get_verbosity()
-    tf.logging.set_verbosity_error()
-    tf.logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        tf.logging.set_verbosity(level)
-        tf.logging.enable_progress_bar()
 
 
 def _fit_extractor(fe, config):

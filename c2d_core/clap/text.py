@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from .errors import ClapModelError, SoundPromptError, wrap_upstream
+from ..errors import ClapModelError, SoundPromptError, wrap_upstream
 
 log = logging.getLogger(__name__)
 
@@ -60,8 +60,8 @@ class ClapTextEncoder:
     # ---------------------------------------------------------------- loading
     @classmethod
     def from_hf_folder(cls, path, model_id: str | None = None, device=None, dtype=None) -> "ClapTextEncoder":
-        from .clap_encoder import _quiet_transformers, _transformers
-        tf, path = _transformers(), Path(path)
+        from .hf import quiet_transformers, transformers_module
+        tf, path = transformers_module(), Path(path)
         try:
             raw = json.loads((path / "config.json").read_text())
         except (OSError, ValueError) as e:
@@ -82,7 +82,7 @@ class ClapTextEncoder:
                                                "of the same Hugging Face repo into the folder again", e)) from e
         try:
             config = tf.ClapTextConfig.from_pretrained(str(path), local_files_only=True)
-            with _quiet_transformers(tf):  # the audio tower's keys are "unexpected" here, by design
+            with quiet_transformers(tf):  # the audio tower's keys are "unexpected" here, by design
                 model, info = tf.ClapTextModelWithProjection.from_pretrained(
                     str(path), config=config, local_files_only=True, output_loading_info=True)
         except Exception as e:
@@ -98,16 +98,16 @@ class ClapTextEncoder:
     @classmethod
     def from_laion_checkpoint(cls, path, model_id: str | None = None, projection_dim: int | None = None,
                               device=None, dtype=None) -> "ClapTextEncoder":
-        from .clap_encoder import _read_state_dict, _transformers
-        from .laion_clap_text_convert import convert_laion_text_state_dict
-        tf, path = _transformers(), Path(path)
+        from .hf import read_state_dict, transformers_module
+        from .laion_text_convert import convert_laion_text_state_dict
+        tf, path = transformers_module(), Path(path)
         tok_dir = path.parent / LAION_TOKENIZER_FOLDER
         if not _has_tokenizer_files(tok_dir):
             raise ClapModelError(
                 f"{path.name} is a LAION-CLAP checkpoint, which holds no tokenizer: put RoBERTa's tokenizer files "
                 f"(vocab.json and merges.txt of roberta-base, the same as in laion/clap-htsat-unfused) into "
                 f"{tok_dir}, or use the Hugging Face CLAP folder for sound prompts")
-        config, hf_state = convert_laion_text_state_dict(_read_state_dict(path), projection_dim)
+        config, hf_state = convert_laion_text_state_dict(read_state_dict(path), projection_dim)
         model = tf.ClapTextModelWithProjection(config)
         missing, unexpected = model.load_state_dict(hf_state, strict=False)
         missing = [k for k in missing if not k.endswith(("position_ids", "token_type_ids"))]
