@@ -1,3 +1,4 @@
+from .audio_input import read_audio
 from .comfy_api_pin import io
 
 from ..c2d_core.embeds import AudioEmbeds as AudioEmbedsData
@@ -24,7 +25,6 @@ class C2DCLAPEncode(io.ComfyNode):
 
     @classmethod
     def execute(cls, clap, audio) -> io.NodeOutput:
-        from .timeline import read_audio
         waveform, rate = read_audio(audio)
         embeds = clap.encode(waveform, rate, on_progress=progress_callback()).float().cpu()
         return io.NodeOutput(AudioEmbedsData(embeds=embeds, clap_model_id=clap.model_id, clap_dim=clap.embed_dim))

@@ -1,19 +1,10 @@
 from .comfy_api_pin import io
 
 from ..c2d_core.embeds import AudioEmbeds as AudioEmbedsData
-from ..c2d_core.errors import AudioInputError, wrap_upstream
 from ..c2d_core.timeline import SNAPS, encode_timeline
+from .audio_input import read_audio
 from .progress import progress_callback
 from .types import CATEGORY, AudioEmbeds, ClapModel
-
-
-def read_audio(audio):
-    """Any mapping with "waveform" and "sample_rate" (core AUDIO dicts, VideoHelperSuite's lazy mapping)."""
-    try:
-        return audio["waveform"], audio["sample_rate"]
-    except Exception as e:  # VHS raises when the video has no audio stream
-        raise AudioInputError(wrap_upstream("this input has no audio (a video without a sound track?): load a clip "
-                                            "with audio or connect a Load Audio node", e)) from e
 
 
 class C2DAudioTimeline(io.ComfyNode):

@@ -2,6 +2,8 @@
 from collections.abc import Mapping
 
 import pytest
+
+from c2d_core.errors import AudioInputError
 from helpers import VHS_NO_AUDIO, assert_ours_first
 
 
@@ -20,8 +22,8 @@ class SilentVideo(Mapping):
 
 def test_a_video_without_audio(comfy_host):
     nodes = comfy_host.pack_module.nodes
-    with pytest.raises(nodes.timeline.AudioInputError) as info:
-        nodes.timeline.read_audio(SilentVideo())
+    with pytest.raises(AudioInputError) as info:
+        nodes.audio_input.read_audio(SilentVideo())
     message = str(info.value)
     assert_ours_first(message, "this input has no audio (a video without a sound track?): load a clip with audio",
                       upstream_last="Invalid argument")
