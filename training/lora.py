@@ -1,8 +1,8 @@
 """Stage-2 LoRA on the UNet's attention linears, saved in a key format ComfyUI's LoRA loader maps.
 
 Training adds (alpha / rank) · up(down(x)) to the output of each target linear through a forward
-hook (the UNet's modules and state-dict keys stay untouched). Export keys are ComfyUI's generic
-LoRA format: `diffusion_model.<module path>.lora_down.weight`, `.lora_up.weight`, `.alpha`;
+hook (the UNet's modules and state-dict keys stay untouched). Export keys (`export.lora_to_comfy`, the
+one mapping) are ComfyUI's generic LoRA format: `diffusion_model.<module path>.lora_down.weight`, `.lora_up.weight`, `.alpha`;
 `comfy.lora.model_lora_keys_unet(model)` maps `diffusion_model.<module path>` to the weight, and
 merging W + (alpha/rank)·up@down there is what the hook computes.
 """
@@ -75,21 +75,3 @@ class UNetLora(nn.Module):
         for h in self._hooks:
             h.remove()
         self._hooks = []
-
-    def comfy_state_dict(self) -> dict[str, torch.Tensor]:
-        """The LoRA in ComfyUI's generic key format (fp32, CPU)."""
-        out = {}
-        for p in self.paths:
-            lora = self.layer(p)
-            key = PREFIX + p
-            out[f"{key}.lora_down.weight"] = lora.down.detach().float().cpu().contiguous()
-            out[f"{key}.lora_up.weight"] = lora.up.detach().float().cpu().contiguous()
-            out[f"{key}.alpha"] = torch.tensor(float(lora.alpha))
-        return out
-
-    def load_comfy_state_dict(self, sd: dict[str, torch.Tensor]) -> None:
-        for p in self.paths:
-            lora = self.layer(p)
-            with torch.no_grad():
-                lora.down.copy_(sd[f"{PREFIX}{p}.lora_down.weight"])
-                lora.up.copy_(sd[f"{PREFIX}{p}.lora_up.weight"])
