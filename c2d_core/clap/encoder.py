@@ -25,11 +25,11 @@ import torch
 from ..audio import CLAP_SAMPLE_RATE, prepare_waveform, split_windows
 from ..errors import ClapModelError, wrap_upstream
 from .hf import quiet_transformers, read_state_dict, transformers_module
+from .windows import POOLINGS, pool_windows
 
 log = logging.getLogger(__name__)
 
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".ckpt", ".bin", ".safetensors")
-POOLINGS = ("mean", "none")
 
 
 class ClapAudioEncoder:
@@ -175,10 +175,7 @@ class ClapAudioEncoder:
             embeds.append(out.audio_embeds.float().cpu())
             if on_progress is not None:
                 on_progress(min(i + batch_windows, len(flat)), len(flat))
-        e = torch.nn.functional.normalize(torch.cat(embeds), dim=-1).reshape(B, W, -1)  # (B, W, D)
-        if pooling == "none":
-            return e
-        return torch.nn.functional.normalize(e.mean(dim=1), dim=-1)  # (B, D)
+        return pool_windows(embeds, B, W, pooling)
 
 
 def _fit_extractor(fe, config):

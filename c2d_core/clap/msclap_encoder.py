@@ -24,9 +24,9 @@ from ..audio import prepare_waveform, split_windows
 from ..errors import ClapModelError
 from .msclap_audio import MsClapAudioTower
 from .msclap_file import MsClapVariant, OPTIONAL_SUFFIXES, load_checkpoint, read_msclap_audio
+from .windows import POOLINGS, pool_windows
 
 log = logging.getLogger(__name__)
-POOLINGS = ("mean", "none")
 
 
 def tile_to(mono: torch.Tensor, n: int) -> torch.Tensor:
@@ -137,7 +137,4 @@ class MsClapAudioEncoder:
             embeds.append(self.model(x.to(self.device)).float().cpu())
             if on_progress is not None:
                 on_progress(min(i + batch_windows, len(flat)), len(flat))
-        e = torch.nn.functional.normalize(torch.cat(embeds), dim=-1).reshape(B, W, -1)  # (B, W, D)
-        if pooling == "none":
-            return e
-        return torch.nn.functional.normalize(e.mean(dim=1), dim=-1)  # (B, D)
+        return pool_windows(embeds, B, W, pooling)

@@ -16,9 +16,10 @@ from pathlib import Path
 
 import torch
 
-from ..errors import ClapModelError, SoundPromptError
+from ..errors import ClapModelError
 from .msclap_audio import Projection
 from .msclap_file import MsClapVariant, is_msclap_checkpoint, layout_problems
+from .prompts import clean_prompts
 
 log = logging.getLogger(__name__)
 
@@ -127,12 +128,7 @@ class MsClapTextEncoder:
     @torch.no_grad()
     def encode(self, prompts, batch_size: int = 32) -> torch.Tensor:
         """prompts: N non-empty strings → float32 CPU (N, 1024), L2-normalised."""
-        if isinstance(prompts, str):
-            prompts = [prompts]
-        prompts = [str(p).strip() for p in prompts]
-        if not prompts or not all(prompts):
-            raise SoundPromptError("the sound prompt is empty: type what should be heard, e.g. "
-                                   "\"thunderstorm with heavy rain\" (one prompt per line)")
+        prompts = clean_prompts(prompts)
         embeds = []
         for i in range(0, len(prompts), batch_size):
             chunk = prompts[i:i + batch_size]

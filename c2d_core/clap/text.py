@@ -19,7 +19,8 @@ from pathlib import Path
 
 import torch
 
-from ..errors import ClapModelError, SoundPromptError, wrap_upstream
+from ..errors import ClapModelError, wrap_upstream
+from .prompts import clean_prompts
 
 log = logging.getLogger(__name__)
 
@@ -128,12 +129,7 @@ class ClapTextEncoder:
 
         Each prompt is tokenized to at most `max_tokens` (77, as laion-clap); longer ones are cut, with a warning.
         """
-        if isinstance(prompts, str):
-            prompts = [prompts]
-        prompts = [str(p).strip() for p in prompts]
-        if not prompts or not all(prompts):
-            raise SoundPromptError("the sound prompt is empty: type what should be heard, e.g. "
-                                   "\"thunderstorm with heavy rain\" (one prompt per line)")
+        prompts = clean_prompts(prompts)
         embeds = []
         for i in range(0, len(prompts), batch_size):
             chunk = prompts[i:i + batch_size]
