@@ -27,7 +27,7 @@ import torch
 
 from .adapter import AudioAdapter
 from .adapter_file import FORMAT, FORMAT_VERSION, LoadedAdapter
-from .config import AdapterConfig
+from .config import AdapterConfig, BlockSpec
 from .errors import AdapterFileError
 from .families import family_layout
 from .placement import select_blocks
@@ -45,10 +45,18 @@ _TENSORS = {"attn_adapter.to_q.weight": "attn.to_q.weight", "attn_adapter.to_k.w
             "norm_adapter.bias": "norm.bias", "gate_adapter": "gate"}
 
 
-def sonic_config() -> AdapterConfig:
-    """The declared config of a released SonicDiffusion adapter (10 SD1.x blocks, after-text, projector(0) uncond)."""
-    layout = family_layout("sd15")
-    return AdapterConfig(**SONIC_CONFIG, blocks=select_blocks(layout.blocks(), "sonic_mid_up"))
+SONIC_HEADS = 8   # SD1.x attention heads (diffusers attention_head_dim=8); the adapter uses the block's own heads
+
+
+def sonic_config(widths: dict[str, int] | None = None) -> AdapterConfig:
+    """The declared config of a SonicDiffusion adapter: SonicDiffusion's 10 blocks (middle_0_0, output_3_0 …
+    output_11_0), after text attention, projector(0) uncond, 8 heads per block. widths: block key → query width
+    (default: SD1.x's 320/640/1280; the converter reads them from the file, the model check compares them)."""
+    specs = select_blocks(family_layout("sd15").blocks(), "sonic_mid_up")
+    if widths is not None:
+        specs = tuple(BlockSpec(key=b.key, query_dim=widths[b.key], heads=SONIC_HEADS,
+                                dim_head=widths[b.key] // SONIC_HEADS) for b in specs)
+    return AdapterConfig(**SONIC_CONFIG, blocks=specs)
 
 
 def comfy_block_key(diffusers_block: str, transformer_index: int) -> str | None:
@@ -60,6 +68,13 @@ def comfy_block_key(diffusers_block: str, transformer_index: int) -> str | None:
     if m.group(2) is None:
         return f"middle_0_{transformer_index}"
     return f"output_{3 * int(m.group(2)) + int(m.group(3))}_{transformer_index}"
+
+
+def _diffusers_name(key: str, tensor: str) -> str:
+    """"output_4_0", "norm_adapter.weight" → "up_blocks.1.attentions.1.transformer_blocks.0.norm_adapter.weight"."""
+    stage, number, t = key.split("_")
+    block = "mid_block.attentions.0" if stage == "middle" else f"up_blocks.{int(number) // 3}.attentions.{int(number) % 3}"
+    return f"{block}.transformer_blocks.{t}.{tensor}"
 
 
 def read_torch_file(path: str | os.PathLike, what: str) -> dict[str, torch.Tensor]:
@@ -91,9 +106,30 @@ def _shape_error(file: str, name: str, got, want) -> AdapterFileError:
 def convert_sonicdiffusion(projector_state: dict[str, torch.Tensor], adapter_state: dict[str, torch.Tensor], *,
                            projector_name: str = "projector", adapter_name: str = "adapter") -> AudioAdapter:
     """Their projector state dict + adapter (or whole-UNet) state dict → AudioAdapter (eval, frozen)."""
-    adapter = AudioAdapter(sonic_config())
+    # UNet adapter tensors: every "*adapter*" key must be in the declared layout
+    theirs = {k: v for k, v in adapter_state.items() if "adapter" in k}
+    if not theirs:
+        raise AdapterFileError(f"{adapter_name}: holds no SonicDiffusion adapter tensors (no '*adapter*' names, "
+                               f"{len(adapter_state)} tensors in all); give the released <name>.pt")
+    expected_keys = {b.key for b in sonic_config().blocks}
+    mapped: dict[str, torch.Tensor] = {}
+    for k, v in theirs.items():
+        m = _BLOCK.match(k)
+        key = comfy_block_key(m.group(1), int(m.group(4))) if m else None
+        ours_name = _TENSORS.get(m.group(5)) if m else None
+        if key not in expected_keys or ours_name is None:
+            raise AdapterFileError(f"{adapter_name}: tensor {k} is not part of SonicDiffusion's adapter layout (10 "
+                                   "blocks: mid_block.attentions.0, up_blocks.1-3.attentions.0-2); give the released file")
+        mapped[f"blocks.{key}.{ours_name}"] = v
+    for key in sorted(expected_keys):
+        for d_name, o_name in _TENSORS.items():
+            if f"blocks.{key}.{o_name}" not in mapped:
+                raise AdapterFileError(f"{adapter_name}: tensor {_diffusers_name(key, d_name)} is missing; the file is "
+                                       "incomplete (re-download the released SonicDiffusion adapter)")
+    # block widths from the LayerNorm of each block; every other tensor is checked against them below
+    widths = {key: int(mapped[f"blocks.{key}.norm.weight"].shape[0]) for key in expected_keys}
+    adapter = AudioAdapter(sonic_config(widths))
     ours = adapter.state_dict()
-    state: dict[str, torch.Tensor] = {}
 
     # projector: their key names are ours under "projector."
     want = {k[len("projector."):]: v for k, v in ours.items() if k.startswith("projector.")}
@@ -103,40 +139,21 @@ def convert_sonicdiffusion(projector_state: dict[str, torch.Tensor], adapter_sta
         raise AdapterFileError(
             f"{projector_name}: not SonicDiffusion's audio projector (missing {missing[:4]}, unknown {unknown[:4]}); "
             "give the released audio_projector_*.pth")
+    state: dict[str, torch.Tensor] = {}
     for k, v in projector_state.items():
         if v.shape != want[k].shape:
             raise _shape_error(projector_name, k, v.shape, want[k].shape)
         state["projector." + k] = v
-
-    # UNet adapter tensors: every "*adapter*" key must be in the declared layout
-    theirs = {k: v for k, v in adapter_state.items() if "adapter" in k}
-    if not theirs:
-        raise AdapterFileError(f"{adapter_name}: holds no SonicDiffusion adapter tensors (no '*adapter*' names, "
-                               f"{len(adapter_state)} tensors in all); give the released <name>.pt")
-    for k, v in theirs.items():
-        m = _BLOCK.match(k)
-        key = comfy_block_key(m.group(1), int(m.group(4))) if m else None
-        ours_name = _TENSORS.get(m.group(5)) if m else None
-        if key is None or ours_name is None or f"blocks.{key}.{ours_name}" not in ours:
-            raise AdapterFileError(f"{adapter_name}: tensor {k} is not part of SonicDiffusion's adapter layout (10 "
-                                   "blocks: mid_block.attentions.0, up_blocks.1-3.attentions.0-2); give the released file")
-        target = f"blocks.{key}.{ours_name}"
-        if ours_name == "gate":
+    for target, v in mapped.items():
+        _, key, o_name = target.split(".", 2)
+        d_name = next(d for d, o in _TENSORS.items() if o == o_name)
+        if o_name == "gate":
             if v.numel() != 1:
-                raise _shape_error(adapter_name, k, v.shape, (1,))
+                raise _shape_error(adapter_name, _diffusers_name(key, d_name), v.shape, (1,))
             v = v.reshape(())
         elif v.shape != ours[target].shape:
-            raise _shape_error(adapter_name, k, v.shape, ours[target].shape)
+            raise _shape_error(adapter_name, _diffusers_name(key, d_name), v.shape, ours[target].shape)
         state[target] = v
-    for target in ours:
-        if target.startswith("blocks.") and target not in state:
-            _, key, rest = target.split(".", 2)
-            stage, number, t = key.split("_")
-            block = "mid_block.attentions.0" if stage == "middle" else \
-                f"up_blocks.{int(number) // 3}.attentions.{int(number) % 3}"
-            name = next(d for d, o in _TENSORS.items() if o == rest)
-            raise AdapterFileError(f"{adapter_name}: tensor {block}.transformer_blocks.{t}.{name} is missing; the file "
-                                   "is incomplete (re-download the released SonicDiffusion adapter)")
     bad = [k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()]
     if bad:
         raise AdapterFileError(f"{adapter_name}/{projector_name}: weights contain NaN/Inf ({bad[:3]}); re-download them")
