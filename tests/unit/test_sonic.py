@@ -19,7 +19,12 @@ from c2d_core.sonic_convert import (comfy_block_key, convert_sonicdiffusion, fin
                                     sonic_config)
 from c2d_core.sonic_projector import SonicProjector
 
-torch.set_grad_enabled(False)
+
+
+@pytest.fixture(autouse=True)
+def _no_grad():
+    with torch.no_grad():
+        yield
 
 
 def fake_adapter_tensors(seed: int = 0, widths=None) -> dict[str, torch.Tensor]:
