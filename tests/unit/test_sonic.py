@@ -8,7 +8,7 @@ import os
 
 import pytest
 import torch
-from sonic_reference import adapter_tensors, their_projector
+from sonic_reference import SMALL, fake_adapter_tensors, their_projector
 
 from c2d_core.adapter import AudioAdapter
 from c2d_core.adapter_file import load_adapter, read_adapter_metadata, save_adapter
@@ -26,27 +26,6 @@ def _no_grad():
     with torch.no_grad():
         yield
 
-
-def fake_adapter_tensors(seed: int = 0, widths=None) -> dict[str, torch.Tensor]:
-    """The released <name>.pt layout (attention_custom.py:233-245 member names, app.py:54-56 selection) with random
-    values, without building a UNet: SD1.x widths by default."""
-    g = torch.Generator().manual_seed(seed)
-    cfg = sonic_config(widths)
-    out = {}
-    for b in cfg.blocks:
-        stage, number, t = b.key.split("_")
-        name = "mid_block.attentions.0" if stage == "middle" else f"up_blocks.{int(number) // 3}.attentions.{int(number) % 3}"
-        p = f"{name}.transformer_blocks.{t}."
-        q = b.query_dim
-        for k, shape in (("attn_adapter.to_q.weight", (q, q)), ("attn_adapter.to_k.weight", (q, 768)),
-                         ("attn_adapter.to_v.weight", (q, 768)), ("attn_adapter.to_out.0.weight", (q, q)),
-                         ("attn_adapter.to_out.0.bias", (q,)), ("norm_adapter.weight", (q,)),
-                         ("norm_adapter.bias", (q,)), ("gate_adapter", (1,))):
-            out[p + k] = torch.randn(shape, generator=g) * 0.05
-    return out
-
-
-SMALL = {k: w for k, w in zip([b.key for b in sonic_config().blocks], [64] + [64] * 3 + [64] * 3 + [32] * 3)}
 
 
 @pytest.fixture(scope="module")
