@@ -184,3 +184,31 @@ def test_strength_scales_sonicdiffusion_f_multiplier(comfy_host, sonic):
     finally:
         sonic["ctx"].f_multiplier = 1.0
     torch.testing.assert_close(comfy_eps(patched, sonic, x, 2.0), theirs, rtol=1e-4, atol=2e-5)
+
+
+def test_per_image_audio_and_strength_schedule(comfy_host, sonic):
+    """Two images, one clip each, strength schedule [1, 0.5] (e.g. Audio Timeline): each image equals SonicDiffusion
+    run alone on its clip with f_multiplier = its weight; uncond rows get projector(zeros) for both."""
+    g = torch.Generator().manual_seed(8)
+    two = torch.nn.functional.normalize(torch.randn(2, 1024, generator=g), dim=-1)
+    loaded = comfy_host.node_class("C2DAudioAdapterLoader").execute(adapter_name="sonic_tiny").result[0]
+    patched = comfy_host.node_class("C2DApplyAudioAdapter").execute(
+        model=sonic["base"], adapter=loaded, embeds=AudioEmbeds(embeds=two, clap_model_id="msclap-2022", clap_dim=1024),
+        strength=1.0, start_percent=0.0, end_percent=1.0, strength_schedule=[1.0, 0.5]).result[0]
+    ms = patched.model.model_sampling
+    x = torch.randn(2, 4, 16, 16, generator=g)
+    sig = torch.full((4,), 2.0)
+    options = dict(patched.model_options["transformer_options"], cond_or_uncond=[1, 0], sigmas=sig)
+    text = torch.cat([sonic["uncond_text"]] * 2 + [sonic["text"]] * 2)
+    with torch.no_grad():
+        ours = patched.model.diffusion_model(ms.calculate_input(sig, torch.cat([x, x])), ms.timestep(sig).float(),
+                                             context=text, transformer_options=options)
+    for i, w in enumerate((1.0, 0.5)):
+        sonic["ctx"].f_multiplier = w
+        saved = sonic["embeds"]
+        sonic["embeds"] = two[i:i + 1]
+        try:
+            theirs = their_eps(sonic, x[i:i + 1], 2.0, ms)           # rows [uncond_i, cond_i]
+        finally:
+            sonic["ctx"].f_multiplier, sonic["embeds"] = 1.0, saved
+        torch.testing.assert_close(ours[[i, 2 + i]], theirs, rtol=1e-4, atol=2e-5)
