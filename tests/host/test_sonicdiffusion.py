@@ -212,3 +212,51 @@ def test_per_image_audio_and_strength_schedule(comfy_host, sonic):
         finally:
             sonic["ctx"].f_multiplier, sonic["embeds"] = 1.0, saved
         torch.testing.assert_close(ours[[i, 2 + i]], theirs, rtol=1e-4, atol=2e-5)
+
+
+def _reference_by_chunk(s):
+    """`model_function_wrapper` running SonicDiffusion's UNet chunk by chunk with the pack's row kinds
+    (`c2d_chunk_kinds`: audio → projector(e), null → projector(0), plain → no adapter), for the audio guider."""
+    def wrapper(apply_model, args):
+        x, sigma, c, chunks = args["input"], args["timestep"], args["c"], args["cond_or_uncond"]
+        kinds = c.get("transformer_options", {}).get("c2d_chunk_kinds")
+        ms = apply_model.__self__.model_sampling
+        per = x.shape[0] // len(chunks)
+        outs = []
+        for i, k in enumerate(chunks):
+            rows = slice(i * per, (i + 1) * per)
+            kind = kinds[k] if kinds is not None else ("null" if k == 1 else "audio")
+            s["ctx"].value = None if kind == "plain" else \
+                s["projector"]((torch.zeros(1, 1, 1024) if kind == "null" else s["embeds"][:, None])).expand(per, -1, -1)
+            eps = s["unet"](ms.calculate_input(sigma[rows], x[rows]), ms.timestep(sigma[rows]).float(),
+                            encoder_hidden_states=c["c_crossattn"][rows]).sample
+            outs.append(ms.calculate_denoised(sigma[rows], eps, x[rows]))
+        s["ctx"].value = None
+        return torch.cat(outs)
+    return wrapper
+
+
+def test_audio_guider_with_a_sonicdiffusion_adapter(comfy_host, sonic):
+    """Separate text / audio CFG (nodes/audio_guider.py) on the after-text adapter equals the same guider over
+    SonicDiffusion's UNet, where 'without audio' rows skip the adapter branch."""
+    import comfy.sample
+    import comfy.samplers
+
+    _, patched = apply(comfy_host, sonic)
+    guider_cls = comfy_host.node_class("C2DAudioGuider")
+    latent = torch.zeros(1, 4, 16, 16)
+    noise = comfy.sample.prepare_noise(latent, SEED)
+    sigmas = comfy.samplers.calculate_sigmas(patched.get_model_object("model_sampling"), "normal", 3)
+
+    def run(model):
+        guider = guider_cls.execute(model=model, positive=[[sonic["text"], {}]], negative=[[sonic["uncond_text"], {}]],
+                                    text_cfg=4.0, audio_cfg=3.0).result[0]
+        with torch.no_grad():
+            return guider.sample(noise, latent, comfy.samplers.sampler_object("euler"), sigmas, seed=SEED)
+
+    ref = sonic["base"].clone()
+    ref.set_model_unet_function_wrapper(_reference_by_chunk(sonic))
+    ours, theirs, plain = run(patched), run(ref), run(sonic["base"])
+    scale = float(theirs.abs().max())
+    torch.testing.assert_close(ours, theirs, rtol=1e-5, atol=1e-5 * scale)
+    assert (ours - plain).abs().max() > 100 * (ours - theirs).abs().max()
