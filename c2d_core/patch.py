@@ -8,6 +8,9 @@ supported transformer-block hooks (see ComfyUI's comfy/ldm/modules/attention.py,
   output n into n + s·tanh(α)·Attn(LN(x + n), A); the block then does x ← n' + x, i.e.
       h = x + attn2(norm2(x));  h ← h + s·tanh(α)·Attn(LN(h), A)   (before norm3 / the feed-forward)
 
+Another pack's `middle_patch` installed after ours still changes x after we record it; the branch then
+reads x as ours saw it (ComfyUI gives attn2_output_patch no access to x itself).
+
 `AudioAttentionPatch.hooks()` names the hook(s) and callables to install; the nodes and the trainer
 install exactly those. Pure python/torch: it reads only the plain dict ComfyUI passes as
 `extra_options` ("block", "block_index", "cond_or_uncond", "sigmas"). The trainer calls the same object.
