@@ -260,3 +260,29 @@ def test_audio_guider_with_a_sonicdiffusion_adapter(comfy_host, sonic):
     scale = float(theirs.abs().max())
     torch.testing.assert_close(ours, theirs, rtol=1e-5, atol=1e-5 * scale)
     assert (ours - plain).abs().max() > 100 * (ours - theirs).abs().max()
+
+
+def test_edit_sampler_with_a_sonicdiffusion_adapter(comfy_host, sonic):
+    """Invert → Audio Edit Sampler (PnP) with the after-text adapter: strength 0 is bit-identical to editing with
+    the base model (the source row and every row get no branch), strength 1 changes the edit."""
+    import comfy.sample
+    import comfy.samplers
+
+    latent = {"samples": torch.randn(1, 4, 16, 16, generator=torch.Generator().manual_seed(9)) * 0.5}
+    sigmas = comfy.samplers.calculate_sigmas(sonic["base"].get_model_object("model_sampling"), "normal", 4)
+    pos, neg = [[sonic["text"], {}]], [[sonic["uncond_text"], {}]]
+    inverted = comfy_host.node_class("C2DInvertLatent").execute(model=sonic["base"], positive=pos, latent=latent,
+                                                                sigmas=sigmas, refine_steps=0).result[0]
+
+    def edit(model):
+        sampler = comfy_host.node_class("C2DAudioEditSampler").execute(inverted=inverted, feature_fraction=0.8,
+                                                                       attention_fraction=0.5).result[0]
+        x = inverted["samples"]
+        with torch.no_grad():
+            return comfy.sample.sample_custom(model, torch.zeros_like(x), 5.0, sampler, sigmas, pos, neg, x, seed=SEED,
+                                              disable_pbar=True)
+
+    plain = edit(sonic["base"])
+    assert torch.equal(edit(apply(comfy_host, sonic, strength=0.0)[1]), plain)
+    with_audio = edit(apply(comfy_host, sonic)[1])
+    assert torch.isfinite(with_audio).all() and (with_audio - plain).abs().max() > 1e-3
