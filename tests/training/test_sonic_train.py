@@ -36,12 +36,14 @@ def _state(adapter):
     return {k: v.detach().clone() for k, v in adapter.state_dict().items()}
 
 
-def test_sonic77_trains_after_text_with_projector_zeros_uncond(tmp_path, sonic_cache):
+@pytest.mark.parametrize("checkpointing", [False, True])
+def test_sonic77_trains_after_text_with_projector_zeros_uncond(tmp_path, sonic_cache, checkpointing):
+    """With gradient checkpointing too: the recomputed SpatialTransformer runs both after-text hooks again, in order."""
     from training.loop import Trainer
 
     cache, task = sonic_cache
     cfg = _config(tmp_path / "run", cache, task, **{"adapter.projector": "sonic77", "adapter.placement": "sonic_mid_up",
-                                                   "adapter.gate_init": 0.1})
+                                                   "adapter.gate_init": 0.1, "model.gradient_checkpointing": checkpointing})
     tr = Trainer(cfg)
     a = tr.trainable.adapter
     assert (a.config.projector, a.config.position, a.config.uncond, a.config.n_tokens) == \
