@@ -12,8 +12,9 @@ from sonic_reference import SMALL, fake_adapter_tensors, their_projector
 
 from c2d_core.adapter import AudioAdapter
 from c2d_core.adapter_file import load_adapter, read_adapter_metadata, save_adapter
-from c2d_core.config import AdapterConfig
+from c2d_core.config import AdapterConfig, BlockSpec
 from c2d_core.errors import AdapterFileError, AdapterMismatchError
+from c2d_core.families import family_layout
 from c2d_core.patch import AudioAttentionPatch
 from c2d_core.sonic_convert import (comfy_block_key, convert_sonicdiffusion, find_pair, load_sonicdiffusion,
                                     sonic_config)
@@ -101,6 +102,11 @@ def test_convert_released_pair(tmp_path, theirs, whole_unet):
     assert torch.equal(blk.attn.to_out.weight, tensors[p + "attn_adapter.to_out.0.weight"])
     assert torch.equal(blk.norm.bias, tensors[p + "norm_adapter.bias"])
     assert torch.equal(blk.attn.to_k.weight, tensors[p + "attn_adapter.to_k.weight"])
+    # fits an SD1.x UNet (SD1.4 and SD1.5 share the layout); a UNet of other widths gets a clear error
+    a.check_fits(family_layout("sd15").blocks(), 768, "sd15")
+    small = tuple(BlockSpec(key=k, query_dim=w, heads=8, dim_head=w // 8) for k, w in SMALL.items())
+    with pytest.raises(AdapterMismatchError, match="block middle_0_0: adapter expects width 1280"):
+        a.check_fits(small, 768, "sd15")
 
 
 def test_cli_writes_a_self_describing_file(tmp_path, theirs):
