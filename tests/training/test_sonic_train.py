@@ -89,3 +89,18 @@ def test_init_from_a_released_pair_folder_fine_tunes_it(tmp_path, sonic_cache):
     assert all(torch.equal(v, ref.state_dict()[k]) for k, v in a.state_dict().items())   # starts from the release
     tr.run()
     assert any(not torch.equal(v, ref.state_dict()[k]) for k, v in a.state_dict().items())
+
+
+def test_runs_saved_before_adapter_projector_existed_still_resume(tmp_path, make_config):
+    import dataclasses
+
+    from training.config import ConfigError
+    from training.loop import check_resume_config
+
+    cfg = make_config(tmp_path / "run")
+    saved = cfg.to_dict()
+    del saved["adapter"]["projector"]              # a config.toml written before the option
+    check_resume_config(saved, cfg)                # default projector: same run
+    sonic = dataclasses.replace(cfg, adapter=dataclasses.replace(cfg.adapter, projector="sonic77"))
+    with pytest.raises(ConfigError, match="adapter.projector"):
+        check_resume_config(saved, sonic)
