@@ -8,13 +8,15 @@ from .audio_attention import GatedAudioAttention
 from .config import AdapterConfig, BlockSpec
 from .errors import AdapterMismatchError
 from .projector import AudioProjector
+from .sonic_projector import SonicProjector
 
 
 class AudioAdapter(nn.Module):
     """Built from an AdapterConfig alone (the file's metadata is enough to rebuild it).
 
-    projector:   (B, clap_dim) → (B, n_tokens, context_dim)
-    null_tokens: (n_tokens, context_dim) — the "no audio" condition for CFG's unconditional rows
+    projector:   (B, clap_dim) → (B, n_tokens, context_dim); AudioProjector ("mlp4") or SonicProjector ("sonic77")
+    null_tokens: (n_tokens, context_dim) — the "no audio" condition for CFG's unconditional rows; only when
+                 config.uncond == "null_tokens" ("projector_zeros": the uncond rows get projector(zeros), no parameter)
     blocks:      block key → GatedAudioAttention
     """
 
@@ -23,10 +25,15 @@ class AudioAdapter(nn.Module):
         if not config.blocks:
             raise ValueError("AdapterConfig.blocks is empty: resolve the model's blocks first (see families.py)")
         self.config = config
-        self.projector = AudioProjector(
-            clap_dim=config.clap_dim, context_dim=config.context_dim, n_tokens=config.n_tokens,
-            n_mlps=config.n_mlps, hidden_dim=config.hidden_dim)
-        self.null_tokens = nn.Parameter(torch.zeros(config.n_tokens, config.context_dim))
+        if config.projector == "sonic77":
+            self.projector = SonicProjector(clap_dim=config.clap_dim, context_dim=config.context_dim,
+                                            n_tokens=config.n_tokens)
+        else:
+            self.projector = AudioProjector(
+                clap_dim=config.clap_dim, context_dim=config.context_dim, n_tokens=config.n_tokens,
+                n_mlps=config.n_mlps, hidden_dim=config.hidden_dim)
+        if config.uncond == "null_tokens":
+            self.null_tokens = nn.Parameter(torch.zeros(config.n_tokens, config.context_dim))
         self.blocks = nn.ModuleDict({
             b.key: GatedAudioAttention(query_dim=b.query_dim, context_dim=config.context_dim, heads=b.heads,
                                        dim_head=b.dim_head, gate_init=config.gate_init)
@@ -36,6 +43,15 @@ class AudioAdapter(nn.Module):
     def tokens(self, embeds: torch.Tensor) -> torch.Tensor:
         """embeds: (B, clap_dim) → (B, n_tokens, context_dim)."""
         return self.projector(embeds)
+
+    def uncond_tokens(self, device=None, dtype=torch.float32) -> torch.Tensor:
+        """The tokens of CFG's unconditional rows: (1, n_tokens, context_dim).
+
+        "null_tokens": the learned null tokens; "projector_zeros": projector(0), as SonicDiffusion's app.py:93-94
+        (`audio_projector(torch.zeros(1, 1024).unsqueeze(1))`)."""
+        if self.config.uncond == "projector_zeros":
+            return self.projector(torch.zeros(1, self.config.clap_dim, device=device, dtype=dtype)).to(dtype)
+        return self.null_tokens.to(device=device, dtype=dtype)[None]
 
     def gates(self) -> dict[str, float]:
         return {k: float(m.gate.detach()) for k, m in self.blocks.items()}

@@ -1,7 +1,8 @@
 """The adapter file: one .safetensors with the AudioAdapter's weights and its declared config.
 
 Metadata (all strings): format="clap2diffusion.adapter", format_version, config (AdapterConfig JSON),
-base_family, context_dim, clap_model_id, clap_dim, n_tokens, placement, training_config (JSON).
+base_family, context_dim, clap_model_id, clap_dim, n_tokens, placement, projector, position, uncond,
+gates (JSON {block key: α}, for reading), training_config (JSON).
 Keys: the AudioAdapter state dict ("projector.*", "null_tokens", "blocks.<key>.*"); optional
 stage-2 LoRA under "lora.*" in ComfyUI LoRA key format.
 """
@@ -51,6 +52,10 @@ def save_adapter(path: str | os.PathLike, adapter: AudioAdapter, *, lora: dict[s
         "clap_dim": str(cfg.clap_dim),
         "n_tokens": str(cfg.n_tokens),
         "placement": cfg.placement,
+        "projector": cfg.projector,
+        "position": cfg.position,
+        "uncond": cfg.uncond,
+        "gates": json.dumps(adapter.gates(), sort_keys=True),
         "training_config": json.dumps(training_config or {}, sort_keys=True, default=str),
     }
     path = Path(path)

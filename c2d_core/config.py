@@ -7,7 +7,10 @@ from dataclasses import dataclass, field
 
 from .errors import AdapterFileError
 
-PLACEMENTS = ("all", "mid_up", "up", "mid", "down")
+PLACEMENTS = ("all", "mid_up", "up", "mid", "down", "sonic_mid_up")
+PROJECTORS = ("mlp4", "sonic77")          # AudioProjector (n_mlps parallel MLPs) | SonicProjector (sonic_projector.py)
+POSITIONS = ("before_text", "after_text")  # audio attention before the text cross-attention | after its residual
+UNCONDS = ("null_tokens", "projector_zeros")  # CFG uncond rows: learned null tokens | projector(zeros) (SonicDiffusion)
 
 
 @dataclass(frozen=True)
@@ -42,9 +45,20 @@ class AdapterConfig:
     base_family: str = "sd15"      # diffusion model family the block layout belongs to
     clap_model_id: str = ""        # CLAP model the projector was trained on ("" = unknown / any of clap_dim)
     blocks: tuple[BlockSpec, ...] = field(default_factory=tuple)
+    # Added for SonicDiffusion's adapters; files written before these fields load with these defaults.
+    projector: str = "mlp4"        # PROJECTORS: "sonic77" = SonicDiffusion's conv projector (n_mlps/hidden_dim unused)
+    position: str = "before_text"  # POSITIONS: "before_text" (ComfyUI middle_patch) or "after_text" (SonicDiffusion:
+                                   # h ← h + tanh(α)·Attn(LN(h), A) after the text cross-attention residual)
+    uncond: str = "null_tokens"    # UNCONDS: what CFG's unconditional rows get
 
     def __post_init__(self):
-        if self.n_tokens % self.n_mlps:
+        for name, allowed in (("projector", PROJECTORS), ("position", POSITIONS), ("uncond", UNCONDS)):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name} must be one of {list(allowed)}, got {getattr(self, name)!r}")
+        if self.projector == "sonic77" and (self.clap_dim, self.context_dim) != (1024, 768):
+            raise ValueError(f"projector 'sonic77' maps 1024-d CLAP embeddings to 768-d tokens; got clap_dim="
+                             f"{self.clap_dim}, context_dim={self.context_dim}")
+        if self.projector == "mlp4" and self.n_tokens % self.n_mlps:
             raise ValueError(f"n_tokens ({self.n_tokens}) must be divisible by n_mlps ({self.n_mlps})")
         for name in ("clap_dim", "context_dim", "n_tokens", "n_mlps", "hidden_dim"):
             if getattr(self, name) <= 0:
@@ -57,7 +71,13 @@ class AdapterConfig:
         return self.n_tokens // self.n_mlps
 
     def to_json(self) -> str:
-        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+        """Fields added later (projector, position, uncond) are written only when not at their default,
+        so an ordinary adapter's file stays readable by node packs that predate them."""
+        raw = dataclasses.asdict(self)
+        for name, default in _LATER_FIELDS.items():
+            if raw[name] == default:
+                del raw[name]
+        return json.dumps(raw, sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str) -> "AdapterConfig":
@@ -75,3 +95,6 @@ class AdapterConfig:
             raise
         except (ValueError, TypeError, KeyError) as e:
             raise AdapterFileError(f"adapter config metadata is unreadable ({e}); re-export the adapter") from e
+
+
+_LATER_FIELDS = {"projector": "mlp4", "position": "before_text", "uncond": "null_tokens"}

@@ -1,11 +1,23 @@
-"""The UNet patch: a callable for ComfyUI's `middle_patch` hook (after self-attention, before the
-text cross-attention) that adds the gated audio attention of the current transformer block.
+"""The UNet patch: adds the gated audio attention of the current transformer block through ComfyUI's
+supported transformer-block hooks (see ComfyUI's comfy/ldm/modules/attention.py, BasicTransformerBlock):
 
-Pure python/torch: it reads only the plain dict ComfyUI passes as `extra_options`
-("block", "block_index", "cond_or_uncond", "sigmas"). The trainer calls the same object.
+- position "before_text": one `middle_patch` (after self-attention, before the text cross-attention):
+      x ← x + s·tanh(α)·Attn(LN(x), A)
+- position "after_text" (SonicDiffusion, attention_custom.py:381-387): `middle_patch` only records x (the
+  hidden states before the text cross-attention) and `attn2_output_patch` turns the text attention's
+  output n into n + s·tanh(α)·Attn(LN(x + n), A); the block then does x ← n' + x, i.e.
+      h = x + attn2(norm2(x));  h ← h + s·tanh(α)·Attn(LN(h), A)   (before norm3 / the feed-forward)
+
+Another pack's `middle_patch` installed after ours still changes x after we record it; the branch then
+reads x as ours saw it (ComfyUI gives attn2_output_patch no access to x itself).
+
+`AudioAttentionPatch.hooks()` names the hook(s) and callables to install; the nodes and the trainer
+install exactly those. Pure python/torch: it reads only the plain dict ComfyUI passes as
+`extra_options` ("block", "block_index", "cond_or_uncond", "sigmas"). The trainer calls the same object.
 """
 from __future__ import annotations
 
+import copy
 import math
 
 import torch
@@ -55,6 +67,7 @@ class AudioAttentionPatch:
         self.image_weights = list(image_weights) if image_weights else None  # per-image strength schedule
         self.host_models: list = []      # set by the ComfyUI node: ModelPatchers the host must load
         self._cache: dict = {}
+        self._hidden: dict = {}          # after_text: block key → x seen by middle_patch (shared by copies)
         # training: the projector runs once per UNet forward (here, outside any checkpointed block), not per block
         self._train_tokens = self._tokens(embeds.device) if train else None
 
@@ -68,6 +81,16 @@ class AudioAttentionPatch:
     def models(self) -> list:
         """Extra models ComfyUI's memory management loads with the UNet (the adapter's patcher)."""
         return list(self.host_models)
+
+    @property
+    def position(self) -> str:
+        return self.adapter.config.position
+
+    def hooks(self) -> dict[str, list]:
+        """{ComfyUI transformer patch name: [callables]} to install for this adapter's position."""
+        if self.position == "after_text":
+            return {"middle_patch": [_RecordHidden(self)], "attn2_output_patch": [_AfterTextOutput(self)]}
+        return {"middle_patch": [self]}
 
     # --- forward ------------------------------------------------------------------------------
     def _active(self, extra_options: dict) -> bool:
@@ -91,7 +114,7 @@ class AudioAttentionPatch:
     def _tokens(self, device) -> tuple[torch.Tensor, torch.Tensor]:
         """Audio tokens (N_e, N_a, context_dim) and the null row (1, N_a, context_dim), fp32."""
         tokens = self.adapter.tokens(self.embeds.to(device=device, dtype=torch.float32))
-        return tokens, self.adapter.null_tokens.to(device=device, dtype=torch.float32)[None]
+        return tokens, self.adapter.uncond_tokens(device=device, dtype=torch.float32)
 
     def _kv(self, key: str, module, x: torch.Tensor):
         """(k_audio, v_audio) for the N_e embeddings and (k_null, v_null) for one null row."""
@@ -126,14 +149,20 @@ class AudioAttentionPatch:
         return torch.cat([audio, null]).index_select(0, torch.tensor(index, device=audio.device))
 
     def __call__(self, x: torch.Tensor, extra_options: dict) -> torch.Tensor:
-        """x: (B, T, query_dim) hidden states of one transformer block → same shape."""
+        """before_text (`middle_patch`): x: (B, T, query_dim) hidden states of one transformer block → same shape."""
+        branch = self.branch(x, extra_options)
+        return x if branch is None else x + branch
+
+    def branch(self, x: torch.Tensor, extra_options: dict) -> torch.Tensor | None:
+        """The residual s·tanh(α)·Attn(LN(x), A) per row (B, T, query_dim), or None where nothing is added
+        (not an adapter block, outside the window, strength / gate / block weight 0)."""
         key = block_key(extra_options)
         module = self.adapter.blocks[key] if key in self.adapter.blocks else None
         if module is None or not self._active(extra_options):
-            return x
+            return None
         scale = self._scale(key, module, x)
         if not self.train and scale == 0.0:
-            return x
+            return None
         plan = row_plan(extra_options, x.shape[0])
         if self.train:
             ka, va, kn, vn = self._kv(key, module, x)
@@ -146,4 +175,37 @@ class AudioAttentionPatch:
             w = self.image_weights
             rows = [0.0 if k == PLAIN else (w[min(i, len(w) - 1)] if w else 1.0) for k, i in zip(plan.kinds, plan.images)]
             branch = branch * torch.tensor(rows, device=x.device, dtype=x.dtype).view(-1, 1, 1)
-        return x + branch
+        return branch
+
+
+class _RecordHidden:
+    """after_text, ComfyUI `middle_patch`: remember x (the input of the text cross-attention residual)."""
+
+    def __init__(self, patch: AudioAttentionPatch):
+        self.patch = patch
+
+    def __call__(self, x: torch.Tensor, extra_options: dict) -> torch.Tensor:
+        key = block_key(extra_options)
+        if key in self.patch.adapter.blocks:
+            self.patch._hidden[key] = x
+        return x
+
+    def __deepcopy__(self, memo):
+        return type(self)(copy.deepcopy(self.patch, memo))
+
+    def models(self) -> list:
+        return self.patch.models()
+
+
+class _AfterTextOutput(_RecordHidden):
+    """after_text, ComfyUI `attn2_output_patch`: n (text attention output) → n + branch(x + n)."""
+
+    def __call__(self, n: torch.Tensor, extra_options: dict) -> torch.Tensor:
+        x = self.patch._hidden.pop(block_key(extra_options), None)
+        if x is None:
+            return n
+        branch = self.patch.branch(x + n, extra_options)
+        return n if branch is None else n + branch
+
+    def models(self) -> list:
+        return []  # the recording hook already hands ComfyUI the adapter's patcher

@@ -5,14 +5,19 @@ from .config import PLACEMENTS, BlockSpec
 
 
 def select_blocks(blocks: tuple[BlockSpec, ...], placement: str) -> tuple[BlockSpec, ...]:
-    """Filter the model's blocks by a placement preset ("all", "mid_up", "up", "mid", "down")
-    or a comma-separated list of block keys ("middle_0_0,output_3_0")."""
+    """Filter the model's blocks by a placement preset ("all", "mid_up", "up", "mid", "down", "sonic_mid_up")
+    or a comma-separated list of block keys ("middle_0_0,output_3_0").
+
+    "sonic_mid_up" is SonicDiffusion's placement (`app.py:47`, use_adapter_list=[False, True, True]): the
+    diffusers mid block and every cross-attention up block — on SD1.x `mid_block.attentions.0` and
+    `up_blocks.{1,2,3}.attentions.{0,1,2}`, i.e. middle_0_0 and output_3_0 … output_11_0 (10 blocks)."""
     presets = {
         "all": {"input", "middle", "output"},
         "mid_up": {"middle", "output"},
         "up": {"output"},
         "mid": {"middle"},
         "down": {"input"},
+        "sonic_mid_up": {"middle", "output"},
     }
     if placement in presets:
         chosen = tuple(b for b in blocks if b.stage in presets[placement])

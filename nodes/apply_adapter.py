@@ -73,7 +73,9 @@ class C2DApplyAudioAdapter(io.ComfyNode):
                                     image_weights=_schedule(strength_schedule))
         patch.host_models = [adapter.patcher]
         patched = model.clone()
-        patched.set_model_patch(patch, "middle_patch")
+        for hook, fns in patch.hooks().items():  # middle_patch; after_text adds attn2_output_patch
+            for fn in fns:
+                patched.set_model_patch(fn, hook)
         if adapter.loaded.lora and strength > 0:
             import comfy.lora
             key_map = comfy.lora.model_lora_keys_unet(patched.model, {})

@@ -43,3 +43,28 @@ def clap_model_path(name: str) -> str:
         if os.path.isdir(candidate):
             return candidate
     return folder_paths.get_full_path_or_raise(CLAP_FOLDER, name)
+
+
+def list_adapters() -> list[str]:
+    """Adapter files in models/audio_adapters/ plus SonicDiffusion pair folders (a folder holding .pt/.pth files,
+    listed as its name; the files inside are not listed on their own)."""
+    from ..c2d_core.sonic_convert import is_sonic_folder
+
+    folders = set()
+    for root in folder_paths.get_folder_paths(ADAPTER_FOLDER):
+        if os.path.isdir(root):
+            for entry in sorted(os.listdir(root)):
+                if is_sonic_folder(os.path.join(root, entry)):
+                    folders.add(entry)
+    files = {f for f in folder_paths.get_filename_list(ADAPTER_FOLDER)
+             if f.replace("\\", "/").split("/", 1)[0] not in folders}
+    return sorted(folders | files)
+
+
+def adapter_path(name: str) -> str:
+    """Full path of a listed adapter: a SonicDiffusion pair folder or a file."""
+    for root in folder_paths.get_folder_paths(ADAPTER_FOLDER):
+        candidate = os.path.join(root, name)
+        if os.path.isdir(candidate):
+            return candidate
+    return folder_paths.get_full_path_or_raise(ADAPTER_FOLDER, name)

@@ -4,6 +4,8 @@
     prepare   encode the data once: CLAP embeddings, VAE latents, text embeddings → <cache>
     train     run the stages on the cache; checkpoints, logs, loss curve, adapter.safetensors
     export    turn a run's checkpoint into an adapter file (and optionally a stock LoRA file)
+    convert-sonicdiffusion
+              convert SonicDiffusion's released pair (audio_projector_*.pth + <name>.pt) into one adapter file
     evaluate  score an adapter on the cached validation data
 
 prepare/train/evaluate read a config file (`--config x.toml|.yaml`) and overrides: any option as
@@ -154,6 +156,19 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_convert_sonic(args: argparse.Namespace) -> int:
+    from c2d_core.adapter_file import save_adapter
+    from c2d_core.sonic_convert import load_sonicdiffusion
+
+    loaded = load_sonicdiffusion(args.projector, args.adapter)
+    save_adapter(args.out, loaded.adapter, training_config={
+        "command": "convert-sonicdiffusion", "projector": Path(args.projector).name, "adapter": Path(args.adapter).name})
+    gates = loaded.adapter.gates()
+    log.info("wrote %s: SonicDiffusion adapter, %d blocks (after text attention), gates %.3g…%.3g, CLAP %s", args.out,
+             len(gates), min(gates.values()), max(gates.values()), loaded.adapter.config.clap_model_id)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m training", description="CLAP2Diffusion adapter trainer",
                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
@@ -194,6 +209,14 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--lora-out", default="",
                     help="also write the stage-2 LoRA alone, loadable by ComfyUI's stock LoraLoaderModelOnly")
     ex.set_defaults(func=cmd_export)
+
+    cs = sub.add_parser("convert-sonicdiffusion",
+                        help="convert SonicDiffusion's released projector + adapter pair into one adapter file")
+    cs.add_argument("--projector", required=True, help="their audio projector state dict, e.g. audio_projector_landscape.pth")
+    cs.add_argument("--adapter", required=True,
+                    help="their UNet adapter tensors (or whole UNet state dict), e.g. landscape.pt")
+    cs.add_argument("--out", required=True, help="adapter .safetensors to write (e.g. models/audio_adapters/x.safetensors)")
+    cs.set_defaults(func=cmd_convert_sonic)
 
     ev = sub.add_parser("evaluate", help="score an adapter on the cached validation data")
     ev.add_argument("--adapter", required=True, help="adapter .safetensors to evaluate")

@@ -15,7 +15,7 @@ import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from c2d_core.config import PLACEMENTS
+from c2d_core.config import PLACEMENTS, PROJECTORS
 from c2d_core.errors import C2DError
 
 
@@ -67,8 +67,13 @@ class AdapterOptions:
     hidden_dim: int = opt(1024, "hidden width of each projector MLP")
     gate_init: float = opt(0.0, "initial gate α of every block (0: training starts from the exact base model)")
     placement: str = opt("all", f"blocks that get audio attention: one of {list(PLACEMENTS)} or comma-separated keys")
+    projector: str = opt("mlp4", "projector kind: mlp4 (n_mlps parallel MLPs, before text attention, learned null tokens) "
+                                 "or sonic77 (SonicDiffusion's 77-token conv projector, after text attention, projector(0) "
+                                 "for CFG; needs 1024-d MS-CLAP embeddings, SD1.x; n_tokens/n_mlps/hidden_dim unused; "
+                                 "SonicDiffusion trains with placement=sonic_mid_up, gate_init=0.1)")
     clap_model_id: str = opt("", "CLAP model id stored in the adapter (default: the name of clap.model's folder)")
-    init: str = opt("", "start from this adapter file (e.g. from `init` or an earlier run) instead of a fresh one")
+    init: str = opt("", "start from this adapter file (e.g. from `init`, an earlier run or `convert-sonicdiffusion`; or a "
+                        "folder with SonicDiffusion's released projector .pth + adapter .pt) instead of a fresh one")
     seed: int = opt(0, "seed of the adapter's initial weights")
 
 
@@ -401,7 +406,9 @@ def validate(cfg: Config) -> None:
         (cfg.lora.rank >= 1, "lora.rank must be ≥ 1"),
         (cfg.model.unet_dtype in ("auto", "fp32", "bf16", "fp16"), f"model.unet_dtype must be auto, fp32, bf16 or "
                                                                    f"fp16, got {cfg.model.unet_dtype!r}"),
-        (cfg.adapter.n_tokens % cfg.adapter.n_mlps == 0, f"adapter.n_tokens ({cfg.adapter.n_tokens}) must be "
+        (cfg.adapter.projector in PROJECTORS, f"adapter.projector must be one of {list(PROJECTORS)}, got "
+                                              f"{cfg.adapter.projector!r}"),
+        (cfg.adapter.projector != "mlp4" or cfg.adapter.n_tokens % cfg.adapter.n_mlps == 0, f"adapter.n_tokens ({cfg.adapter.n_tokens}) must be "
                                                          f"divisible by adapter.n_mlps ({cfg.adapter.n_mlps})"),
         (cfg.data.resolution % 8 == 0 and cfg.data.resolution > 0, "data.resolution must be a positive multiple of 8"),
         (cfg.eval.guidance in ("text+audio", "audio"), f"eval.guidance must be text+audio or audio, got "

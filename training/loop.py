@@ -175,7 +175,11 @@ def build_adapter_for(cfg: Config, base: Base, cache: LatentCache) -> nn.Module:
                          "inpainting (9-channel) UNets are not trainable yet: train on the base SD1.5 checkpoint")
     clap_id = a.clap_model_id or cache.encoders.get("clap_model_id", "")
     if a.init:
-        loaded = load_adapter(a.init)
+        if Path(a.init).is_dir():   # a SonicDiffusion pair folder (projector .pth + adapter .pt), converted here
+            from c2d_core.sonic_convert import find_pair, load_sonicdiffusion
+            loaded = load_sonicdiffusion(*find_pair(a.init))
+        else:
+            loaded = load_adapter(a.init)
         adapter = loaded.adapter
         adapter.check_fits(blocks, context_dim, base.family)
         adapter.check_clap(clap_dim)
@@ -185,9 +189,16 @@ def build_adapter_for(cfg: Config, base: Base, cache: LatentCache) -> nn.Module:
         selected = select_blocks(blocks, a.placement)
     except ValueError as e:
         raise ConfigError(f"adapter.placement: {e}") from None
-    adapter_cfg = AdapterConfig(clap_dim=clap_dim, context_dim=context_dim, n_tokens=a.n_tokens, n_mlps=a.n_mlps,
-                                hidden_dim=a.hidden_dim, gate_init=a.gate_init, placement=a.placement,
-                                base_family=base.family, clap_model_id=clap_id, blocks=selected)
+    shape = dict(n_tokens=a.n_tokens, n_mlps=a.n_mlps)
+    if a.projector == "sonic77":   # SonicDiffusion's architecture (c2d_core/sonic_projector.py, sonic_convert.py)
+        shape = dict(n_tokens=77, n_mlps=1, projector="sonic77", position="after_text", uncond="projector_zeros")
+    try:
+        adapter_cfg = AdapterConfig(clap_dim=clap_dim, context_dim=context_dim, hidden_dim=a.hidden_dim,
+                                    gate_init=a.gate_init, placement=a.placement, base_family=base.family,
+                                    clap_model_id=clap_id, blocks=selected, **shape)
+    except ValueError as e:
+        raise ConfigError(f"adapter.projector={a.projector}: {e} (the cache's CLAP embeddings are {clap_dim}-d, the "
+                          f"UNet's context {context_dim}-d)") from None
     return new_adapter(adapter_cfg, seed=a.seed)
 
 
@@ -203,9 +214,25 @@ def _config_changes(old: dict, new: dict, prefix: str = "") -> list[str]:
     return out
 
 
+# options added after runs were saved: a run saved without one resumes when the option is at its default
+ADDED_OPTIONS = {"adapter.projector": "mlp4"}
+
+
+def _saved_has(saved: dict, key: str) -> bool:
+    node = saved
+    for part in key.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return False
+        node = node[part]
+    return True
+
+
 def check_resume_config(saved: dict, cfg: Config) -> None:
-    changed = [k for k in _config_changes(saved, cfg.to_dict())
-               if k not in RESUMABLE_CHANGES and not k.startswith("eval.")
+    new = cfg.to_dict()
+    changed = [k for k in _config_changes(saved, new)
+               if not (k in ADDED_OPTIONS and not _saved_has(saved, k) and _saved_has(new, k)
+                       and new[k.split(".")[0]][k.split(".")[1]] == ADDED_OPTIONS[k])
+               and k not in RESUMABLE_CHANGES and not k.startswith("eval.")
                and not (k.startswith("stage.") and k.endswith((".steps", ".patience")))]
     if changed:
         raise ConfigError(f"--resume: the config differs from the checkpoint's in {', '.join(changed)}; resume with "

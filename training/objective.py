@@ -2,7 +2,7 @@
 
 The UNet call is exactly ComfyUI's `BaseModel._apply_model` (input scaling and sigma → timestep
 through the model's own `model_sampling`, context cast to the UNet dtype) with the inference patch
-`c2d_core.patch.AudioAttentionPatch` in `transformer_options["patches"]["middle_patch"]`, so the
+`c2d_core.patch.AudioAttentionPatch` in `transformer_options["patches"]` (its `hooks()`), so the
 trained modules see the same code path as in ComfyUI.
 """
 from __future__ import annotations
@@ -52,7 +52,7 @@ def predict_eps(base_model, adapter: AudioAdapter | None, x_noisy: torch.Tensor,
     options: dict = {"cond_or_uncond": [0], "sigmas": sigma}
     if adapter is not None and clap is not None:
         patch = AudioAttentionPatch(adapter, clap, strength=strength, train=True, null_rows=null_audio)
-        options["patches"] = {"middle_patch": [patch]}
+        options["patches"] = patch.hooks()
     out = base_model.diffusion_model(xc, t, context=context.to(dtype), transformer_options=options)
     return out.float()
 

@@ -1,7 +1,7 @@
 """Microsoft CLAP 2023 audio tower: log-mel front end → HTSAT (transformers' `ClapAudioModel`) → projection.
 
 msclap's `HTSATWrapper` (`msclap/models/htsat.py`) is the HTS-AT Swin transformer laion-clap also uses, so its
-`audio_encoder.base.htsat.*` tensors map onto transformers' CLAP audio model with `laion_clap_convert.rename_htsat`
+`audio_encoder.base.htsat.*` tensors map onto transformers' CLAP audio model with `laion_convert.rename_htsat`
 (bn0 → batch_norm, qkv split into query/key/value, …). The HTSAT's shape is declared here (msclap's
 `models/config.py`: 96-wide patches of 4, depths 2-2-6-2, heads 4-8-16-32, window 8, spec size 256, 64 mel
 bins), never read from the file; the file is checked against it in transformers' names (a wrong or missing
