@@ -82,6 +82,12 @@ class AudioAttentionPatch:
         """Extra models ComfyUI's memory management loads with the UNet (the adapter's patcher)."""
         return list(self.host_models)
 
+    def to(self, device_or_dtype) -> "AudioAttentionPatch":
+        """ComfyUI calls `.to(device)` / `.to(dtype)` on every patch when it moves a model (and on each GPU of the
+        multi-GPU path) and keeps what it returns. The weights move with the adapter's patcher (`models()`) and
+        the audio K/V are computed per (device, dtype) of the hidden states, so the patch itself stays as it is."""
+        return self
+
     @property
     def position(self) -> str:
         return self.adapter.config.position
@@ -192,6 +198,9 @@ class _RecordHidden:
 
     def __deepcopy__(self, memo):
         return type(self)(copy.deepcopy(self.patch, memo))
+
+    def to(self, device_or_dtype) -> "_RecordHidden":
+        return self  # see AudioAttentionPatch.to
 
     def models(self) -> list:
         return self.patch.models()

@@ -46,6 +46,9 @@ class PnPFeaturePatch:
     def __init__(self, state: PnPState):
         self.state = state
 
+    def to(self, device_or_dtype):
+        return self  # ComfyUI's `.to()` on patches: nothing here holds tensors
+
     def __call__(self, h, hsp, transformer_options):
         block = transformer_options.get("block")
         # this hook runs before output block id; h there is the output of block id - 1
@@ -61,6 +64,9 @@ class PnPAttentionPatch:
 
     def __init__(self, state: PnPState):
         self.state = state
+
+    def to(self, device_or_dtype):
+        return self  # ComfyUI's `.to()` on patches: nothing here holds tensors
 
     def __call__(self, n, context, value, extra_options):
         block = extra_options.get("block")

@@ -40,6 +40,12 @@ class SourceRowOnce:
     def __init__(self, inner=None):
         self.inner = inner
 
+    def to(self, device_or_dtype) -> "SourceRowOnce":
+        """ComfyUI moves a model_function_wrapper with `.to()`: pass it on to the wrapped one, hold no tensors."""
+        if self.inner is not None and hasattr(self.inner, "to"):
+            self.inner = self.inner.to(device_or_dtype)
+        return self
+
     def __call__(self, apply_model, args):
         x, t, c, chunks = args["input"], args["timestep"], dict(args["c"]), list(args["cond_or_uncond"])
         N, per = x.shape[0], x.shape[0] // len(chunks)

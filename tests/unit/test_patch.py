@@ -148,3 +148,33 @@ def test_folded_attention_equals_the_reference_attention():
     half = m.branch_folded(h.half(), *m.attn.fold(k.half(), v.half()), 0.5)
     assert half.dtype == torch.float16 and torch.isfinite(half).all()
     torch.testing.assert_close(half.float(), ref, rtol=2e-2, atol=2e-2)
+
+
+def _moved_like_comfyui(patches: dict) -> dict:
+    """What ComfyUI does to transformer patches when it moves a model (ModelPatcher.model_patches_to, and
+    comfy.samplers before sampling): each patch with a .to() is replaced by what .to(device) / .to(dtype) returns."""
+    for cast in (torch.device("cpu"), torch.float16):
+        patches = {name: [p.to(cast) if hasattr(p, "to") else p for p in fns] for name, fns in patches.items()}
+    return patches
+
+
+def test_patches_survive_comfyui_moving_them():
+    from c2d_core.pnp import PnPAttentionPatch, PnPFeaturePatch, PnPState
+    from c2d_core.source_row import SourceRowOnce
+
+    patch = AudioAttentionPatch(tiny_adapter(gate=0.5), torch.randn(1, 16))
+    x = _x()
+    before = patch(x, extra())
+    state = PnPState()
+    hooks = {**patch.hooks(), "attn1_patch": [PnPAttentionPatch(state)], "output_block_patch": [PnPFeaturePatch(state)]}
+    moved = _moved_like_comfyui(hooks)
+    assert all(a is b for name in hooks for a, b in zip(hooks[name], moved[name]))   # the same objects stay in place
+    assert torch.equal(moved["middle_patch"][0](x, extra()), before)                 # and compute the same
+    inner = SourceRowOnce()
+    wrapper = SourceRowOnce(inner)
+    assert wrapper.to(torch.float16) is wrapper and wrapper.inner is inner
+    from c2d_core.adapter import AudioAdapter
+    from c2d_core.sonic_convert import sonic_config
+    after_text = AudioAttentionPatch(AudioAdapter(sonic_config()), torch.randn(1, 1024)).hooks()   # two hooks
+    moved = _moved_like_comfyui(after_text)
+    assert all(a is b for name in after_text for a, b in zip(after_text[name], moved[name]))
