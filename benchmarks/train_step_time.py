@@ -52,7 +52,7 @@ def main() -> int:
     from training.host import import_comfy
     import_comfy()
     from toy import task as S
-    from training.config import load_config
+    from training.config_io import load_config
     from training.loop import Trainer
 
     device = "cuda" if torch.cuda.is_available() else "cpu"

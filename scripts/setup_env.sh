@@ -19,7 +19,7 @@ if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$STAMP" 2>/dev/null)" != "$WANT" ]; 
   "$VENV/bin/pip" install -q --no-deps "msclap==1.3.4"
   # newer front ends the front-end test also opens the workflows in (beside the pinned package), each in its folder
   for v in $(grep -v '^#' "$HERE/devtools/frontend_versions.txt"); do
-    "$VENV/bin/pip" install -q --no-deps --target "$VENV/frontends/$v" "comfyui-frontend-package==$v"
+    "$VENV/bin/pip" install -q --no-deps --upgrade --target "$VENV/frontends/$v" "comfyui-frontend-package==$v"
   done
   echo "$WANT" > "$STAMP"
 fi

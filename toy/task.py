@@ -22,7 +22,8 @@ import torch
 import torch.nn.functional as F
 
 from training.cache import CacheWriter
-from training.config import Config, load_config
+from training.config import Config
+from training.config_io import load_config
 
 N_CLASSES = 4
 FREQS = (300.0, 600.0, 1200.0, 2400.0)      # Hz, one octave apart

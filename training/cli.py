@@ -58,7 +58,7 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 # ---- config-driven commands ----------------------------------------------------------------------
 def add_config_options(p: argparse.ArgumentParser) -> None:
-    from .config import iter_options
+    from .config_io import iter_options
 
     p.add_argument("--config", help="config file (.toml, .yaml/.yml or .json); options below override it")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -84,7 +84,7 @@ def _metavar(tp) -> str:
 
 
 def config_from_args(args: argparse.Namespace):
-    from .config import load_config
+    from .config_io import load_config
 
     overrides = {k[4:]: v for k, v in vars(args).items() if k.startswith("opt:") and v is not None}
     cfg_path = args.config
@@ -92,7 +92,7 @@ def config_from_args(args: argparse.Namespace):
         saved = Path(overrides["train.run_dir"]) / "config.toml"
         if saved.is_file():
             cfg_path = str(saved)   # `train --run-dir R --resume latest` continues R with its own config
-    from .config import parse_override
+    from .config_io import parse_override
     items = dict(parse_override(s) for s in args.set)
     cfg = load_config(cfg_path, overrides={**items, **overrides})
     return cfg

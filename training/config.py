@@ -9,13 +9,10 @@ flag, so `--help` documents all of them. The resolved config is written to the r
 from __future__ import annotations
 
 import dataclasses
-import json
-import math
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from c2d_core.config import PLACEMENTS, PROJECTORS
+from c2d_core.config import PLACEMENTS, PROJECTORS, AdapterConfig
 from c2d_core.errors import C2DError
 
 
@@ -59,22 +56,37 @@ class ModelConfig:
     gradient_checkpointing: bool = opt(False, "recompute UNet activations in the backward pass (less memory, slower steps)")
 
 
-@dataclass(frozen=True)
-class AdapterOptions:
-    clap_dim: int = opt(512, "CLAP embedding width (512: LAION CLAP; must match the CLAP model of prepare)")
-    n_tokens: int = opt(8, "audio tokens per clip")
-    n_mlps: int = opt(4, "parallel projector MLPs (each makes n_tokens / n_mlps tokens; 1 = ablation)")
-    hidden_dim: int = opt(1024, "hidden width of each projector MLP")
-    gate_init: float = opt(0.0, "initial gate α of every block (0: training starts from the exact base model)")
-    placement: str = opt("all", f"blocks that get audio attention: one of {list(PLACEMENTS)} or comma-separated keys")
-    projector: str = opt("mlp4", "projector kind: mlp4 (n_mlps parallel MLPs, before text attention, learned null tokens) "
-                                 "or sonic77 (SonicDiffusion's 77-token conv projector, after text attention, projector(0) "
-                                 "for CFG; needs 1024-d MS-CLAP embeddings, SD1.x; n_tokens/n_mlps/hidden_dim unused; "
-                                 "SonicDiffusion trains with placement=sonic_mid_up, gate_init=0.1)")
-    clap_model_id: str = opt("", "CLAP model id stored in the adapter (default: the name of clap.model's folder)")
-    init: str = opt("", "start from this adapter file (e.g. from `init`, an earlier run or `convert-sonicdiffusion`; or a "
-                        "folder with SonicDiffusion's released projector .pth + adapter .pt) instead of a fresh one")
-    seed: int = opt(0, "seed of the adapter's initial weights")
+# The adapter's shape options are the core AdapterConfig's own fields (type and default taken from it, so the two
+# never drift); the trainer adds only its help texts and two options of its own (init, seed).
+ADAPTER_SHAPE_HELP = {
+    "clap_dim": "CLAP embedding width (512: LAION CLAP; must match the CLAP model of prepare)",
+    "n_tokens": "audio tokens per clip",
+    "n_mlps": "parallel projector MLPs (each makes n_tokens / n_mlps tokens; 1 = ablation)",
+    "hidden_dim": "hidden width of each projector MLP",
+    "gate_init": "initial gate α of every block (0: training starts from the exact base model)",
+    "placement": f"blocks that get audio attention: one of {list(PLACEMENTS)} or comma-separated keys",
+    "projector": "projector kind: mlp4 (n_mlps parallel MLPs, before text attention, learned null tokens) or sonic77 "
+                 "(SonicDiffusion's 77-token conv projector, after text attention, projector(0) for CFG; needs 1024-d "
+                 "MS-CLAP embeddings, SD1.x; n_tokens/n_mlps/hidden_dim unused; SonicDiffusion trains with "
+                 "placement=sonic_mid_up, gate_init=0.1)",
+    "clap_model_id": "CLAP model id stored in the adapter (default: the name of clap.model's folder)",
+}
+
+
+def _adapter_options():
+    core = {f.name: f for f in dataclasses.fields(AdapterConfig)}
+    shape = [(name, core[name].type, opt(core[name].default, help)) for name, help in ADAPTER_SHAPE_HELP.items()]
+    own = [("init", "str", opt("", "start from this adapter file (e.g. from `init`, an earlier run or "
+                                   "`convert-sonicdiffusion`; or a folder with SonicDiffusion's released projector .pth "
+                                   "+ adapter .pt) instead of a fresh one")),
+           ("seed", "int", opt(0, "seed of the adapter's initial weights"))]
+    cls = dataclasses.make_dataclass("AdapterOptions", shape + own, frozen=True)
+    cls.__module__ = __name__   # its string annotations resolve here
+    cls.__doc__ = "adapter options: c2d_core.config.AdapterConfig's shape fields + init, seed"
+    return cls
+
+
+AdapterOptions = _adapter_options()
 
 
 @dataclass(frozen=True)
@@ -189,190 +201,18 @@ class Config:
         return Path(self.data.cache) if self.data.cache else Path(self.train.run_dir) / "cache"
 
     def to_dict(self) -> dict:
-        return _to_plain(self)
+        return to_plain(self)
 
 
-# ---- reading ------------------------------------------------------------------------------------
-def _to_plain(obj):
+def to_plain(obj):
     if dataclasses.is_dataclass(obj):
-        return {f.name: _to_plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+        return {f.name: to_plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
     if isinstance(obj, dict):
-        return {k: _to_plain(v) for k, v in obj.items()}
+        return {k: to_plain(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [_to_plain(v) for v in obj]
+        return [to_plain(v) for v in obj]
     return obj
 
-
-def _hints(cls) -> dict:
-    return typing.get_type_hints(cls)
-
-
-def _is_dc(tp) -> bool:
-    return isinstance(tp, type) and dataclasses.is_dataclass(tp)
-
-
-def _convert(value, tp, where: str):
-    """Coerce a TOML/YAML/command-line value to the field type `tp`, or raise ConfigError."""
-    origin = typing.get_origin(tp)
-    try:
-        if origin is tuple:
-            item = typing.get_args(tp)[0]
-            if isinstance(value, str):
-                value = [v.strip() for v in value.split(",") if v.strip()]
-            if not isinstance(value, (list, tuple)):
-                raise TypeError(f"expected a list, got {value!r}")
-            return tuple(_convert(v, item, where) for v in value)
-        if tp is bool:
-            if isinstance(value, bool):
-                return value
-            if isinstance(value, str) and value.lower() in ("1", "true", "yes", "on", "0", "false", "no", "off"):
-                return value.lower() in ("1", "true", "yes", "on")
-            raise TypeError(f"expected true or false, got {value!r}")
-        if tp is int:
-            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
-                raise TypeError(f"expected an integer, got {value!r}")
-            return int(value)
-        if tp is float:
-            if isinstance(value, bool):
-                raise TypeError(f"expected a number, got {value!r}")
-            out = float(value)
-            if not math.isfinite(out):
-                raise TypeError(f"expected a finite number, got {value!r}")
-            return out
-        if tp is str:
-            if isinstance(value, (dict, list)):
-                raise TypeError(f"expected a string, got {value!r}")
-            return str(value)
-    except (TypeError, ValueError) as e:
-        raise ConfigError(f"config {where}: {e}") from None
-    raise ConfigError(f"config {where}: unsupported type {tp}")
-
-
-def _build(cls, raw: dict, where: str):
-    if not isinstance(raw, dict):
-        raise ConfigError(f"config {where or 'file'}: expected a table, got {raw!r}")
-    hints = _hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(raw) - names)
-    if unknown:
-        prefix = f"{where}." if where else ""
-        raise ConfigError(f"unknown config key {prefix}{unknown[0]}; known keys in "
-                          f"[{where or 'top level'}]: {', '.join(sorted(names))}")
-    kwargs = {}
-    for name, value in raw.items():
-        tp = hints[name]
-        sub = f"{where}.{name}" if where else name
-        if _is_dc(tp):
-            if not isinstance(value, dict):
-                raise ConfigError(f"config {sub}: expected a table ([{sub}]), got {value!r}")
-            kwargs[name] = _build(tp, _merge(_to_plain(getattr(cls(), name)), value), sub)
-        else:
-            kwargs[name] = _convert(value, tp, sub)
-    return cls(**kwargs)
-
-
-def _merge(dst: dict, src: dict) -> dict:
-    for k, v in src.items():
-        if isinstance(v, dict) and isinstance(dst.get(k), dict):
-            _merge(dst[k], v)
-        else:
-            dst[k] = v
-    return dst
-
-
-def read_file(path: str | Path) -> dict:
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"config file not found: {path}")
-    text = path.read_text(encoding="utf-8")
-    try:
-        if path.suffix.lower() == ".toml":
-            import tomllib
-            return tomllib.loads(text)
-        if path.suffix.lower() in (".yaml", ".yml"):
-            import yaml
-            data = yaml.safe_load(text) or {}
-            if not isinstance(data, dict):
-                raise ConfigError(f"{path}: the top level must be a mapping")
-            return data
-        if path.suffix.lower() == ".json":
-            return json.loads(text)
-    except ConfigError:
-        raise
-    except Exception as e:  # tomllib/yaml/json each raise their own error types
-        raise ConfigError(f"{path} is not valid {path.suffix[1:].upper()}: {e}") from None
-    raise ConfigError(f"{path}: config files are .toml, .yaml/.yml or .json")
-
-
-def _field_type(dotted: str):
-    """The declared type of `section.key` (or `stage.<name>.key`), or ConfigError naming the bad part."""
-    parts = dotted.split(".")
-    cls = Config
-    for i, part in enumerate(parts):
-        if cls is Config and part == "stage" and i == 0:
-            if len(parts) != 3:
-                raise ConfigError(f"override {dotted}: stage options are stage.<name>.<key>, e.g. stage.joint.steps")
-            return _field_type_in(StageConfig, parts[2:], dotted)
-        hints = _hints(cls)
-        if part not in hints:
-            raise ConfigError(f"unknown config key {'.'.join(parts[:i + 1])}; known keys: "
-                              f"{', '.join(sorted(hints))}")
-        tp = hints[part]
-        if i == len(parts) - 1:
-            if _is_dc(tp):
-                raise ConfigError(f"override {dotted}: {dotted} is a table; set one of its keys")
-            return tp
-        if not _is_dc(tp):
-            raise ConfigError(f"override {dotted}: {'.'.join(parts[:i + 1])} is not a table")
-        cls = tp
-    raise ConfigError(f"override {dotted!r} is empty")
-
-
-def _field_type_in(cls, parts, dotted):
-    hints = _hints(cls)
-    if len(parts) != 1 or parts[0] not in hints:
-        raise ConfigError(f"unknown config key {dotted}; stage keys: {', '.join(sorted(hints))}")
-    return hints[parts[0]]
-
-
-def parse_override(text: str) -> tuple[str, object]:
-    """"train.lr=5e-5" → ("train.lr", 5e-05) converted to the field's type."""
-    if "=" not in text:
-        raise ConfigError(f"override {text!r} must look like section.key=value")
-    key, value = text.split("=", 1)
-    key = key.strip()
-    tp = _field_type(key)
-    return key, _convert(value.strip(), tp, key)
-
-
-def load_config(path: str | Path | None = None, overrides: list[str] | dict | None = None) -> Config:
-    """Defaults ← config file ← overrides ("a.b=value" strings or {dotted: value}). Validated."""
-    raw: dict = read_file(path) if path else {}
-    if isinstance(overrides, dict):
-        items = [(k, _convert(v, _field_type(k), k)) for k, v in overrides.items()]
-    else:
-        items = [parse_override(o) for o in overrides or []]
-    for key, value in items:
-        node = raw
-        parts = key.split(".")
-        for p in parts[:-1]:
-            node = node.setdefault(p, {})
-            if not isinstance(node, dict):
-                raise ConfigError(f"override {key}: {p} is not a table in the config file")
-        node[parts[-1]] = value
-    stages_raw = raw.pop("stage", {}) or {}
-    if not isinstance(stages_raw, dict):
-        raise ConfigError("config [stage] must be a table of stage tables ([stage.align], [stage.joint], ...)")
-    cfg = _build(Config, raw, "")
-    stages = {k: v for k, v in default_stages().items()}
-    for name, table in stages_raw.items():
-        if not isinstance(table, dict):
-            raise ConfigError(f"config stage.{name}: expected a table ([stage.{name}]), got {table!r}")
-        base = _to_plain(stages.get(name, StageConfig()))
-        stages[name] = _build(StageConfig, _merge(base, table), f"stage.{name}")
-    cfg = dataclasses.replace(cfg, stage=stages)
-    validate(cfg)
-    return cfg
 
 
 def validate(cfg: Config) -> None:
@@ -422,53 +262,3 @@ def validate(cfg: Config) -> None:
 
 
 # ---- writing ------------------------------------------------------------------------------------
-def _toml_value(v) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, (int, float)):
-        return repr(v)
-    if isinstance(v, str):
-        return json.dumps(v, ensure_ascii=False)
-    if isinstance(v, (list, tuple)):
-        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
-    raise TypeError(f"cannot write {v!r} to TOML")
-
-
-def to_toml(cfg: Config) -> str:
-    """The resolved config as TOML (every key, defaults included); `load_config` reads it back."""
-    lines = ["# resolved CLAP2Diffusion training config (every option; read back with --config)"]
-
-    def table(name: str, d: dict):
-        scalars = {k: v for k, v in d.items() if not isinstance(v, dict)}
-        lines.append(f"\n[{name}]")
-        lines.extend(f"{k} = {_toml_value(v)}" for k, v in scalars.items())
-        for k, v in d.items():
-            if isinstance(v, dict):
-                table(f"{name}.{k}", v)
-
-    plain = cfg.to_dict()
-    for section, d in plain.items():
-        if section == "stage":
-            for name, st in d.items():
-                table(f"stage.{name}", st)
-        else:
-            table(section, d)
-    return "\n".join(lines) + "\n"
-
-
-def iter_options(cls=Config, prefix: str = ""):
-    """(dotted key, type, default, help) of every scalar option, for the CLI's flags and docs."""
-    hints = _hints(cls)
-    inst = cls()
-    for f in dataclasses.fields(cls):
-        tp = hints[f.name]
-        key = f"{prefix}{f.name}"
-        if f.name == "stage" and cls is Config:
-            for name, st in default_stages().items():
-                for k, t2, d2, h2 in iter_options(StageConfig, f"stage.{name}."):
-                    yield k, t2, getattr(st, k.rsplit(".", 1)[1]), h2
-            continue
-        if _is_dc(tp):
-            yield from iter_options(tp, key + ".")
-        else:
-            yield key, tp, getattr(inst, f.name), f.metadata.get("help", "")

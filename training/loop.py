@@ -10,7 +10,6 @@ import contextlib
 import dataclasses
 import logging
 import math
-import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,29 +17,24 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
-from c2d_core.adapter_file import load_adapter
-from c2d_core.config import AdapterConfig
-from c2d_core.factory import new_adapter
-from c2d_core.placement import select_blocks
-from c2d_core.unet_blocks import discover_blocks
-
-from .cache import CacheError, LatentCache, load_cache
-from .cache import atomic_write_bytes
+from .adapter_setup import build_adapter_for
+from .batches import BatchSampler, mix_seed
+from .cache import CacheError, atomic_write_bytes, load_cache
 from .checkpoints import (Checkpointer, TrainState, list_checkpoints, load_checkpoint, load_latest, resolve_resume,
                           set_rng_state)
-from .config import Config, ConfigError, to_toml
+from .config import Config, ConfigError
+from .config_io import to_toml
 from .export import lora_to_comfy, write_adapter
+from .grad_checkpoint import enable_gradient_checkpointing
+from .interrupt import StopOnSignal
 from .logs import RunLog, plot_loss
 from .lora import UNetLora
 from .model import Base, load_base, unet_dtype
 from .objective import Noise, diffusion_loss, draw_noise
+from .resume import check_resume_config
 from .stages import Stage, apply_stage, make_optimizer, resolve_stages
 
 log = logging.getLogger(__name__)
-
-# Options that may differ between a run and its resumption (they do not change what is computed).
-RESUMABLE_CHANGES = ("train.checkpoint_every", "train.keep_checkpoints", "train.log_every", "train.progress",
-                     "train.tensorboard", "train.val_every", "model.gradient_checkpointing", "model.comfyui")
 
 
 class Trainable(nn.Module):
@@ -94,175 +88,6 @@ class TrainResult:
     adapter_path: Path | None
     val_loss: float | None
     stages: list
-
-
-def _seed(*parts: int) -> int:
-    h = 0x9E3779B97F4A7C15
-    for p in parts:
-        h = (h * 1_000_003 + int(p) + 0x632BE5AB) % (2 ** 63)
-    return h
-
-
-class BatchSampler:
-    """Sample rows for (step, micro, rank): an epoch-wise permutation of the training rows, as a pure
-    function of the position in the sample stream."""
-
-    def __init__(self, rows: torch.Tensor, batch: int, accum: int, world: int, seed: int):
-        self.rows, self.batch, self.accum, self.world, self.seed = rows, batch, accum, world, seed
-        self._perms: dict[int, torch.Tensor] = {}
-
-    def _perm(self, epoch: int) -> torch.Tensor:
-        if epoch not in self._perms:
-            if len(self._perms) > 4:
-                self._perms.clear()
-            g = torch.Generator().manual_seed(_seed(self.seed, 17, epoch))
-            self._perms[epoch] = torch.randperm(len(self.rows), generator=g)
-        return self._perms[epoch]
-
-    def positions(self, step: int, micro: int, rank: int) -> torch.Tensor:
-        """Positions in the global sample stream of micro-batch `micro` of step `step` on process `rank`."""
-        start = ((step * self.accum + micro) * self.world + rank) * self.batch
-        return torch.arange(start, start + self.batch)
-
-    def indices(self, step: int, micro: int, rank: int) -> torch.Tensor:
-        n = len(self.rows)
-        pos = self.positions(step, micro, rank).tolist()
-        return torch.tensor([int(self.rows[self._perm(p // n)[p % n]]) for p in pos], dtype=torch.long)
-
-
-def enable_gradient_checkpointing(unet: nn.Module) -> int:
-    """Recompute each ResBlock / SpatialTransformer in the backward pass (torch.utils.checkpoint).
-
-    ComfyUI mutates `transformer_options` as the UNet runs ("block", "block_index"), so each call
-    gets its own shallow copy: the recomputation then sees the block ids of the original call."""
-    from comfy.ldm.modules.attention import SpatialTransformer
-    from comfy.ldm.modules.diffusionmodules.openaimodel import ResBlock
-    from torch.utils.checkpoint import checkpoint
-
-    n = 0
-    for m in unet.modules():
-        if isinstance(m, (SpatialTransformer, ResBlock)) and not hasattr(m, "_c2d_checkpointed"):
-            inner = m.forward
-
-            def forward(*args, _inner=inner, **kwargs):
-                if not torch.is_grad_enabled():
-                    return _inner(*args, **kwargs)
-                args = tuple(dict(a) if isinstance(a, dict) else a for a in args)
-                kwargs = {k: dict(v) if isinstance(v, dict) else v for k, v in kwargs.items()}
-                return checkpoint(_inner, *args, use_reentrant=False, **kwargs)
-
-            m.forward = forward
-            m._c2d_checkpointed = True
-            n += 1
-    return n
-
-
-def build_adapter_for(cfg: Config, base: Base, cache: LatentCache) -> nn.Module:
-    blocks, context_dim = discover_blocks(base.unet)
-    a = cfg.adapter
-    clap_dim = int(cache.clap.shape[1])
-    if clap_dim != a.clap_dim:
-        raise ConfigError(f"the cache holds {clap_dim}-d CLAP embeddings but adapter.clap_dim is {a.clap_dim}; "
-                          f"set adapter.clap_dim={clap_dim} (or prepare with the CLAP model you mean)")
-    text_dim = int(cache.text.shape[-1])
-    if text_dim != context_dim:
-        raise CacheError(f"the cache's text embeddings are {text_dim}-d but the UNet's context is {context_dim}-d: the "
-                         "cache was prepared with another checkpoint; prepare again with this model.checkpoint")
-    latent_c = int(cache.latent.shape[1])
-    in_c = base.unet.in_channels
-    if latent_c != in_c:
-        raise CacheError(f"the cache's latents have {latent_c} channels but the UNet takes {in_c}; "
-                         "inpainting (9-channel) UNets are not trainable yet: train on the base SD1.5 checkpoint")
-    clap_id = a.clap_model_id or cache.encoders.get("clap_model_id", "")
-    if a.init:
-        if Path(a.init).is_dir():   # a SonicDiffusion pair folder (projector .pth + adapter .pt), converted here
-            from c2d_core.sonic_convert import find_pair, load_sonicdiffusion
-            loaded = load_sonicdiffusion(*find_pair(a.init))
-        else:
-            loaded = load_adapter(a.init)
-        adapter = loaded.adapter
-        adapter.check_fits(blocks, context_dim, base.family)
-        adapter.check_clap(clap_dim)
-        adapter.train()
-        return adapter
-    try:
-        selected = select_blocks(blocks, a.placement)
-    except ValueError as e:
-        raise ConfigError(f"adapter.placement: {e}") from None
-    shape = dict(n_tokens=a.n_tokens, n_mlps=a.n_mlps)
-    if a.projector == "sonic77":   # SonicDiffusion's architecture (c2d_core/sonic_projector.py, sonic_convert.py)
-        shape = dict(n_tokens=77, n_mlps=1, projector="sonic77", position="after_text", uncond="projector_zeros")
-    try:
-        adapter_cfg = AdapterConfig(clap_dim=clap_dim, context_dim=context_dim, hidden_dim=a.hidden_dim,
-                                    gate_init=a.gate_init, placement=a.placement, base_family=base.family,
-                                    clap_model_id=clap_id, blocks=selected, **shape)
-    except ValueError as e:
-        raise ConfigError(f"adapter.projector={a.projector}: {e} (the cache's CLAP embeddings are {clap_dim}-d, the "
-                          f"UNet's context {context_dim}-d)") from None
-    return new_adapter(adapter_cfg, seed=a.seed)
-
-
-def _config_changes(old: dict, new: dict, prefix: str = "") -> list[str]:
-    out = []
-    for k in sorted(set(old) | set(new)):
-        key = f"{prefix}{k}"
-        a, b = old.get(k), new.get(k)
-        if isinstance(a, dict) and isinstance(b, dict):
-            out += _config_changes(a, b, key + ".")
-        elif a != b:
-            out.append(key)
-    return out
-
-
-# options added after runs were saved: a run saved without one resumes when the option is at its default
-ADDED_OPTIONS = {"adapter.projector": "mlp4"}
-
-
-def _saved_has(saved: dict, key: str) -> bool:
-    node = saved
-    for part in key.split("."):
-        if not isinstance(node, dict) or part not in node:
-            return False
-        node = node[part]
-    return True
-
-
-def check_resume_config(saved: dict, cfg: Config) -> None:
-    new = cfg.to_dict()
-    changed = [k for k in _config_changes(saved, new)
-               if not (k in ADDED_OPTIONS and not _saved_has(saved, k) and _saved_has(new, k)
-                       and new[k.split(".")[0]][k.split(".")[1]] == ADDED_OPTIONS[k])
-               and k not in RESUMABLE_CHANGES and not k.startswith("eval.")
-               and not (k.startswith("stage.") and k.endswith((".steps", ".patience")))]
-    if changed:
-        raise ConfigError(f"--resume: the config differs from the checkpoint's in {', '.join(changed)}; resume with "
-                          "the run's own config (<run_dir>/config.toml) or start a new train.run_dir")
-
-
-class _Interrupt:
-    """SIGINT/SIGTERM → finish the current step, save a checkpoint and return (a second Ctrl-C aborts)."""
-
-    def __init__(self):
-        self.flag = False
-        self._old = {}
-
-    def __enter__(self):
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            try:
-                self._old[sig] = signal.signal(sig, self._handle)
-            except ValueError:  # not the main thread
-                pass
-        return self
-
-    def _handle(self, signum, frame):
-        if self.flag:
-            raise KeyboardInterrupt
-        self.flag = True
-        log.warning("interrupted: saving a checkpoint after this step (Ctrl-C again aborts without saving)")
-
-    def __exit__(self, *exc):
-        for sig, old in self._old.items():
-            signal.signal(sig, old)
 
 
 def _fresh_accelerate_state(mixed_precision: str) -> None:
@@ -361,7 +186,7 @@ class Trainer:
         t = self.cfg.train
         parts = []
         for pos in self.sampler.positions(step, micro, self.rank).tolist():
-            g = torch.Generator().manual_seed(_seed(t.seed, 1, pos))
+            g = torch.Generator().manual_seed(mix_seed(t.seed, 1, pos))
             parts.append(draw_noise(g, (1,) + tuple(shape[1:]), self.n_timesteps, t.audio_dropout, t.text_dropout))
         return Noise(*(torch.cat([getattr(p, f.name) for p in parts]) for f in dataclasses.fields(Noise)))
 
@@ -379,7 +204,7 @@ class Trainer:
                 n = len(idx)
                 t_k = int((k + 0.5) / k_timesteps * self.n_timesteps)
                 noise = torch.stack([torch.randn(b["latent"].shape[1:], generator=torch.Generator().manual_seed(
-                    _seed(self.cfg.train.seed, 2, start + i, k))) for i in range(n)])   # per sample: batch-size free
+                    mix_seed(self.cfg.train.seed, 2, start + i, k))) for i in range(n)])   # per sample: batch-size free
                 rnd = Noise(noise=noise, t=torch.full((n,), t_k),
                             null_audio=torch.zeros(n, dtype=torch.bool), null_text=torch.zeros(n, dtype=torch.bool))
                 with self.acc.autocast():
@@ -419,7 +244,7 @@ class Trainer:
         last_val = None
         self._first_step = self.state.step
         try:
-            with _Interrupt() as stop:
+            with StopOnSignal() as stop:
                 while self.state.stage < len(self.stages):
                     stage = self.stages[self.state.stage]
                     if not self.state.stage_done and stage.steps > 0:
@@ -445,7 +270,7 @@ class Trainer:
         return TrainResult(run_dir=self.run_dir, step=self.state.step, interrupted=interrupted,
                            adapter_path=adapter_path, val_loss=last_val, stages=[s.name for s in self.stages])
 
-    def _should_stop(self, stop: _Interrupt) -> bool:
+    def _should_stop(self, stop: StopOnSignal) -> bool:
         """Ctrl-C / SIGTERM on any process, or --stop-after reached (the same answer on every process)."""
         want = stop.flag or (self.stop_after is not None and self.state.step - self._first_step >= self.stop_after)
         if self.world > 1:
@@ -502,7 +327,7 @@ class Trainer:
                                      "use mixed_precision=no; resume from the last checkpoint")
         return step_loss, grad_norm
 
-    def _run_stage(self, stage: Stage, stop: _Interrupt, runlog: RunLog | None, bar) -> tuple[bool, float | None]:
+    def _run_stage(self, stage: Stage, stop: StopOnSignal, runlog: RunLog | None, bar) -> tuple[bool, float | None]:
         t, acc = self.cfg.train, self.acc
         run = self.begin_stage(stage)
         log.info("stage %d/%d %s: %d steps, training %s (lr %s)", stage.index + 1, len(self.stages), stage.name,

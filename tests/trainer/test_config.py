@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from training.config import ConfigError, iter_options, load_config, to_toml
+from training.config import ConfigError
+from training.config_io import iter_options, load_config, to_toml
 from training.stages import resolve_stages
 
 REPO = Path(__file__).resolve().parents[2]

@@ -9,7 +9,7 @@ from pathlib import Path
 from safetensors import safe_open
 from safetensors.torch import load_file
 
-from training.config import to_toml
+from training.config_io import to_toml
 from training.logs import RunLog
 
 from .conftest import adamw_reach, assert_same_training

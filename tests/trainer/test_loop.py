@@ -15,9 +15,11 @@ from safetensors import safe_open
 from safetensors.torch import load_file
 
 from training.checkpoints import MARKER, Checkpointer, list_checkpoints, resolve_resume
-from training.config import ConfigError, load_config, to_toml
+from training.config import ConfigError
+from training.config_io import load_config, to_toml
 from training.logs import RunLog
-from training.loop import Trainer, enable_gradient_checkpointing, train
+from training.grad_checkpoint import enable_gradient_checkpointing
+from training.loop import Trainer, train
 
 from .conftest import adamw_reach, assert_same_training
 

@@ -11,7 +11,7 @@ import torch
 from safetensors.torch import load_file
 
 from training.checkpoints import list_checkpoints, load_checkpoint
-from training.config import load_config
+from training.config_io import load_config
 from training.export import build_adapter, split_trainable
 from training.lora import UNetLora
 from training.loop import train

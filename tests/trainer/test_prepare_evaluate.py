@@ -110,7 +110,7 @@ def sd15(comfy_root, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def prepared(sd15, tmp_path_factory):
-    from training.config import load_config
+    from training.config_io import load_config
     from training.prepare import prepare
 
     root = tmp_path_factory.mktemp("prep")
@@ -148,7 +148,7 @@ def test_prepare_caches_real_encoders_and_lists_unreadable_samples(prepared, sd1
 def test_prepare_is_incremental(prepared, sd15, tmp_path, monkeypatch):
     import training.model
     from training.cache import load_cache
-    from training.config import to_toml
+    from training.config_io import to_toml
     from training.prepare import prepare
 
     cfg, data = prepared["cfg"], prepared["data"]
@@ -201,7 +201,7 @@ def test_evaluate_metrics_with_local_feature_networks(prepared, sd15, tmp_path):
     from c2d_core.factory import new_adapter
     from c2d_core.placement import select_blocks
     from c2d_core.unet_blocks import discover_blocks
-    from training.config import load_config
+    from training.config_io import load_config
     from training.evaluate import evaluate
 
     base = sd15["base"]

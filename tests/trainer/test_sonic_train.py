@@ -95,7 +95,7 @@ def test_runs_saved_before_adapter_projector_existed_still_resume(tmp_path, make
     import dataclasses
 
     from training.config import ConfigError
-    from training.loop import check_resume_config
+    from training.resume import check_resume_config
 
     cfg = make_config(tmp_path / "run")
     saved = cfg.to_dict()

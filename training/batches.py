@@ -1,0 +1,39 @@
+"""Which samples each micro-batch trains on: a pure function of the position in the sample stream, so a resumed,
+accumulated or multi-process run trains exactly the samples an uninterrupted single-process run would."""
+from __future__ import annotations
+
+import torch
+
+
+def mix_seed(*parts: int) -> int:
+    h = 0x9E3779B97F4A7C15
+    for p in parts:
+        h = (h * 1_000_003 + int(p) + 0x632BE5AB) % (2 ** 63)
+    return h
+
+
+class BatchSampler:
+    """Sample rows for (step, micro, rank): an epoch-wise permutation of the training rows, as a pure
+    function of the position in the sample stream."""
+
+    def __init__(self, rows: torch.Tensor, batch: int, accum: int, world: int, seed: int):
+        self.rows, self.batch, self.accum, self.world, self.seed = rows, batch, accum, world, seed
+        self._perms: dict[int, torch.Tensor] = {}
+
+    def _perm(self, epoch: int) -> torch.Tensor:
+        if epoch not in self._perms:
+            if len(self._perms) > 4:
+                self._perms.clear()
+            g = torch.Generator().manual_seed(mix_seed(self.seed, 17, epoch))
+            self._perms[epoch] = torch.randperm(len(self.rows), generator=g)
+        return self._perms[epoch]
+
+    def positions(self, step: int, micro: int, rank: int) -> torch.Tensor:
+        """Positions in the global sample stream of micro-batch `micro` of step `step` on process `rank`."""
+        start = ((step * self.accum + micro) * self.world + rank) * self.batch
+        return torch.arange(start, start + self.batch)
+
+    def indices(self, step: int, micro: int, rank: int) -> torch.Tensor:
+        n = len(self.rows)
+        pos = self.positions(step, micro, rank).tolist()
+        return torch.tensor([int(self.rows[self._perm(p // n)[p % n]]) for p in pos], dtype=torch.long)
