@@ -7,7 +7,17 @@ from dataclasses import dataclass, field
 
 from .errors import AdapterFileError
 
-PLACEMENTS = ("all", "mid_up", "up", "mid", "down", "sonic_mid_up")
+# Placement presets, the one table: name → the UNet stages whose transformer blocks get audio attention.
+# "sonic_mid_up" is SonicDiffusion's (the same stages as mid_up; see placement.select_blocks).
+PLACEMENT_STAGES = {
+    "all": ("input", "middle", "output"),
+    "mid_up": ("middle", "output"),
+    "up": ("output",),
+    "mid": ("middle",),
+    "down": ("input",),
+    "sonic_mid_up": ("middle", "output"),
+}
+PLACEMENTS = tuple(PLACEMENT_STAGES)
 PROJECTORS = ("mlp4", "sonic77")          # AudioProjector (n_mlps parallel MLPs) | SonicProjector (sonic_projector.py)
 POSITIONS = ("before_text", "after_text")  # audio attention before the text cross-attention | after its residual
 UNCONDS = ("null_tokens", "projector_zeros")  # CFG uncond rows: learned null tokens | projector(zeros) (SonicDiffusion)

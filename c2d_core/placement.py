@@ -1,7 +1,7 @@
 """Which UNet transformer blocks receive audio attention."""
 from __future__ import annotations
 
-from .config import PLACEMENTS, BlockSpec
+from .config import PLACEMENT_STAGES, PLACEMENTS, BlockSpec
 
 
 def select_blocks(blocks: tuple[BlockSpec, ...], placement: str) -> tuple[BlockSpec, ...]:
@@ -11,16 +11,8 @@ def select_blocks(blocks: tuple[BlockSpec, ...], placement: str) -> tuple[BlockS
     "sonic_mid_up" is SonicDiffusion's placement (`app.py:47`, use_adapter_list=[False, True, True]): the
     diffusers mid block and every cross-attention up block — on SD1.x `mid_block.attentions.0` and
     `up_blocks.{1,2,3}.attentions.{0,1,2}`, i.e. middle_0_0 and output_3_0 … output_11_0 (10 blocks)."""
-    presets = {
-        "all": {"input", "middle", "output"},
-        "mid_up": {"middle", "output"},
-        "up": {"output"},
-        "mid": {"middle"},
-        "down": {"input"},
-        "sonic_mid_up": {"middle", "output"},
-    }
-    if placement in presets:
-        chosen = tuple(b for b in blocks if b.stage in presets[placement])
+    if placement in PLACEMENT_STAGES:
+        chosen = tuple(b for b in blocks if b.stage in PLACEMENT_STAGES[placement])
     else:
         wanted = [k.strip() for k in placement.split(",") if k.strip()]
         known = {b.key for b in blocks}
@@ -35,7 +27,9 @@ def select_blocks(blocks: tuple[BlockSpec, ...], placement: str) -> tuple[BlockS
     return chosen
 
 
-BLOCK_PRESETS = ("all", "mid_up", "up", "mid", "down")
+# The Apply node's audio_blocks choices: one name per distinct stage set (sonic_mid_up is mid_up's).
+BLOCK_PRESETS = tuple(name for i, (name, stages) in enumerate(PLACEMENT_STAGES.items())
+                      if stages not in list(PLACEMENT_STAGES.values())[:i])
 
 
 def block_weights(blocks: tuple[BlockSpec, ...], preset: str = "all", custom: str = "") -> dict[str, float]:
