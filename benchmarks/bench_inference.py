@@ -87,8 +87,7 @@ def main(argv=None):
     [patch] = model.model_options["transformer_options"]["patches"]["middle_patch"]
     dtype = model.model.get_dtype()
     adapter_bytes = sum(p.numel() for p in patch.adapter.parameters()) * torch.finfo(dtype).bits // 8
-    kv_bytes = sum(t.numel() * t.element_size() for v in patch._cache.values() if isinstance(v, tuple)
-                   for t in v)
+    kv_bytes = patch.kv_cache_bytes()
     unet_bytes = sum(p.numel() * p.element_size() for p in model.model.diffusion_model.parameters())
 
     p_med, a_med = statistics.median(plain), statistics.median(patched)

@@ -92,7 +92,7 @@ def live_patches() -> tuple[int, int]:
     for obj in gc.get_objects():
         if type(obj).__name__ == "AudioAttentionPatch":
             n += 1
-            kv += sum(t.numel() * t.element_size() for v in obj._cache.values() if isinstance(v, tuple) for t in v)
+            kv += obj.kv_cache_bytes()
     return n, kv
 
 

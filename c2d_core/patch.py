@@ -66,10 +66,8 @@ class AudioAttentionPatch:
         self.null_rows = null_rows
         self.image_weights = list(image_weights) if image_weights else None  # per-image strength schedule
         self.host_models: list = []      # set by the ComfyUI node: ModelPatchers the host must load
-        self._cache: dict = {}
         self._hidden: dict = {}          # after_text: block key → x seen by middle_patch (shared by copies)
-        # training: the projector runs once per UNet forward (here, outside any checkpointed block), not per block
-        self._train_tokens = self._tokens(embeds.device) if train else None
+        self._path = _TrainPath(self) if train else _InferencePath()
 
     # --- ComfyUI protocol -------------------------------------------------------------------
     def __deepcopy__(self, memo):
@@ -81,6 +79,11 @@ class AudioAttentionPatch:
     def models(self) -> list:
         """Extra models ComfyUI's memory management loads with the UNet (the adapter's patcher)."""
         return list(self.host_models)
+
+    def kv_cache_bytes(self) -> int:
+        """Bytes of the folded audio K/V this patch (and its clone() copies) keep for sampling."""
+        cache = getattr(self._path, "cache", {})
+        return sum(t.numel() * t.element_size() for v in cache.values() if isinstance(v, tuple) for t in v)
 
     def to(self, device_or_dtype) -> "AudioAttentionPatch":
         """ComfyUI calls `.to(device)` / `.to(dtype)` on every patch when it moves a model (and on each GPU of the
@@ -99,46 +102,10 @@ class AudioAttentionPatch:
         return {"middle_patch": [self]}
 
     # --- forward ------------------------------------------------------------------------------
-    def _active(self, extra_options: dict) -> bool:
-        if not self.enabled or self.strength == 0.0:
-            return False
-        sigmas = extra_options.get("sigmas")
-        if sigmas is None or self.train:
-            return True
-        s = float(sigmas.max()) if torch.is_tensor(sigmas) else float(max(sigmas))
-        return self.sigma_end <= s <= self.sigma_start
-
-    def _scale(self, key: str, module, like: torch.Tensor):
-        w = self.strength * self.block_weights.get(key, 1.0)
-        if self.train:
-            return w * torch.tanh(module.gate).to(like.dtype)
-        ck = ("scale", key)
-        if ck not in self._cache:  # gates are frozen at inference: read once, not every step
-            self._cache[ck] = w * math.tanh(float(module.gate.detach()))
-        return self._cache[ck]
-
     def _tokens(self, device) -> tuple[torch.Tensor, torch.Tensor]:
         """Audio tokens (N_e, N_a, context_dim) and the null row (1, N_a, context_dim), fp32."""
         tokens = self.adapter.tokens(self.embeds.to(device=device, dtype=torch.float32))
         return tokens, self.adapter.uncond_tokens(device=device, dtype=torch.float32)
-
-    def _kv(self, key: str, module, x: torch.Tensor):
-        """(k_audio, v_audio) for the N_e embeddings and (k_null, v_null) for one null row."""
-        tokens, null = self._train_tokens if self._train_tokens is not None else self._tokens(x.device)
-        tokens, null = tokens.to(x.device), null.to(x.device)
-        ka, va = module.attn.kv(tokens.to(x.dtype))
-        kn, vn = module.attn.kv(null.to(x.dtype))
-        return ka, va, kn, vn
-
-    def _cached_folded_kv(self, key: str, module, x: torch.Tensor):
-        """Inference: audio/null K/V folded into the block's projections (AudioCrossAttention.fold),
-        computed once per (block, device, dtype) — once per sampling run, not every step."""
-        ck = (key, x.device, x.dtype)
-        if ck not in self._cache:
-            with torch.no_grad():
-                ka, va, kn, vn = self._kv(key, module, x)
-                self._cache[ck] = (*module.attn.fold(ka, va), *module.attn.fold(kn, vn))
-        return self._cache[ck]
 
     def _rows(self, audio: torch.Tensor, null: torch.Tensor, plan: RowPlan) -> torch.Tensor:
         """(B, ...) per the row plan from audio rows (N_e, ...) and the null row (1, ...); plain rows get
@@ -164,24 +131,73 @@ class AudioAttentionPatch:
         (not an adapter block, outside the window, strength / gate / block weight 0)."""
         key = block_key(extra_options)
         module = self.adapter.blocks[key] if key in self.adapter.blocks else None
-        if module is None or not self._active(extra_options):
+        if module is None or not self.enabled or self.strength == 0.0 or not self._path.in_window(self, extra_options):
             return None
-        scale = self._scale(key, module, x)
-        if not self.train and scale == 0.0:
-            return None
+        weight = self.strength * self.block_weights.get(key, 1.0)
         plan = row_plan(extra_options, x.shape[0])
-        if self.train:
-            ka, va, kn, vn = self._kv(key, module, x)
-            branch = module.branch(x, self._rows(ka, kn, plan), self._rows(va, vn, plan), scale)
-        else:
-            kqa, voa, kqn, von = self._cached_folded_kv(key, module, x)
-            branch = module.branch_folded(x, self._rows(kqa, kqn, plan), self._rows(voa, von, plan), scale)
+        branch = self._path.branch(self, key, module, x, plan, weight)
+        if branch is None:
+            return None
         plain = plan.indices(PLAIN)
         if plain or self.image_weights:
             w = self.image_weights
             rows = [0.0 if k == PLAIN else (w[min(i, len(w) - 1)] if w else 1.0) for k, i in zip(plan.kinds, plan.images)]
             branch = branch * torch.tensor(rows, device=x.device, dtype=x.dtype).view(-1, 1, 1)
         return branch
+
+
+class _InferencePath:
+    """Sampling: gates are frozen, so each block's scale is read once; audio / null K/V are folded into the block's
+    projections (AudioCrossAttention.fold) once per (block, device, dtype) — once per run, not every step; a zero
+    scale adds nothing (bit-identical to the base model). The cache is shared by the patch's clone() copies."""
+
+    def __init__(self):
+        self.cache: dict = {}
+
+    @staticmethod
+    def in_window(patch: "AudioAttentionPatch", extra_options: dict) -> bool:
+        sigmas = extra_options.get("sigmas")
+        if sigmas is None:
+            return True
+        s = float(sigmas.max()) if torch.is_tensor(sigmas) else float(max(sigmas))
+        return patch.sigma_end <= s <= patch.sigma_start
+
+    def branch(self, patch, key, module, x, plan, weight):
+        sk = ("scale", key)
+        if sk not in self.cache:
+            self.cache[sk] = weight * math.tanh(float(module.gate.detach()))
+        scale = self.cache[sk]
+        if scale == 0.0:
+            return None
+        ck = (key, x.device, x.dtype)
+        if ck not in self.cache:
+            with torch.no_grad():
+                tokens, null = patch._tokens(x.device)
+                ka, va = module.attn.kv(tokens.to(x.dtype))
+                kn, vn = module.attn.kv(null.to(x.dtype))
+                self.cache[ck] = (*module.attn.fold(ka, va), *module.attn.fold(kn, vn))
+        kqa, voa, kqn, von = self.cache[ck]
+        return module.branch_folded(x, patch._rows(kqa, kqn, plan), patch._rows(voa, von, plan), scale)
+
+
+class _TrainPath:
+    """Training: the projector runs once per UNet forward (at construction, outside any checkpointed block), K/V
+    every call, the scale keeps the gate's graph, and nothing is skipped — gradients reach projector and gates
+    even at α = 0. The sigma window does not apply (the trainer picks the timesteps)."""
+
+    def __init__(self, patch: "AudioAttentionPatch"):
+        self.tokens = patch._tokens(patch.embeds.device)
+
+    @staticmethod
+    def in_window(patch, extra_options) -> bool:
+        return True
+
+    def branch(self, patch, key, module, x, plan, weight):
+        tokens, null = (t.to(x.device) for t in self.tokens)
+        ka, va = module.attn.kv(tokens.to(x.dtype))
+        kn, vn = module.attn.kv(null.to(x.dtype))
+        scale = weight * torch.tanh(module.gate).to(x.dtype)
+        return module.branch(x, patch._rows(ka, kn, plan), patch._rows(va, vn, plan), scale)
 
 
 class _RecordHidden:
