@@ -29,43 +29,13 @@ from .grad_checkpoint import enable_gradient_checkpointing
 from .interrupt import StopOnSignal
 from .logs import RunLog, plot_loss
 from .lora import UNetLora
-from .model import Base, load_base, unet_dtype
+from .model import load_base, unet_dtype
 from .objective import Noise, diffusion_loss, draw_noise
 from .resume import check_resume_config
 from .stages import Stage, apply_stage, make_optimizer, resolve_stages
+from .trainable import StageModule, Trainable
 
 log = logging.getLogger(__name__)
-
-
-class Trainable(nn.Module):
-    """The trained weights: the adapter and the UNet LoRA. The frozen base is held outside the module
-    tree (not saved, not wrapped by DDP, not seen by the optimizer)."""
-
-    def __init__(self, adapter: nn.Module, lora: UNetLora | None, base: Base):
-        super().__init__()
-        self.adapter = adapter
-        self.lora = lora
-        self._base = (base,)
-        self.snr_gamma = 0.0
-
-    @property
-    def base(self) -> Base:
-        return self._base[0]
-
-    def loss(self, latent, text, null_text, clap, noise, t, null_audio, null_text_rows) -> torch.Tensor:
-        rnd = Noise(noise=noise, t=t, null_audio=null_audio, null_text=null_text_rows)
-        return diffusion_loss(self.base.model, self.adapter, latent, text, null_text, clap, rnd, self.snr_gamma)
-
-
-class StageModule(nn.Module):
-    """A fresh wrapper per stage for accelerate/DDP (DDP fixes the trained parameter set when it wraps)."""
-
-    def __init__(self, trainable: Trainable):
-        super().__init__()
-        self.trainable = trainable
-
-    def forward(self, *args):
-        return self.trainable.loss(*args)
 
 
 @dataclass
