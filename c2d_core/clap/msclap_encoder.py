@@ -23,7 +23,8 @@ import torch
 from ..audio import prepare_waveform, split_windows
 from ..errors import ClapModelError
 from .msclap_audio import MsClapAudioTower
-from .msclap_file import MsClapVariant, OPTIONAL_SUFFIXES, load_checkpoint, read_msclap_audio
+from .msclap_file import MsClapVariant, OPTIONAL_SUFFIXES, load_checkpoint
+from .msclap_layout import read_msclap_audio
 from .windows import POOLINGS, pool_windows
 
 log = logging.getLogger(__name__)

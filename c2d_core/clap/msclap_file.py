@@ -6,8 +6,8 @@ Cnn14 in 2022, HTSAT in 2023), `audio_encoder.projection.*` (the projection MLP 
 `caption_encoder.*` (the text tower) and `logit_scale`. The file is read with `torch.load(weights_only=True)`:
 one that needs unsafe unpickling is refused and none of its code runs.
 
-The audio keys are checked strictly against the layout declared by the variant's config (built on the meta
-device from `msclap_audio`, so nothing is guessed from key names): a missing, unexpected or wrongly shaped
+The audio keys are checked strictly against the layout declared by the variant's config (msclap_layout.py builds
+it on the meta device from `msclap_audio`, so nothing is guessed from key names): a missing, unexpected or wrongly shaped
 tensor is a `ClapModelError` naming the tensor and both shapes. The fixed front-end tensors (STFT kernels,
 mel filter bank) and BatchNorm's `num_batches_tracked` may be absent: msclap loads with `strict=False` and
 recomputes the first from its config.
@@ -104,17 +104,6 @@ def describe_checkpoint(obj) -> str:
     return f"not a Microsoft CLAP file (no {{'model': {{'audio_encoder.*': ...}}}}; top-level keys e.g. {keys})"
 
 
-def audio_layout(variant: MsClapVariant) -> dict[str, tuple[int, ...]]:
-    """Declared `audio_encoder.*` tensor names → shapes of a Cnn14 `variant`, from the module `msclap_audio`
-    builds (the HTSAT's layout is checked in transformers' names: `msclap_htsat.htsat_problems`)."""
-    if variant.audio_tower != "cnn14":
-        raise ValueError(f"audio_layout is the Cnn14 layout; msclap-{variant.version} has a {variant.audio_tower}")
-    from .msclap_audio import MsClapAudioTower
-    with torch.device("meta"):
-        tower = MsClapAudioTower(variant)
-    return {AUDIO_PREFIX + k: tuple(v.shape) for k, v in tower.state_dict().items()}
-
-
 def _optional(key: str) -> bool:
     return key.endswith(OPTIONAL_SUFFIXES)
 
@@ -134,34 +123,3 @@ def layout_problems(state: dict, layout: dict[str, tuple[int, ...]], prefix: str
             problems.append(f"{k} has shape {list(t.shape)}, expected {list(shape)}")
     problems += [f"{k} is unexpected (shape {list(getattr(audio[k], 'shape', []))})" for k in audio if k not in layout]
     return problems
-
-
-def audio_problems(state: dict, variant: MsClapVariant) -> list[str]:
-    """How the `audio_encoder.*` tensors of a file's state dict differ from `variant`'s declared tower ([] = fit)."""
-    if variant.audio_tower == "cnn14":
-        return layout_problems(state, audio_layout(variant))
-    from .msclap_htsat import htsat_problems
-    return htsat_problems(state, variant)
-
-
-def read_msclap_audio(obj, name: str = "the file", version: str | None = None) -> tuple[MsClapVariant, dict]:
-    """The variant and its audio tower tensors (`audio_encoder.` prefix removed) from a loaded msclap file.
-
-    The file must fit the declared layout of `version` (or, when None, of one of the supported variants)
-    exactly, else a ClapModelError lists what differs."""
-    if not is_msclap_checkpoint(obj):
-        raise ClapModelError(f"{name} is {describe_checkpoint(obj)}")
-    state = obj["model"]
-    candidates = [version] if version is not None else list(SUPPORTED_AUDIO)
-    report = {}
-    for v in candidates:
-        if v not in VARIANTS:
-            raise ClapModelError(f"unknown Microsoft CLAP version {v!r}; known: {sorted(VARIANTS)}")
-        problems = audio_problems(state, VARIANTS[v])
-        if not problems:
-            n = len(AUDIO_PREFIX)
-            return VARIANTS[v], {k[n:]: t for k, t in state.items() if k.startswith(AUDIO_PREFIX)}
-        report[v] = problems
-    lines = "; ".join(f"as msclap-{v}: {len(p)} problem(s): " + "; ".join(p[:4]) for v, p in report.items())
-    raise ClapModelError(f"{name} is a Microsoft CLAP file whose audio tensors fit no supported variant ({lines}); "
-                         "the file is truncated, modified or of another model: download it again")

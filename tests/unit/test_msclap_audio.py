@@ -16,7 +16,8 @@ import torch.nn.functional as F
 
 from c2d_core.clap import MsClapAudioEncoder
 from c2d_core.clap.msclap_audio import MsClapAudioTower, dft_kernels, slaney_mel_filters
-from c2d_core.clap.msclap_file import VARIANTS, audio_layout
+from c2d_core.clap.msclap_file import VARIANTS
+from c2d_core.clap.msclap_layout import audio_layout
 from c2d_core.clap.encoder import ClapAudioEncoder
 from c2d_core.errors import ClapModelError
 

@@ -6,7 +6,8 @@ import torch
 
 from c2d_core.clap import MsClapAudioEncoder, is_msclap_checkpoint
 from c2d_core.clap.msclap_encoder import tile_to
-from c2d_core.clap.msclap_file import VARIANTS, audio_layout, layout_problems, read_msclap_audio
+from c2d_core.clap.msclap_file import VARIANTS, layout_problems
+from c2d_core.clap.msclap_layout import audio_layout, read_msclap_audio
 from c2d_core.clap.encoder import ClapAudioEncoder
 from c2d_core.errors import ClapModelError
 

@@ -13,7 +13,8 @@ import torch.nn.functional as F
 
 from c2d_core.clap import MsClapAudioEncoder
 from c2d_core.clap.msclap_audio import slaney_mel_filters
-from c2d_core.clap.msclap_file import VARIANTS, read_msclap_audio
+from c2d_core.clap.msclap_file import VARIANTS
+from c2d_core.clap.msclap_layout import read_msclap_audio
 from c2d_core.errors import ClapModelError
 
 msclap_audio = pytest.importorskip("msclap.models.clap", reason="msclap is not installed: run scripts/setup_env.sh "
