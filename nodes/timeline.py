@@ -11,9 +11,10 @@ def read_audio(audio):
     """Any mapping with "waveform" and "sample_rate" (core AUDIO dicts, VideoHelperSuite's lazy mapping)."""
     try:
         return audio["waveform"], audio["sample_rate"]
-    except Exception as e:  # VHS raises when the video has no audio stream
-        raise AudioInputError(f"this input has no audio ({type(e).__name__}: {e}); the video has no sound track: "
-                              "load a clip with audio or connect a Load Audio node") from e
+    except Exception as e:  # VHS raises when the video has no audio stream (with ffmpeg's whole log)
+        first = (str(e).strip().splitlines() or [""])[0][:160]
+        raise AudioInputError("this input has no audio: the video has no sound track; load a clip with audio or "
+                              f"connect a Load Audio node (the loader said: {type(e).__name__}: {first})") from e
 
 
 class C2DAudioTimeline(io.ComfyNode):
