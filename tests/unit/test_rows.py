@@ -22,3 +22,17 @@ def test_a_window_that_does_not_fit_the_chunk_is_ignored_and_sizes_still_checked
     assert plan.images == (0, 1, 2, 3)
     with pytest.raises(AudioInputError):
         row_plan({"cond_or_uncond": [0, 1]}, 5)
+
+
+def test_the_uncond_source_row_is_kept_when_another_pack_patches_the_model():
+    from c2d_core.pnp import PnPAttentionPatch, PnPState
+    from c2d_core.source_row import foreign_patches, source_row_plan
+    keep, plan = source_row_plan([0, 1], 2)
+    assert keep == [0, 1, 3] and [k for k, _ in plan] == ["plain", "audio", "null"]
+    keep, plan = source_row_plan([0, 1], 2, keep_all=True)
+    assert keep == [0, 1, 2, 3] and [k for k, _ in plan] == ["plain", "audio", "plain", "null"]
+    ours = {"transformer_options": {"patches": {"attn1_patch": [PnPAttentionPatch(PnPState())]}}}
+    assert not foreign_patches(ours)
+    assert foreign_patches({"transformer_options": {"patches_replace": {"attn2": {("input", 1, 0): object()}}}})
+    assert foreign_patches({"transformer_options": {"patches": {"attn1_patch": [lambda *a: a]}}})
+    assert foreign_patches({"control": object()})
