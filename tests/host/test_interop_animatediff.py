@@ -103,3 +103,42 @@ def test_context_windows_give_each_frame_its_own_sound(comfy_host, names):
     both, timeline = sample(comfy_host, ad_graph(names, **kw))
     assert both.shape[0] == 24 == timeline[0].embeds.shape[0]
     assert (both - motion_only).abs().amax(dim=(1, 2, 3)).min() > 1e-4, "every frame must hear the sound"
+
+
+def test_shipped_animatediff_workflow_runs(comfy_host, names, other_pack):
+    """workflows/audio_animatediff.json (with VideoHelperSuite's Video Combine), shrunk: 64² images, 2 steps."""
+    import json
+    from pathlib import Path
+
+    import av
+
+    from devtools.workflow_api import ui_to_api
+    other_pack("vhs")
+    workflow = json.loads((Path(__file__).resolve().parents[2] / "workflows" / "audio_animatediff.json").read_text())
+    api = ui_to_api(workflow, comfy_host.nodes.NODE_CLASS_MAPPINGS)
+    for node in api.values():
+        inputs, kind = node["inputs"], node["class_type"]
+        if kind == "CheckpointLoaderSimple":
+            inputs["ckpt_name"] = names["ckpt"]
+        elif kind == "ADE_AnimateDiffLoaderGen1":
+            inputs["model_name"] = names["motion"]
+        elif kind == "C2DCLAPLoader":
+            inputs["clap_name"] = CLAP
+        elif kind == "C2DAudioAdapterLoader":
+            inputs["adapter_name"] = ADAPTER
+        elif kind == "C2DLoadAudio":
+            inputs["audio"] = "interop_chirp_3s.wav"
+        elif kind == "KSampler":
+            inputs["steps"] = 2
+        elif kind == "EmptyLatentImage":
+            inputs.update(width=64, height=64)
+        elif kind == "C2DAudioTimeline":
+            assert inputs["snap"] == "multiple_of_16"
+            inputs["fps"] = 4.0                       # 3 s at 4 fps = 12 → snapped to 16 frames
+    result = comfy_host.run(api, fresh=False)
+    mp4s = [f for f in result["files"] if f.suffix == ".mp4"]
+    assert len(mp4s) == 1, result["files"]
+    with av.open(str(mp4s[0])) as clip:
+        assert sum(1 for _ in clip.decode(video=0)) == 16
+        assert float(clip.streams.video[0].average_rate) == pytest.approx(4.0, rel=1e-3)
+        assert len(clip.streams.audio) == 1

@@ -156,3 +156,28 @@ def test_edit_sampler_keeps_the_source_outside_the_mask_with_ipadapter_present(c
     assert (edited[..., 5:] - source[..., 5:]).abs().max() > 1e-2                    # right half: edited
     without = latent(comfy_host, edit_graph(names, ipadapter=False), node="25")
     assert (edited[..., 5:] - without[..., 5:]).abs().max() > 1e-3, "IPAdapter must act inside the mask"
+
+
+def test_shipped_ipadapter_workflow_runs(comfy_host, names):
+    """workflows/audio_ipadapter.json, shrunk: 64² image, 2 steps."""
+    import json
+    from pathlib import Path
+
+    from devtools.workflow_api import ui_to_api
+    workflow = json.loads((Path(__file__).resolve().parents[2] / "workflows" / "audio_ipadapter.json").read_text())
+    api = ui_to_api(workflow, comfy_host.nodes.NODE_CLASS_MAPPINGS)
+    kinds = {n["class_type"] for n in api.values()}
+    assert {"IPAdapterAdvanced", "C2DApplyAudioAdapter", "CLIPVisionLoader"} <= kinds
+    for node in api.values():
+        inputs, kind = node["inputs"], node["class_type"]
+        swap = {"CheckpointLoaderSimple": ("ckpt_name", names["ckpt"]), "IPAdapterModelLoader": ("ipadapter_file", names["ipa"]),
+                "CLIPVisionLoader": ("clip_name", names["vision"]), "C2DCLAPLoader": ("clap_name", CLAP),
+                "C2DAudioAdapterLoader": ("adapter_name", ADAPTER), "C2DLoadAudio": ("audio", "interop_rain.wav"),
+                "LoadImage": ("image", "interop_ref.png"), "KSampler": ("steps", 2)}
+        if kind in swap:
+            inputs[swap[kind][0]] = swap[kind][1]
+        elif kind == "EmptyLatentImage":
+            inputs.update(width=64, height=64)
+    result = comfy_host.run(api, fresh=False)
+    pngs = [f for f in result["files"] if f.suffix == ".png"]
+    assert len(pngs) == 1 and Image.open(pngs[0]).size == (64, 64)
