@@ -37,7 +37,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     elif browser:
         terminalreporter.write_sep("=", f"FRONT-END TESTS RAN in {browser}", green=True, bold=True)
     pack_skipped = _skipped_with(terminalreporter, OTHER_PACK_SKIP_MARK)
-    reasons = sorted({_skip_reason(r).removeprefix("Skipped: ").split(";")[0] for r in pack_skipped})
+    reasons = sorted({_skip_reason(r).removeprefix("Skipped: ").split(" (set")[0] for r in pack_skipped})
     for reason in reasons:
         count = sum(reason in _skip_reason(r) for r in pack_skipped)
         terminalreporter.write_sep("!", f"INTEROP TESTS SKIPPED: {count} tests did not run: {reason}", red=True, bold=True)
