@@ -27,6 +27,7 @@ from PIL import Image
 from devtools.comfy_host import find_comfyui
 from devtools.frontend import (NO_CHROMIUM, PACK_LINK_NAME, SOURCE_IMAGE_SIZE, ComfyServer, find_chromium,
                                launch_chromium, stage_workflow_files)
+from devtools.frontend import _torch_format_copy
 
 REPO = Path(__file__).resolve().parents[2]
 ALL_WORKFLOWS = sorted((REPO / "workflows").glob("*.json"))
@@ -207,38 +208,54 @@ PACK_MODEL_WIDGETS = {("ADE_AnimateDiffLoaderGen1", "model_name"): ("animatediff
 PACK_EXTENSION_PREFIX = {"vhs": "VideoHelperSuite", "animatediff": "AnimateDiff"}
 
 
-def _stage_pack_models(workflow, server, comfy_host, other_pack):
-    """Random stand-ins (devtools.standin_packs, built with the packs' own classes in the test host) under every
-    model name the workflow's pack nodes use."""
-    from devtools import standin_packs
+def _stage_pack_models(workflow, server, models_dir, workdir, keys):
+    """Random stand-ins (devtools.standin_packs, built with the packs' own classes in the in-process test host)
+    under every model name the workflow's pack nodes use. Runs in a worker thread: ComfyUI's set-up calls
+    asyncio.run, which cannot run inside Playwright's event loop."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from devtools import other_packs, standin_packs
+    from devtools.comfy_host import get_host
     from devtools.workflow_api import _widget_values
     object_info = server.get("/api/object_info")
-    builders = {"motion": lambda p: standin_packs.motion_module(p, comfy_host.pack_submodule(
-                    other_pack("animatediff"), "animatediff.motion_module_ad")),
-                "ip_adapter": lambda p: standin_packs.ip_adapter_sd15(p, comfy_host.pack_submodule(
-                    other_pack("ipadapter"), "image_proj_models")),
-                "clip_vision": standin_packs.clip_vision_h}
-    for node in workflow["nodes"]:
-        for name, value in _widget_values(node, object_info[node["type"]]["input"]).items():
-            if (node["type"], name) in PACK_MODEL_WIDGETS:
-                folder, kind = PACK_MODEL_WIDGETS[node["type"], name]
-                dst = server.models_dir / folder / value
-                dst.parent.mkdir(parents=True, exist_ok=True)
-                if not dst.exists():
-                    dst.symlink_to(standin_packs.ensure(kind, builders[kind]))
+
+    def work():
+        host = get_host(models_dir, workdir, load_pack=True)
+        for key in keys:
+            host.load_other_pack(other_packs.pack_path(key))
+        sub = lambda key, name: host.pack_submodule(other_packs.pack_path(key), name)
+        builders = {"motion": lambda p: standin_packs.motion_module(p, sub("animatediff", "animatediff.motion_module_ad")),
+                    "ip_adapter": lambda p: standin_packs.ip_adapter_sd15(p, sub("ipadapter", "image_proj_models")),
+                    "clip_vision": standin_packs.clip_vision_h}
+        for node in (n for n in workflow["nodes"] if n["type"] in object_info):  # not the front end's notes
+            for name, value in _widget_values(node, object_info[node["type"]]["input"]).items():
+                if (node["type"], name) in PACK_MODEL_WIDGETS:
+                    folder, kind = PACK_MODEL_WIDGETS[node["type"], name]
+                    dst = server.models_dir / folder / value
+                    dst.parent.mkdir(parents=True, exist_ok=True)
+                    if not dst.exists():
+                        src = standin_packs.ensure(kind, builders[kind])
+                        if dst.suffix.lower() not in (".safetensors", ".sft"):  # e.g. mm_sd_v15_v2.ckpt: a torch file
+                            src = _torch_format_copy(src)
+                        dst.symlink_to(src)
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(work).result()
 
 
 @pytest.mark.parametrize("name", sorted(PACK_WORKFLOWS))
-def test_pack_workflow_loads_queues_and_runs_with_the_other_packs(browser_page, server, comfy_host, other_pack,
-                                                                  name, tmp_path):
+def test_pack_workflow_loads_queues_and_runs_with_the_other_packs(request, browser_page, server, host_models_dir,
+                                                                  host_workdir, name, tmp_path):
     from devtools import other_packs
     for key in PACK_WORKFLOWS[name]:
         if other_packs.pack_path(key) is None:
             pytest.skip(other_packs.skip_reason(key))
+    ran = getattr(request.config, "c2d_other_packs", {})
+    ran.update({k: f"{other_packs.PACKS[k][1]}@{other_packs.commit(k)[:12]}" for k in PACK_WORKFLOWS[name]})
+    request.config.c2d_other_packs = ran
     page, problems = browser_page
     path = REPO / "workflows" / f"{name}.json"
     workflow = json.loads(path.read_text())
-    _stage_pack_models(workflow, server, comfy_host, other_pack)
+    _stage_pack_models(workflow, server, host_models_dir, host_workdir, PACK_WORKFLOWS[name])
     server.post("/api/free", {"unload_models": True, "free_memory": True})
     page.reload()  # the model lists the front end shows were read before the stand-ins existed
     page.wait_for_function(APP_READY, timeout=180_000)
