@@ -9,7 +9,8 @@ ComfyUI is located by `comfy_locator.find()`; it is put on `sys.path`, told to r
 folders point into `models_dir` and its input/output/temp/user folders into `workdir`. The core and
 `comfy_extras` nodes are initialised as `main.py` does, then this repository is loaded as a custom
 node pack with ComfyUI's own loader (`nodes.load_custom_node`), exactly as if it sat in
-`ComfyUI/custom_nodes/`.
+`ComfyUI/custom_nodes/`. `host.load_other_pack(folder)` loads another pack the same way (the interop tests:
+VideoHelperSuite, AnimateDiff-Evolved, IPAdapter_plus; see devtools.other_packs).
 """
 from __future__ import annotations
 
