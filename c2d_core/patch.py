@@ -47,6 +47,8 @@ class AudioAttentionPatch:
     null_rows (N_e,) bool marks rows that get null tokens (audio dropout for CFG training).
     """
 
+    c2d_row_aware = True  # reads the c2d_rows plan (source_row.foreign_patches)
+
     def __init__(self, adapter: AudioAdapter, embeds: torch.Tensor, *, strength: float = 1.0,
                  sigma_start: float = math.inf, sigma_end: float = 0.0, enabled: bool = True,
                  block_weights: dict[str, float] | None = None, train: bool = False,

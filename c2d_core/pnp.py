@@ -43,6 +43,8 @@ def source_row_to_edit_rows(t: torch.Tensor, options: dict) -> torch.Tensor:
 class PnPFeaturePatch:
     """`output_block_patch`: (h, hsp, transformer_options) → (h, hsp)."""
 
+    c2d_row_aware = True  # reads the c2d_rows plan (source_row.foreign_patches)
+
     def __init__(self, state: PnPState):
         self.state = state
 
@@ -61,6 +63,8 @@ class PnPFeaturePatch:
 class PnPAttentionPatch:
     """`attn1_patch`: (n, context, value, extra_options) → (n, context, value); q and k inputs of the
     edit rows become the source row's, the value input stays the edit's own."""
+
+    c2d_row_aware = True
 
     def __init__(self, state: PnPState):
         self.state = state

@@ -5,6 +5,10 @@ Cond rows hear the audio (image i of the chunk gets embedding i, or the single s
 rows get the null tokens. The edit sampler instead passes an explicit plan in `c2d_rows` (it drops
 the source row from the uncond chunk), where "plain" rows (the source) get no audio at all; the
 audio guider names a kind per conditioning in `c2d_chunk_kinds`.
+
+Context windows (AnimateDiff-Evolved's context options) run the UNet on a subset of the frames; they name the
+frames in `ad_params["sub_idxs"]` (and the whole length in `ad_params["full_length"]`), so row j of a chunk is
+frame sub_idxs[j] and hears that frame's embedding.
 """
 from __future__ import annotations
 
@@ -19,9 +23,12 @@ AUDIO, NULL, PLAIN = "audio", "null", "plain"
 class RowPlan:
     kinds: tuple[str, ...]    # per row: AUDIO | NULL | PLAIN
     images: tuple[int, ...]   # per row: index of the image among the chunk's edit rows (for per-image audio)
+    total: int | None = None  # images in the whole batch when the rows are a context window of it
 
     @property
     def n_images(self) -> int:
+        if self.total is not None:
+            return self.total
         return max((i for k, i in zip(self.kinds, self.images) if k != PLAIN), default=-1) + 1
 
     def indices(self, kind: str) -> list[int]:
@@ -39,9 +46,20 @@ def row_plan(extra_options: dict, batch: int) -> RowPlan:
     if batch % len(chunks):
         raise AudioInputError(f"batch of {batch} rows does not split into {len(chunks)} cond/uncond chunks")
     per = batch // len(chunks)
+    frames, total = _window(extra_options, per)
     kinds, images = [], []
     for c in chunks:
         kind = chunk_kinds[c] if chunk_kinds is not None else (NULL if c == 1 else AUDIO)
         kinds += [kind] * per
-        images += list(range(per))
-    return RowPlan(tuple(kinds), tuple(images))
+        images += frames
+    return RowPlan(tuple(kinds), tuple(images), total)
+
+
+def _window(extra_options: dict, per: int) -> tuple[list[int], int | None]:
+    """The frame index of each row of a chunk: 0..per-1, or a context window's sub_idxs (see the docstring)."""
+    ad = extra_options.get("ad_params")
+    sub = ad.get("sub_idxs") if isinstance(ad, dict) else None
+    if sub is None or len(sub) != per:
+        return list(range(per)), None
+    full = ad.get("full_length")
+    return [int(i) for i in sub], int(full) if full else max(int(i) for i in sub) + 1

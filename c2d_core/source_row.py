@@ -5,6 +5,10 @@ cond row (it regenerates the source like the cfg-1 inversion), so `SourceRowOnce
 the UNet call and fills it with the cond output after it (CFG then leaves the source at its cond prediction).
 Rows are described to the patches by a `c2d_rows` plan (rows.py): the source is PLAIN (no audio), edit rows
 AUDIO (cond) or NULL (uncond).
+
+Other packs' patches (IPAdapter's attn2 replacement, a ControlNet, …) assume B = rows per chunk × chunks; with
+one of them present the uncond source row is kept (and is PLAIN too), so their batch arithmetic holds. Patches
+of this pack say they read the plan with `c2d_row_aware = True`.
 """
 from __future__ import annotations
 
@@ -13,21 +17,32 @@ import torch
 from .rows import AUDIO, NULL, PLAIN
 
 
-def source_row_plan(chunks: list[int], per: int) -> tuple[list[int], list[tuple[str, int]]]:
+def source_row_plan(chunks: list[int], per: int, keep_all: bool = False) -> tuple[list[int], list[tuple[str, int]]]:
     """chunks: cond_or_uncond of the call (0 = cond, 1 = uncond), per: rows per chunk (source + edits).
 
-    → (rows to keep, their plan): every edit row, and the source row of the first cond chunk only.
+    → (rows to keep, their plan): every edit row, and the source row of the first cond chunk only (keep_all:
+    every source row too).
     """
     cond_src = next((k * per for k, cu in enumerate(chunks) if cu == 0), 0)
     keep, plan = [], []
     for k, cu in enumerate(chunks):
         for j in range(per):
             r = k * per + j
-            if j == 0 and r != cond_src:
+            if j == 0 and r != cond_src and not keep_all:
                 continue
             keep.append(r)
             plan.append((PLAIN, -1) if j == 0 else (NULL if cu == 1 else AUDIO, j - 1))
     return keep, plan
+
+
+def foreign_patches(c: dict) -> bool:
+    """Whether the call's conditioning carries a ControlNet or a transformer patch not of this pack."""
+    if c.get("control") is not None:
+        return True
+    to = c.get("transformer_options") or {}
+    if any(to.get("patches_replace", {}).values()):
+        return True
+    return any(not getattr(p, "c2d_row_aware", False) for ps in (to.get("patches") or {}).values() for p in ps)
 
 
 class SourceRowOnce:
@@ -49,7 +64,7 @@ class SourceRowOnce:
     def __call__(self, apply_model, args):
         x, t, c, chunks = args["input"], args["timestep"], dict(args["c"]), list(args["cond_or_uncond"])
         N, per = x.shape[0], x.shape[0] // len(chunks)
-        keep, plan = source_row_plan(chunks, per)
+        keep, plan = source_row_plan(chunks, per, keep_all=foreign_patches(c))
         cond_src = keep[[k for k, _ in plan].index(PLAIN)]
         idx = torch.tensor(keep, device=x.device)
         c = {k: (v.index_select(0, idx.to(v.device)) if torch.is_tensor(v) and v.ndim and v.shape[0] == N else v)

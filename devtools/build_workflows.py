@@ -2,7 +2,8 @@
 host's node definitions for input/output slots and widget order (the inverse of workflow_api.ui_to_api).
 
 Usage: python -m devtools.build_workflows  (needs a ComfyUI host; rewrites workflows/audio_edit.json,
-workflows/audio_inpaint.json, workflows/sound_prompt.json and workflows/audio_timeline.json). Tests convert
+workflows/audio_inpaint.json, workflows/sound_prompt.json and workflows/audio_timeline.json; with the other packs
+unpacked (devtools.other_packs) also workflows/audio_animatediff.json and workflows/audio_ipadapter.json). Tests convert
 the files back and run them. A link into a widget input (e.g. a frame count into a batch size) is saved as the front
 end saves a widget turned into a socket: an input with `"widget": {"name": ...}`, the widget's value kept in widgets_values.
 """
@@ -203,6 +204,82 @@ SOUND_PROMPT_NOTE = ("## Sound prompt (no recording needed)\n"
                      "folder). Several lines: `average` mixes them, `one_per_image` gives line i to image i.")
 
 
+MOTION = "mm_sd_v15_v2.ckpt"
+IPADAPTER = "ip-adapter_sd15.safetensors"
+CLIP_VISION = "CLIP-ViT-H-14-laion2B-s32B-b79K.safetensors"
+
+
+def animatediff_graph() -> dict:
+    """Sound → per-frame timeline (16-frame multiple for AnimateDiff's context windows) → AnimateDiff-Evolved motion
+    model, then the audio adapter with the loudness schedule → one latent per frame → VHS Video Combine (h264 mp4)
+    at the timeline's fps with the sound muxed in."""
+    g = {
+        "1": ("CheckpointLoaderSimple", {"ckpt_name": CKPT}, (20, 420)),
+        "2": ("CLIPTextEncode", {"text": "an abstract painting, vivid colours, flowing", "clip": ["1", 1]}, (380, 420)),
+        "3": ("CLIPTextEncode", {"text": "blurry, low quality", "clip": ["1", 1]}, (380, 640)),
+        "12": ("C2DAudioTimeline", {"clap": ["11", 0], "audio": ["10", 0], "fps": 8.0, "window_seconds": 1.0,
+                                    "frame_count": 0, "snap": "multiple_of_16"}, (380, 120)),
+        "21": ("ADE_StandardStaticContextOptions", {"context_length": 16, "context_overlap": 4,
+                                                    "fuse_method": "pyramid", "use_on_equal_length": False,
+                                                    "start_percent": 0.0, "guarantee_steps": 1}, (20, 860)),
+        "20": ("ADE_AnimateDiffLoaderGen1", {"model": ["1", 0], "model_name": MOTION, "beta_schedule": "autoselect",
+                                             "context_options": ["21", 0]}, (380, 860)),
+        "14": ("C2DApplyAudioAdapter", {"model": ["20", 0], "adapter": ["13", 0], "embeds": ["12", 0],
+                                        "strength": 1.0, "start_percent": 0.0, "end_percent": 1.0,
+                                        "strength_schedule": ["12", 3]}, (740, 40)),
+        "4": ("EmptyLatentImage", {"width": 512, "height": 512, "batch_size": ["12", 1]}, (740, 420)),
+        "5": ("KSampler", {"model": ["14", 0], "seed": 42, "steps": 20, "cfg": 7.0, "sampler_name": "euler",
+                           "scheduler": "normal", "positive": ["2", 0], "negative": ["3", 0],
+                           "latent_image": ["4", 0], "denoise": 1.0}, (1100, 300)),
+        "6": ("VAEDecode", {"samples": ["5", 0], "vae": ["1", 2]}, (1460, 300)),
+        "7": ("VHS_VideoCombine", {"images": ["6", 0], "frame_rate": ["12", 2], "loop_count": 0,
+                                   "filename_prefix": "clap2diffusion_animatediff", "format": "video/h264-mp4",
+                                   "pingpong": False, "save_output": True, "audio": ["10", 0]}, (1700, 300)),
+    }
+    audio = _audio_nodes(["1", 0])
+    g.update({k: audio[k] for k in ("10", "11", "13")})
+    return g
+
+
+def ipadapter_graph() -> dict:
+    """An image prompt (IPAdapter_plus) and a sound (the audio adapter) on one model: IPAdapter first, then Apply
+    Audio Adapter (either order gives the same model)."""
+    g = {
+        "1": ("CheckpointLoaderSimple", {"ckpt_name": CKPT}, (20, 420)),
+        "2": ("CLIPTextEncode", {"text": "a photograph, highly detailed", "clip": ["1", 1]}, (380, 420)),
+        "3": ("CLIPTextEncode", {"text": "blurry, low quality", "clip": ["1", 1]}, (380, 640)),
+        "20": ("LoadImage", {"image": "clap2diffusion_source.png"}, (20, 860)),
+        "30": ("IPAdapterModelLoader", {"ipadapter_file": IPADAPTER}, (20, 1240)),
+        "31": ("CLIPVisionLoader", {"clip_name": CLIP_VISION}, (20, 1360)),
+        "32": ("IPAdapterAdvanced", {"model": ["1", 0], "ipadapter": ["30", 0], "image": ["20", 0], "weight": 0.8,
+                                     "weight_type": "linear", "combine_embeds": "concat", "start_at": 0.0,
+                                     "end_at": 1.0, "embeds_scaling": "V only", "clip_vision": ["31", 0]}, (380, 860)),
+        "4": ("EmptyLatentImage", {"width": 512, "height": 512, "batch_size": 1}, (740, 640)),
+        "5": ("KSampler", {"model": ["14", 0], "seed": 42, "steps": 20, "cfg": 7.0, "sampler_name": "euler",
+                           "scheduler": "normal", "positive": ["2", 0], "negative": ["3", 0],
+                           "latent_image": ["4", 0], "denoise": 1.0}, (1100, 300)),
+        "26": ("VAEDecode", {"samples": ["5", 0], "vae": ["1", 2]}, (1460, 300)),
+        "27": ("SaveImage", {"images": ["26", 0], "filename_prefix": "clap2diffusion_ipadapter"}, (1700, 300)),
+    }
+    g.update(_audio_nodes(["32", 0]))
+    return g
+
+
+ANIMATEDIFF_NOTE = ("## Sound → AnimateDiff clip (VideoHelperSuite output)\n"
+                    "Needs **AnimateDiff-Evolved** (a motion model, e.g. mm_sd_v15_v2.ckpt, in models/animatediff_models) "
+                    "and **VideoHelperSuite**. The timeline gives one sound per frame (a multiple of 16 frames for the "
+                    "context windows) and the fps; the loudness drives the per-frame strength; Video Combine writes the "
+                    "mp4 at that fps with the sound. Order does not matter: AnimateDiff then Apply Audio Adapter.")
+IPADAPTER_NOTE = ("## Image prompt + sound (IPAdapter_plus)\n"
+                  "Needs **IPAdapter_plus** (ip-adapter_sd15.safetensors in models/ipadapter, the ViT-H image encoder "
+                  "in models/clip_vision). The reference image and the sound act together: IPAdapter replaces the "
+                  "text cross-attention, the audio adapter adds its own gated branch; strength 0 gives IPAdapter's "
+                  "image exactly.")
+# workflow name → (graph, note, other packs it needs: devtools.other_packs keys)
+OTHER_PACK_WORKFLOWS = {"audio_animatediff": (animatediff_graph, ANIMATEDIFF_NOTE, ("animatediff", "vhs")),
+                        "audio_ipadapter": (ipadapter_graph, IPADAPTER_NOTE, ("ipadapter",))}
+
+
 def workflow_id(name: str) -> str:
     """The front end wants a UUID as a workflow's id (else it warns on load); a fixed one per file."""
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"clap2diffusion/workflows/{name}"))
@@ -217,6 +294,17 @@ def main():
                               ("sound_prompt", sound_prompt_graph(), SOUND_PROMPT_NOTE),
                               ("audio_timeline", timeline_graph(), TIMELINE_NOTE)):
         ui = to_ui(graph, defs, workflow_id(name), note)
+        (REPO / "workflows" / f"{name}.json").write_text(json.dumps(ui, indent=1) + "\n")
+        print("wrote", REPO / "workflows" / f"{name}.json")
+    from devtools import other_packs
+    for name, (graph, note, packs) in OTHER_PACK_WORKFLOWS.items():
+        missing = [k for k in packs if other_packs.pack_path(k) is None]
+        if missing:
+            print(f"NOT written: {name} ({', '.join(other_packs.skip_reason(k) for k in missing)})")
+            continue
+        for k in packs:
+            host.load_other_pack(other_packs.pack_path(k))
+        ui = to_ui(graph(), defs, workflow_id(name), note)
         (REPO / "workflows" / f"{name}.json").write_text(json.dumps(ui, indent=1) + "\n")
         print("wrote", REPO / "workflows" / f"{name}.json")
 

@@ -9,7 +9,8 @@ ComfyUI is located by `comfy_locator.find()`; it is put on `sys.path`, told to r
 folders point into `models_dir` and its input/output/temp/user folders into `workdir`. The core and
 `comfy_extras` nodes are initialised as `main.py` does, then this repository is loaded as a custom
 node pack with ComfyUI's own loader (`nodes.load_custom_node`), exactly as if it sat in
-`ComfyUI/custom_nodes/`.
+`ComfyUI/custom_nodes/`. `host.load_other_pack(folder)` loads another pack the same way (the interop tests:
+VideoHelperSuite, AnimateDiff-Evolved, IPAdapter_plus; see devtools.other_packs).
 """
 from __future__ import annotations
 
@@ -93,6 +94,16 @@ def _share_core_modules(pack_dir: Path, pack_module: str) -> None:
             sys.modules.setdefault(f"{pack_module}.{name}", module)
 
 
+class _QueueStub:
+    """`server.PromptServer.instance.prompt_queue` as packs read it (nothing is queued in-process)."""
+
+    def __init__(self):
+        self.currently_running: dict = {}
+
+    def put(self, item):
+        raise HostError("the in-process host has no prompt queue; run the prompt with ComfyHost.run")
+
+
 class _ServerStub:
     """What PromptExecutor and the progress handlers need from `server.PromptServer`."""
 
@@ -102,6 +113,11 @@ class _ServerStub:
         self.last_prompt_id = None
         self.sockets_metadata: dict = {}
         self.messages: list[tuple[str, Any]] = []
+        # what other packs touch at import time (VideoHelperSuite: routes, prompt_queue; AnimateDiff: number)
+        from aiohttp import web
+        self.routes = web.RouteTableDef()
+        self.prompt_queue = _QueueStub()
+        self.number = 0
 
     def send_sync(self, event, data, sid=None):
         if event in ("executing", "executed", "execution_error", "execution_success"):
@@ -160,6 +176,7 @@ class ComfyHost:
         self.pack_nodes: list[str] = []
         self.import_failed: list[str] = []
         self._pack_error: HostError | None = None
+        self._other_packs: dict = {}
         self._executor = None
         self._import_comfy()
         self._configure_folders()
@@ -248,6 +265,37 @@ class ComfyHost:
                 self.folder_paths.add_model_folder_path(name, str(self.models_dir / name), is_default=True)
         log.info("loaded pack %s: %s", pack_dir, ", ".join(self.pack_nodes))
         return self.pack_nodes
+
+    def load_other_pack(self, pack_dir: Path) -> list[str]:
+        """Load another custom node pack (e.g. VideoHelperSuite) from its folder with ComfyUI's own loader, as
+        if it sat in custom_nodes/; returns the node ids it registered (once per folder). HostError with
+        ComfyUI's log when the loader refuses it."""
+        pack_dir = Path(pack_dir).resolve()
+        done = self._other_packs.get(pack_dir)
+        if isinstance(done, HostError):
+            raise done
+        if done is not None:
+            return done
+        import hook_breaker_ac10a0
+        nodes = self.nodes
+        before = set(nodes.NODE_CLASS_MAPPINGS)
+        hook_breaker_ac10a0.save_functions()
+        try:
+            with _LogCapture() as cap:
+                ok = _run_coro(nodes.load_custom_node(str(pack_dir), ignore=before, module_parent="custom_nodes"))
+        finally:
+            hook_breaker_ac10a0.restore_functions()
+        if not ok:
+            self._other_packs[pack_dir] = HostError(f"ComfyUI could not load the pack {pack_dir}:\n{cap.text()}")
+            raise self._other_packs[pack_dir]
+        self._other_packs[pack_dir] = sorted(set(nodes.NODE_CLASS_MAPPINGS) - before)
+        log.info("loaded other pack %s: %d nodes", pack_dir, len(self._other_packs[pack_dir]))
+        return self._other_packs[pack_dir]
+
+    def pack_submodule(self, pack_dir: Path, name: str):
+        """A module of a loaded pack, e.g. ("…/ComfyUI-AnimateDiff-Evolved", "animatediff.motion_module_ad")."""
+        import importlib
+        return importlib.import_module(f"{str(Path(pack_dir).resolve()).replace('.', '_x_')}.{name}")
 
     # ---- running prompts ----------------------------------------------------------------------
     def validate(self, prompt: dict) -> list[str]:

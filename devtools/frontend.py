@@ -96,13 +96,14 @@ class ComfyServer:
     as `custom_nodes/clap2diffusion`. Use as a context manager or call start() / stop()."""
 
     def __init__(self, comfy_root: Path, base_dir: Path, python: str = sys.executable, port: int | None = None,
-                 pack_dir: Path = REPO_ROOT, front_end_root: Path | None = None):
+                 pack_dir: Path = REPO_ROOT, front_end_root: Path | None = None, other_packs: tuple[Path, ...] = ()):
         self.root = Path(comfy_root).resolve()
         self.base = Path(base_dir).resolve()
         self.python = python
         self.port = port or free_port()
         self.pack_dir = Path(pack_dir).resolve()
         self.front_end_root = Path(front_end_root).resolve() if front_end_root is not None else None
+        self.other_packs = [Path(p).resolve() for p in other_packs]  # linked in under their own folder names
         self.log_path = self.base / "server.log"
         self.proc: subprocess.Popen | None = None
 
@@ -127,6 +128,10 @@ class ComfyServer:
         link.parent.mkdir(parents=True, exist_ok=True)
         if not link.exists():
             link.symlink_to(self.pack_dir, target_is_directory=True)
+        for other in self.other_packs:
+            other_link = self.base / "custom_nodes" / other.name
+            if not other_link.exists():
+                other_link.symlink_to(other, target_is_directory=True)
         for sub in ("input", "output", "user", "models"):
             (self.base / sub).mkdir(parents=True, exist_ok=True)
         cmd = [self.python, "main.py", "--cpu", "--listen", "127.0.0.1", "--port", str(self.port),

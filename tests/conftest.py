@@ -3,6 +3,7 @@
 
 HOST_SKIP_MARK = "ComfyUI host not found"  # tests/host/conftest.py skips with this text
 FRONTEND_SKIP_MARK = "front-end tests did NOT run"  # tests/host/test_frontend.py skips with this text
+OTHER_PACK_SKIP_MARK = "OTHER PACK NOT FOUND"  # devtools.other_packs.SKIP_MARK (interop tests)
 
 
 def _skip_reason(report) -> str:
@@ -35,3 +36,11 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
                                         f"{reason}", red=True, bold=True)
     elif browser:
         terminalreporter.write_sep("=", f"FRONT-END TESTS RAN in {browser}", green=True, bold=True)
+    pack_skipped = _skipped_with(terminalreporter, OTHER_PACK_SKIP_MARK)
+    reasons = sorted({_skip_reason(r).removeprefix("Skipped: ").split(" (set")[0] for r in pack_skipped})
+    for reason in reasons:
+        count = sum(reason in _skip_reason(r) for r in pack_skipped)
+        terminalreporter.write_sep("!", f"INTEROP TESTS SKIPPED: {count} tests did not run: {reason}", red=True, bold=True)
+    ran = getattr(config, "c2d_other_packs", None)
+    if ran:
+        terminalreporter.write_sep("=", "INTEROP TESTS RAN with " + ", ".join(sorted(ran.values())), green=True, bold=True)

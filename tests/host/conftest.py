@@ -8,6 +8,8 @@
 - `host_models_dir`, `host_workdir`: the session's model folder and ComfyUI input/output root.
 - `host_assets`: writes random CLAP folders, adapters and synthetic clips under the names prompts use.
 - `drop_cache_after_module`: a module's loaded models leave the host's cache when it ends.
+- `other_pack(key)`: loads another pack ("vhs", "animatediff", "ipadapter"; devtools.other_packs) into the host
+  with ComfyUI's loader and returns its folder; skips loudly (OTHER PACK NOT FOUND) when its source is absent.
 
 There is one host per process: all of these share it. Nothing is built at import time.
 """
@@ -115,3 +117,19 @@ class HostAssets:
 @pytest.fixture(scope="session")
 def host_assets(comfy_host, host_models_dir) -> HostAssets:
     return HostAssets(host_models_dir, Path(comfy_host.input_dir))
+
+
+@pytest.fixture(scope="session")
+def other_pack(request, comfy_host):
+    from devtools import other_packs
+
+    def load(key: str) -> Path:
+        path = other_packs.pack_path(key)
+        if path is None:
+            pytest.skip(other_packs.skip_reason(key))
+        comfy_host.load_other_pack(path)
+        ran = getattr(request.config, "c2d_other_packs", {})
+        ran[key] = f"{other_packs.PACKS[key][1]}@{other_packs.commit(key)[:12]}"
+        request.config.c2d_other_packs = ran
+        return path
+    return load

@@ -27,9 +27,14 @@ from PIL import Image
 from devtools.comfy_host import find_comfyui
 from devtools.frontend import (NO_CHROMIUM, PACK_LINK_NAME, SOURCE_IMAGE_SIZE, ComfyServer, extra_frontends,
                                find_chromium, launch_chromium, pinned_frontend_version, stage_workflow_files)
+from devtools.frontend import _torch_format_copy
 
 REPO = Path(__file__).resolve().parents[2]
-WORKFLOWS = sorted((REPO / "workflows").glob("*.json"))
+ALL_WORKFLOWS = sorted((REPO / "workflows").glob("*.json"))
+# workflows that need other node packs (devtools.other_packs keys): run with those packs linked into the served
+# custom_nodes/ (their web extensions too), skipped loudly when a pack's source is absent
+PACK_WORKFLOWS = {"audio_animatediff": ("animatediff", "vhs"), "audio_ipadapter": ("ipadapter",)}
+WORKFLOWS = [p for p in ALL_WORKFLOWS if p.stem not in PACK_WORKFLOWS]
 FULL = os.environ.get("C2D_FRONTEND_FULL") == "1"
 CPU_LATENT_SIZE = 64
 CPU_STEPS = 4
@@ -76,11 +81,14 @@ def server(request, tmp_path_factory):
         pytest.skip(f"comfyui-frontend-package {request.param} is not installed at {static} (scripts/setup_env.sh "
                     f"installs it); {BROWSER_SKIP}")
     version = pinned_frontend_version() if static is None else request.param
-    with ComfyServer(root, tmp_path_factory.mktemp("frontend"), front_end_root=static) as srv:
+    from devtools import other_packs
+    present = [other_packs.pack_path(k) for k in other_packs.PACKS if other_packs.pack_path(k) is not None]
+    with ComfyServer(root, tmp_path_factory.mktemp("frontend"), front_end_root=static,
+                     other_packs=tuple(present)) as srv:
         srv.frontend_version = version
         if not hasattr(request.config, "c2d_host_description"):
             request.config.c2d_host_description = f"ComfyUI server from {root}"
-        staged = stage_workflow_files([json.loads(p.read_text()) for p in WORKFLOWS], srv.get("/api/object_info"),
+        staged = stage_workflow_files([json.loads(p.read_text()) for p in ALL_WORKFLOWS], srv.get("/api/object_info"),
                                       srv.models_dir, srv.input_dir, os.environ.get("C2D_STANDIN_CACHE"))
         print("\n".join(staged))
         for key, value in {"Comfy.TutorialCompleted": True,  # no first-run templates dialog
@@ -144,8 +152,8 @@ def test_front_end_loads_the_pack_extension(browser_page):
 def test_workflows_are_served_as_templates(server):
     """The front end lists a pack's example workflows from GET /api/workflow_templates."""
     templates = server.get("/api/workflow_templates")
-    assert sorted(templates.get(PACK_LINK_NAME, [])) == [p.stem for p in WORKFLOWS], templates
-    for path in WORKFLOWS:
+    assert sorted(templates.get(PACK_LINK_NAME, [])) == [p.stem for p in ALL_WORKFLOWS], templates
+    for path in ALL_WORKFLOWS:
         assert server.get(f"/api/workflow_templates/{PACK_LINK_NAME}/{path.name}") == json.loads(path.read_text())
 
 
@@ -220,4 +228,96 @@ def test_workflow_loads_queues_and_makes_an_image(browser_page, server, path, tm
                                timeout=30_000)  # the front end got the "executed" message over its websocket
     errors = _relevant(problems, server)
     assert not errors, f"{path.name} raised in the front end while running:\n" + "\n".join(errors)
+    server.post("/api/free", {"unload_models": True, "free_memory": True})
+
+
+# the other packs' model widgets in PACK_WORKFLOWS → (models/ sub-folder, devtools.standin_packs kind)
+PACK_MODEL_WIDGETS = {("ADE_AnimateDiffLoaderGen1", "model_name"): ("animatediff_models", "motion"),
+                      ("IPAdapterModelLoader", "ipadapter_file"): ("ipadapter", "ip_adapter"),
+                      ("CLIPVisionLoader", "clip_name"): ("clip_vision", "clip_vision")}
+PACK_EXTENSION_PREFIX = {"vhs": "VideoHelperSuite", "animatediff": "AnimateDiff"}
+
+
+def _stage_pack_models(workflow, server, models_dir, workdir, keys):
+    """Random stand-ins (devtools.standin_packs, built with the packs' own classes in the in-process test host)
+    under every model name the workflow's pack nodes use. Runs in a worker thread: ComfyUI's set-up calls
+    asyncio.run, which cannot run inside Playwright's event loop."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from devtools import other_packs, standin_packs
+    from devtools.comfy_host import get_host
+    from devtools.workflow_api import _widget_values
+    object_info = server.get("/api/object_info")
+
+    def work():
+        host = get_host(models_dir, workdir, load_pack=True)
+        for key in keys:
+            host.load_other_pack(other_packs.pack_path(key))
+        sub = lambda key, name: host.pack_submodule(other_packs.pack_path(key), name)
+        builders = {"motion": lambda p: standin_packs.motion_module(p, sub("animatediff", "animatediff.motion_module_ad")),
+                    "ip_adapter": lambda p: standin_packs.ip_adapter_sd15(p, sub("ipadapter", "image_proj_models")),
+                    "clip_vision": standin_packs.clip_vision_h}
+        for node in (n for n in workflow["nodes"] if n["type"] in object_info):  # not the front end's notes
+            for name, value in _widget_values(node, object_info[node["type"]]["input"]).items():
+                if (node["type"], name) in PACK_MODEL_WIDGETS:
+                    folder, kind = PACK_MODEL_WIDGETS[node["type"], name]
+                    dst = server.models_dir / folder / value
+                    dst.parent.mkdir(parents=True, exist_ok=True)
+                    if not dst.exists():
+                        src = standin_packs.ensure(kind, builders[kind])
+                        if dst.suffix.lower() not in (".safetensors", ".sft"):  # e.g. mm_sd_v15_v2.ckpt: a torch file
+                            src = _torch_format_copy(src)
+                        dst.symlink_to(src)
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(work).result()
+
+
+@pytest.mark.parametrize("name", sorted(PACK_WORKFLOWS))
+def test_pack_workflow_loads_queues_and_runs_with_the_other_packs(request, browser_page, server, host_models_dir,
+                                                                  host_workdir, name, tmp_path):
+    from devtools import other_packs
+    if server.front_end_root is not None:
+        pytest.skip("the other packs' workflows are checked in the pinned front end only (each takes minutes on a CPU)")
+    for key in PACK_WORKFLOWS[name]:
+        if other_packs.pack_path(key) is None:
+            pytest.skip(other_packs.skip_reason(key))
+    ran = getattr(request.config, "c2d_other_packs", {})
+    ran.update({k: f"{other_packs.PACKS[k][1]}@{other_packs.commit(k)[:12]}" for k in PACK_WORKFLOWS[name]})
+    request.config.c2d_other_packs = ran
+    page, problems = browser_page
+    path = REPO / "workflows" / f"{name}.json"
+    workflow = json.loads(path.read_text())
+    _stage_pack_models(workflow, server, host_models_dir, host_workdir, PACK_WORKFLOWS[name])
+    server.post("/api/free", {"unload_models": True, "free_memory": True})
+    page.reload()  # the model lists the front end shows were read before the stand-ins existed
+    page.wait_for_function(APP_READY, timeout=180_000)
+    page.wait_for_timeout(1000)
+    extensions = page.evaluate("() => window.app.extensions.map(e => e.name)")
+    for key in PACK_WORKFLOWS[name]:
+        if key in PACK_EXTENSION_PREFIX:  # the pack's web extension loaded in the served front end
+            assert any(PACK_EXTENSION_PREFIX[key] in e for e in extensions), extensions
+    problems.clear()
+    loaded = page.evaluate(LOAD, [workflow, name])
+    assert loaded["missing"] == [], f"{name}: node types the front end does not know: {loaded['missing']}"
+    page.wait_for_timeout(1500)
+    dialogs, toasts = _visible_texts(page, ".p-dialog"), _visible_texts(page, ".p-toast-message")
+    assert not (dialogs or toasts or problems), (f"loading {name} gave dialogs {dialogs}, toasts {toasts}, errors:\n"
+                                                 + "\n".join(problems))
+    _screenshot(page, name, tmp_path)
+    page.evaluate(SHRINK, [CPU_LATENT_SIZE, 2])
+    with page.expect_response(lambda r: r.url.endswith("/api/prompt") and r.request.method == "POST",
+                              timeout=120_000) as response:
+        page.evaluate("() => window.app.queuePrompt(0, 1)")
+    answer = response.value.json()
+    assert response.value.status == 200 and answer.get("node_errors") == {}, json.dumps(answer, indent=1)[:4000]
+    entry = server.wait_for_history(answer["prompt_id"], RUN_TIMEOUT_S)
+    assert entry["status"]["status_str"] == "success", \
+        f"{name} failed: {json.dumps(entry['status']['messages'])[:4000]}\n{server.log_tail()}"
+    files = [i for out in entry["outputs"].values() for key in ("images", "gifs") for i in out.get(key, [])
+             if i.get("type") == "output"]
+    suffixes = {Path(i["filename"]).suffix for i in files}
+    assert suffixes == ({".mp4"} if name == "audio_animatediff" else {".png"}), entry["outputs"]
+    for item in files:
+        assert (server.output_dir / item["subfolder"] / item["filename"]).stat().st_size > 0
+    assert not problems, f"{name} raised in the front end while running:\n" + "\n".join(problems)
     server.post("/api/free", {"unload_models": True, "free_memory": True})
