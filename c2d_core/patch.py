@@ -205,6 +205,8 @@ class _TrainPath:
 class _RecordHidden:
     """after_text, ComfyUI `middle_patch`: remember x (the input of the text cross-attention residual)."""
 
+    c2d_row_aware = True  # the branch it feeds reads the c2d_rows plan (source_row.foreign_patches)
+
     def __init__(self, patch: AudioAttentionPatch):
         self.patch = patch
 
