@@ -178,3 +178,29 @@ def test_patches_survive_comfyui_moving_them():
     after_text = AudioAttentionPatch(AudioAdapter(sonic_config()), torch.randn(1, 1024)).hooks()   # two hooks
     moved = _moved_like_comfyui(after_text)
     assert all(a is b for name in after_text for a, b in zip(after_text[name], moved[name]))
+
+
+@pytest.mark.parametrize("block, folded", [(("middle", 0), True), (("output", 10), False)])
+def test_inference_folds_kv_only_where_cheaper_and_both_equal_the_training_path(block, folded):
+    """SonicDiffusion's 77 tokens: folding K/V into W_q/W_out pays in the wide blocks only; either way the
+    inference branch is the training path's value."""
+    from c2d_core.adapter import AudioAdapter
+    from c2d_core.patch import _InferencePath
+    from c2d_core.sonic_convert import sonic_config
+
+    torch.manual_seed(0)
+    a = AudioAdapter(sonic_config())
+    with torch.no_grad():
+        for p in a.parameters():
+            p.normal_(std=0.05)
+        for blk in a.blocks.values():
+            blk.gate.fill_(0.6)
+    key = f"{block[0]}_{block[1]}_0"
+    assert _InferencePath.folds(a.blocks[key], 77) is folded
+    e = torch.randn(1, 1024)
+    x = torch.randn(2, 16, a.blocks[key].attn.to_q.in_features)
+    opts = {"block": block, "block_index": 0, "cond_or_uncond": [1, 0]}
+    got = AudioAttentionPatch(a, e).branch(x, opts)
+    want = AudioAttentionPatch(a, e, train=True).branch(x, opts)
+    torch.testing.assert_close(got, want.detach(), rtol=1e-4, atol=1e-5)
+    assert float(got.abs().max()) > 1e-3
