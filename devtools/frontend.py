@@ -250,6 +250,7 @@ def _make_model(kind: str, dst: Path, standin_cache: str | None, clap_id: str) -
     from c2d_core.config import AdapterConfig
     from c2d_core.factory import new_adapter
     from devtools.standin_clap import make_random_clap_folder
+    from devtools.standin_msclap import ensure_msclap_standin
     from devtools.standin_sd15 import ensure_standins
     from devtools.standin_sonic import make_random_sonic_folder
 
@@ -260,25 +261,13 @@ def _make_model(kind: str, dst: Path, standin_cache: str | None, clap_id: str) -
             src = _torch_format_copy(src)  # ComfyUI picks the reader by extension: a .ckpt must be a torch file
         dst.symlink_to(src)
     elif kind == "C2DCLAPLoader" and dst.suffix.lower() == ".pth":  # Microsoft CLAP as released (CLAP_weights_2022.pth)
-        dst.symlink_to(_msclap_standin(standin_cache))
+        dst.symlink_to(ensure_msclap_standin(standin_cache))
     elif kind == "C2DCLAPLoader":
         make_random_clap_folder(dst, seed=0)
     elif kind == "C2DAudioAdapterLoader" and not dst.suffix:  # a folder: SonicDiffusion's released pair
         make_random_sonic_folder(dst, seed=0)
     elif kind == "C2DAudioAdapterLoader":
         save_adapter(dst, new_adapter(AdapterConfig(gate_init=0.5, clap_model_id=clap_id), seed=0))
-
-
-def _msclap_standin(standin_cache: str | None) -> Path:
-    """A random Microsoft CLAP 2022 `.pth` (audio side, ≈ 340 MB) in the stand-in cache, written once."""
-    from devtools.standin_msclap import make_random_msclap_file
-    from devtools.standin_sd15 import DEFAULT_CACHE
-    dst = Path(standin_cache or DEFAULT_CACHE) / "c2d-standin-msclap-2022-seed0.pth"
-    if not dst.exists():
-        tmp = make_random_msclap_file(dst.with_suffix(".pth.tmp"), seed=0)
-        os.replace(tmp, dst)
-        log.info("wrote Microsoft CLAP 2022 stand-in %s", dst)
-    return dst
 
 
 def _torch_format_copy(src: Path) -> Path:
