@@ -3,18 +3,19 @@
 The edit sampler's batch is [source, edit…] and ComfyUI repeats it per CFG chunk. The source needs only its
 cond row (it regenerates the source like the cfg-1 inversion), so `SourceRowOnce` drops its uncond copy before
 the UNet call and fills it with the cond output after it (CFG then leaves the source at its cond prediction).
-Rows are described to the patches by a `c2d_rows` plan (rows.py): the source is PLAIN (no audio), edit rows
-AUDIO (cond) or NULL (uncond).
+Rows are described to the patches by a `c2d_rows` plan (rows.py): the source is PLAIN (no audio; or SOURCE_NULL,
+the unconditional audio, for SonicDiffusion's preset), edit rows AUDIO (cond) or NULL (uncond).
 """
 from __future__ import annotations
 
 import torch
 
-from .rows import AUDIO, NULL, PLAIN
+from .rows import AUDIO, NULL, PLAIN, SOURCE_KINDS
 
 
-def source_row_plan(chunks: list[int], per: int) -> tuple[list[int], list[tuple[str, int]]]:
-    """chunks: cond_or_uncond of the call (0 = cond, 1 = uncond), per: rows per chunk (source + edits).
+def source_row_plan(chunks: list[int], per: int, source: str = PLAIN) -> tuple[list[int], list[tuple[str, int]]]:
+    """chunks: cond_or_uncond of the call (0 = cond, 1 = uncond), per: rows per chunk (source + edits),
+    source: the source row's kind (PLAIN or SOURCE_NULL).
 
     → (rows to keep, their plan): every edit row, and the source row of the first cond chunk only.
     """
@@ -26,7 +27,7 @@ def source_row_plan(chunks: list[int], per: int) -> tuple[list[int], list[tuple[
             if j == 0 and r != cond_src:
                 continue
             keep.append(r)
-            plan.append((PLAIN, -1) if j == 0 else (NULL if cu == 1 else AUDIO, j - 1))
+            plan.append((source, -1) if j == 0 else (NULL if cu == 1 else AUDIO, j - 1))
     return keep, plan
 
 
@@ -35,16 +36,19 @@ class SourceRowOnce:
 
     args: {"input": (N, C, H, W), "timestep": (N,), "c": conditioning dict, "cond_or_uncond": chunk list}.
     inner: a wrapper that was already installed (called with the reduced batch), or None.
+    source: the source row's kind in the plan: PLAIN (no audio) or SOURCE_NULL (the unconditional audio).
     """
 
-    def __init__(self, inner=None):
-        self.inner = inner
+    def __init__(self, inner=None, source: str = PLAIN):
+        if source not in SOURCE_KINDS:
+            raise ValueError(f"source row kind {source!r}: expected one of {SOURCE_KINDS}")
+        self.inner, self.source = inner, source
 
     def __call__(self, apply_model, args):
         x, t, c, chunks = args["input"], args["timestep"], dict(args["c"]), list(args["cond_or_uncond"])
         N, per = x.shape[0], x.shape[0] // len(chunks)
-        keep, plan = source_row_plan(chunks, per)
-        cond_src = keep[[k for k, _ in plan].index(PLAIN)]
+        keep, plan = source_row_plan(chunks, per, self.source)
+        cond_src = keep[[k for k, _ in plan].index(self.source)]
         idx = torch.tensor(keep, device=x.device)
         c = {k: (v.index_select(0, idx.to(v.device)) if torch.is_tensor(v) and v.ndim and v.shape[0] == N else v)
              for k, v in c.items()}

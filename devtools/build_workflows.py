@@ -37,7 +37,8 @@ def _audio_nodes(model_ref, clap=CLAP, adapter=ADAPTER):
     }
 
 
-def edit_graph(clap=CLAP, adapter=ADAPTER, prefix="clap2diffusion_edit") -> dict:
+def edit_graph(clap=CLAP, adapter=ADAPTER, prefix="clap2diffusion_edit", preset=None) -> dict:
+    """preset: None = the Audio Edit Sampler's defaults; "sonicdiffusion" = SonicDiffusion's PnP (fractions 0.8)."""
     g = {
         "1": ("CheckpointLoaderSimple", {"ckpt_name": CKPT}, (20, 420)),
         "2": ("CLIPTextEncode", {"text": "a quiet city street, photo", "clip": ["1", 1]}, (380, 420)),
@@ -55,6 +56,8 @@ def edit_graph(clap=CLAP, adapter=ADAPTER, prefix="clap2diffusion_edit") -> dict
         "26": ("VAEDecode", {"samples": ["25", 0], "vae": ["1", 2]}, (1820, 300)),
         "27": ("SaveImage", {"images": ["26", 0], "filename_prefix": prefix}, (2060, 300)),
     }
+    if preset is not None:
+        g["24"][1].update(preset=preset, feature_fraction=0.8, attention_fraction=0.8)
     g.update(_audio_nodes(["1", 0], clap, adapter))
     return g
 
@@ -238,7 +241,9 @@ SONIC_NOTE = ("## SonicDiffusion: sound → landscape\n" + SONIC_FILES +
 SONIC_EDIT_NOTE = ("## SonicDiffusion: edit a photo with a sound\n" + SONIC_FILES +
                    "Put a photo in ComfyUI/input as `clap2diffusion_source.png` and a sound as `clap2diffusion_demo.wav`. "
                    "**Invert Latent** finds the photo's noise; **Audio Edit Sampler** regenerates it with the sound, "
-                   "copying the photo's features and self-attention so the layout stays. Keep the same SIGMAS on both.")
+                   "copying the photo's features and self-attention so the layout stays (preset `sonicdiffusion`: their "
+                   "Plug-and-Play blocks, the source hearing the unconditional audio, fractions 0.8). Keep the same "
+                   "SIGMAS on both.")
 
 
 def workflow_id(name: str) -> str:
@@ -255,7 +260,7 @@ def main():
                               ("sound_prompt", sound_prompt_graph(), SOUND_PROMPT_NOTE),
                               ("audio_timeline", timeline_graph(), TIMELINE_NOTE),
                               ("sonicdiffusion_landscape", sonic_landscape_graph(), SONIC_NOTE),
-                              ("sonicdiffusion_edit", edit_graph(SONIC_CLAP, SONIC_ADAPTER, "sonicdiffusion_edit"),
+                              ("sonicdiffusion_edit", edit_graph(SONIC_CLAP, SONIC_ADAPTER, "sonicdiffusion_edit", "sonicdiffusion"),
                                SONIC_EDIT_NOTE)):
         ui = to_ui(graph, defs, workflow_id(name), note)
         (REPO / "workflows" / f"{name}.json").write_text(json.dumps(ui, indent=1) + "\n")
