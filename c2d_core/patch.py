@@ -24,7 +24,7 @@ import torch
 
 from .adapter import AudioAdapter
 from .errors import AudioInputError
-from .rows import AUDIO, PLAIN, RowPlan, row_plan
+from .rows import AUDIO, PLAIN, SOURCE_NULL, RowPlan, row_plan
 
 
 def block_key(extra_options: dict) -> str | None:
@@ -143,7 +143,8 @@ class AudioAttentionPatch:
         plain = plan.indices(PLAIN)
         if plain or self.image_weights:
             w = self.image_weights
-            rows = [0.0 if k == PLAIN else (w[min(i, len(w) - 1)] if w else 1.0) for k, i in zip(plan.kinds, plan.images)]
+            rows = [0.0 if k == PLAIN else 1.0 if k == SOURCE_NULL or not w else w[min(i, len(w) - 1)]
+                    for k, i in zip(plan.kinds, plan.images)]
             branch = branch * torch.tensor(rows, device=x.device, dtype=x.dtype).view(-1, 1, 1)
         return branch
 

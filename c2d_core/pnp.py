@@ -3,7 +3,8 @@
 The edit sampler runs each UNet call on one source row (a "plain" row of the `c2d_rows` plan, see
 rows.py) beside the edit rows. For the first fraction of the steps these hooks overwrite every edit
 row with the source row's
-  - decoder features: `h` leaving output block `feature_block` (`output_block_patch` hook), and
+  - decoder features: `h` leaving output block `feature_block` (and any `more_feature_blocks`;
+    `output_block_patch` hook), and
   - self-attention queries and keys (the inputs of q and k; values stay the edit's own) in the
     transformer blocks of output blocks ≥ `attention_from` (`attn1_patch` hook),
 so the edit keeps the source's layout while the audio changes its content.
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .rows import PLAIN, row_plan
+from .rows import SOURCE_KINDS, row_plan
 
 
 @dataclass
@@ -25,13 +26,17 @@ class PnPState:
     attention: bool = False
     feature_block: int = 4        # SD1.5 output block whose output h is copied (decoder layer 4)
     attention_from: int = 4       # output blocks >= this get the source's self-attention q/k
+    more_feature_blocks: tuple[int, ...] = ()   # further output blocks whose output h is copied (a preset)
+
+    def copies_features_of(self, block: int) -> bool:
+        return block == self.feature_block or block in self.more_feature_blocks
 
 
 def source_row_to_edit_rows(t: torch.Tensor, options: dict) -> torch.Tensor:
-    """t: (B, ...) → copy where every non-source row is replaced by the source row (the plan's plain row);
-    t itself when the batch has no source row."""
+    """t: (B, ...) → copy where every non-source row is replaced by the source row (the plan's plain or
+    source_null row); t itself when the batch has no source row."""
     plan = row_plan(options, t.shape[0])
-    src = plan.indices(PLAIN)
+    src = [r for r, k in enumerate(plan.kinds) if k in SOURCE_KINDS]
     if not src:
         return t
     out = t.clone()
@@ -55,7 +60,7 @@ class PnPFeaturePatch:
         block = transformer_options.get("block")
         # this hook runs before output block id; h there is the output of block id - 1
         if self.state.features and block is not None and block[0] == "output" \
-                and block[1] == self.state.feature_block + 1:
+                and self.state.copies_features_of(block[1] - 1):
             h = source_row_to_edit_rows(h, transformer_options)
         return h, hsp
 

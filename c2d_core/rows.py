@@ -3,8 +3,9 @@
 ComfyUI batches CFG chunks: `cond_or_uncond` lists them (0 = cond, 1 = uncond), each with B / len rows.
 Cond rows hear the audio (image i of the chunk gets embedding i, or the single shared one), uncond
 rows get the null tokens. The edit sampler instead passes an explicit plan in `c2d_rows` (it drops
-the source row from the uncond chunk), where "plain" rows (the source) get no audio at all; the
-audio guider names a kind per conditioning in `c2d_chunk_kinds`.
+the source row from the uncond chunk), where "plain" rows (the source) get no audio at all, or with the
+SonicDiffusion edit preset "source_null" rows (the source with the unconditional audio, as their pnp.py:111-114);
+the audio guider names a kind per conditioning in `c2d_chunk_kinds`.
 
 Context windows (AnimateDiff-Evolved's context options) run the UNet on a subset of the frames; they name the
 frames in `ad_params["sub_idxs"]` (and the whole length in `ad_params["full_length"]`), so row j of a chunk is
@@ -17,11 +18,13 @@ from dataclasses import dataclass
 from .errors import AudioInputError
 
 AUDIO, NULL, PLAIN = "audio", "null", "plain"
+SOURCE_NULL = "source_null"          # the edit's source row, hearing the null (unconditional) audio
+SOURCE_KINDS = (PLAIN, SOURCE_NULL)  # what an edit's source row may be
 
 
 @dataclass(frozen=True)
 class RowPlan:
-    kinds: tuple[str, ...]    # per row: AUDIO | NULL | PLAIN
+    kinds: tuple[str, ...]    # per row: AUDIO | NULL | PLAIN | SOURCE_NULL
     images: tuple[int, ...]   # per row: index of the image among the chunk's edit rows (for per-image audio)
     total: int | None = None  # images in the whole batch when the rows are a context window of it
 
@@ -29,7 +32,7 @@ class RowPlan:
     def n_images(self) -> int:
         if self.total is not None:
             return self.total
-        return max((i for k, i in zip(self.kinds, self.images) if k != PLAIN), default=-1) + 1
+        return max((i for k, i in zip(self.kinds, self.images) if k not in SOURCE_KINDS), default=-1) + 1
 
     def indices(self, kind: str) -> list[int]:
         return [r for r, k in enumerate(self.kinds) if k == kind]

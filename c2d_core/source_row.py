@@ -3,8 +3,8 @@
 The edit sampler's batch is [source, edit…] and ComfyUI repeats it per CFG chunk. The source needs only its
 cond row (it regenerates the source like the cfg-1 inversion), so `SourceRowOnce` drops its uncond copy before
 the UNet call and fills it with the cond output after it (CFG then leaves the source at its cond prediction).
-Rows are described to the patches by a `c2d_rows` plan (rows.py): the source is PLAIN (no audio), edit rows
-AUDIO (cond) or NULL (uncond).
+Rows are described to the patches by a `c2d_rows` plan (rows.py): the source is PLAIN (no audio; or SOURCE_NULL,
+the unconditional audio, for SonicDiffusion's preset), edit rows AUDIO (cond) or NULL (uncond).
 
 Other packs' patches (IPAdapter's attn2 replacement, a ControlNet, …) assume B = rows per chunk × chunks; with
 one of them present the uncond source row is kept (and is PLAIN too), so their batch arithmetic holds. Patches
@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import torch
 
-from .rows import AUDIO, NULL, PLAIN
+from .rows import AUDIO, NULL, PLAIN, SOURCE_KINDS
 
 
-def source_row_plan(chunks: list[int], per: int, keep_all: bool = False) -> tuple[list[int], list[tuple[str, int]]]:
-    """chunks: cond_or_uncond of the call (0 = cond, 1 = uncond), per: rows per chunk (source + edits).
+def source_row_plan(chunks: list[int], per: int, source: str = PLAIN,
+                    keep_all: bool = False) -> tuple[list[int], list[tuple[str, int]]]:
+    """chunks: cond_or_uncond of the call (0 = cond, 1 = uncond), per: rows per chunk (source + edits),
+    source: the source row's kind (PLAIN or SOURCE_NULL).
 
     → (rows to keep, their plan): every edit row, and the source row of the first cond chunk only (keep_all:
     every source row too).
@@ -31,7 +33,7 @@ def source_row_plan(chunks: list[int], per: int, keep_all: bool = False) -> tupl
             if j == 0 and r != cond_src and not keep_all:
                 continue
             keep.append(r)
-            plan.append((PLAIN, -1) if j == 0 else (NULL if cu == 1 else AUDIO, j - 1))
+            plan.append((source, -1) if j == 0 else (NULL if cu == 1 else AUDIO, j - 1))
     return keep, plan
 
 
@@ -50,10 +52,13 @@ class SourceRowOnce:
 
     args: {"input": (N, C, H, W), "timestep": (N,), "c": conditioning dict, "cond_or_uncond": chunk list}.
     inner: a wrapper that was already installed (called with the reduced batch), or None.
+    source: the source row's kind in the plan: PLAIN (no audio) or SOURCE_NULL (the unconditional audio).
     """
 
-    def __init__(self, inner=None):
-        self.inner = inner
+    def __init__(self, inner=None, source: str = PLAIN):
+        if source not in SOURCE_KINDS:
+            raise ValueError(f"source row kind {source!r}: expected one of {SOURCE_KINDS}")
+        self.inner, self.source = inner, source
 
     def to(self, device_or_dtype) -> "SourceRowOnce":
         """ComfyUI moves a model_function_wrapper with `.to()`: pass it on to the wrapped one, hold no tensors."""
@@ -64,8 +69,8 @@ class SourceRowOnce:
     def __call__(self, apply_model, args):
         x, t, c, chunks = args["input"], args["timestep"], dict(args["c"]), list(args["cond_or_uncond"])
         N, per = x.shape[0], x.shape[0] // len(chunks)
-        keep, plan = source_row_plan(chunks, per, keep_all=foreign_patches(c))
-        cond_src = keep[[k for k, _ in plan].index(PLAIN)]
+        keep, plan = source_row_plan(chunks, per, self.source, keep_all=foreign_patches(c))
+        cond_src = next((k * per for k, cu in enumerate(chunks) if cu == 0), 0)   # the source's cond row
         idx = torch.tensor(keep, device=x.device)
         c = {k: (v.index_select(0, idx.to(v.device)) if torch.is_tensor(v) and v.ndim and v.shape[0] == N else v)
              for k, v in c.items()}

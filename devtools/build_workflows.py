@@ -2,7 +2,8 @@
 host's node definitions for input/output slots and widget order (the inverse of workflow_api.ui_to_api).
 
 Usage: python -m devtools.build_workflows  (needs a ComfyUI host; rewrites workflows/audio_edit.json,
-workflows/audio_inpaint.json, workflows/sound_prompt.json and workflows/audio_timeline.json; with the other packs
+workflows/audio_inpaint.json, workflows/sound_prompt.json, workflows/audio_timeline.json,
+workflows/sonicdiffusion_landscape.json and workflows/sonicdiffusion_edit.json; with the other packs
 unpacked (devtools.other_packs) also workflows/audio_animatediff.json and workflows/audio_ipadapter.json). Tests convert
 the files back and run them. A link into a widget input (e.g. a frame count into a batch size) is saved as the front
 end saves a widget turned into a socket: an input with `"widget": {"name": ...}`, the widget's value kept in widgets_values.
@@ -20,20 +21,25 @@ REPO = Path(__file__).resolve().parents[1]
 CKPT = "v1-5-pruned-emaonly-fp16.safetensors"
 INPAINT_CKPT = "sd-v1-5-inpainting.ckpt"
 AUDIO = ["clap2diffusion_demo.wav", None, None]
+CLAP = "clap-htsat-unfused"
+ADAPTER = "clap2diffusion_sd15.safetensors"
+SONIC_CLAP = "CLAP_weights_2022.pth"   # Microsoft CLAP 2022 as released (SonicDiffusion's encoder)
+SONIC_ADAPTER = "landscape"            # models/audio_adapters/landscape/: audio_projector_landscape.pth + landscape.pt
 
 
-def _audio_nodes(model_ref):
+def _audio_nodes(model_ref, clap=CLAP, adapter=ADAPTER):
     return {
         "10": ("C2DLoadAudio", {"audio": "clap2diffusion_demo.wav"}, (20, 40)),
-        "11": ("C2DCLAPLoader", {"clap_name": "clap-htsat-unfused"}, (20, 230)),
+        "11": ("C2DCLAPLoader", {"clap_name": clap}, (20, 230)),
         "12": ("C2DCLAPEncode", {"clap": ["11", 0], "audio": ["10", 0]}, (380, 200)),
-        "13": ("C2DAudioAdapterLoader", {"adapter_name": "clap2diffusion_sd15.safetensors"}, (380, 20)),
+        "13": ("C2DAudioAdapterLoader", {"adapter_name": adapter}, (380, 20)),
         "14": ("C2DApplyAudioAdapter", {"model": model_ref, "adapter": ["13", 0], "embeds": ["12", 0],
                                         "strength": 1.0, "start_percent": 0.0, "end_percent": 1.0}, (740, 40)),
     }
 
 
-def edit_graph() -> dict:
+def edit_graph(clap=CLAP, adapter=ADAPTER, prefix="clap2diffusion_edit", preset=None) -> dict:
+    """preset: None = the Audio Edit Sampler's defaults; "sonicdiffusion" = SonicDiffusion's PnP (fractions 0.8)."""
     g = {
         "1": ("CheckpointLoaderSimple", {"ckpt_name": CKPT}, (20, 420)),
         "2": ("CLIPTextEncode", {"text": "a quiet city street, photo", "clip": ["1", 1]}, (380, 420)),
@@ -49,9 +55,29 @@ def edit_graph() -> dict:
                                  "positive": ["2", 0], "negative": ["3", 0], "sampler": ["24", 0],
                                  "sigmas": ["22", 0], "latent_image": ["23", 0]}, (1460, 300)),
         "26": ("VAEDecode", {"samples": ["25", 0], "vae": ["1", 2]}, (1820, 300)),
-        "27": ("SaveImage", {"images": ["26", 0], "filename_prefix": "clap2diffusion_edit"}, (2060, 300)),
+        "27": ("SaveImage", {"images": ["26", 0], "filename_prefix": prefix}, (2060, 300)),
     }
-    g.update(_audio_nodes(["1", 0]))
+    if preset is not None:
+        g["24"][1].update(preset=preset, feature_fraction=0.8, attention_fraction=0.8)
+    g.update(_audio_nodes(["1", 0], clap, adapter))
+    return g
+
+
+def sonic_landscape_graph() -> dict:
+    """SonicDiffusion's released Landscapes model: MS-CLAP 2022 → the `landscape` pair folder → KSampler (CFG: the
+    unconditional rows get projector(zeros) tokens, as theirs)."""
+    g = {
+        "1": ("CheckpointLoaderSimple", {"ckpt_name": CKPT}, (20, 420)),
+        "2": ("CLIPTextEncode", {"text": "a photograph of a landscape, highly detailed", "clip": ["1", 1]}, (380, 420)),
+        "3": ("CLIPTextEncode", {"text": "blurry, low quality, watermark, text", "clip": ["1", 1]}, (380, 640)),
+        "4": ("EmptyLatentImage", {"width": 512, "height": 512, "batch_size": 1}, (740, 640)),
+        "5": ("KSampler", {"model": ["14", 0], "seed": 42, "steps": 20, "cfg": 7.0, "sampler_name": "euler",
+                           "scheduler": "normal", "positive": ["2", 0], "negative": ["3", 0],
+                           "latent_image": ["4", 0], "denoise": 1.0}, (1100, 40)),
+        "26": ("VAEDecode", {"samples": ["5", 0], "vae": ["1", 2]}, (1460, 40)),
+        "27": ("SaveImage", {"images": ["26", 0], "filename_prefix": "sonicdiffusion_landscape"}, (1700, 40)),
+    }
+    g.update(_audio_nodes(["1", 0], SONIC_CLAP, SONIC_ADAPTER))
     return g
 
 
@@ -280,6 +306,23 @@ OTHER_PACK_WORKFLOWS = {"audio_animatediff": (animatediff_graph, ANIMATEDIFF_NOT
                         "audio_ipadapter": (ipadapter_graph, IPADAPTER_NOTE, ("ipadapter",))}
 
 
+SONIC_FILES = ("Put SonicDiffusion's released files in place: `CLAP_weights_2022.pth` in `models/clap/`, "
+               "`audio_projector_landscape.pth` + `landscape.pt` in `models/audio_adapters/landscape/` (Greatest Hits: "
+               "`audio_projector_gh.pth` + `greatest_hits.pt` in `models/audio_adapters/greatest_hits/`), any SD1.4/1.5 "
+               "checkpoint. ")
+SONIC_NOTE = ("## SonicDiffusion: sound → landscape\n" + SONIC_FILES +
+              "Their math, exactly: Microsoft CLAP 2022 (a clip is repeated to 10 s; a longer one is the mean of its "
+              "10 s windows, theirs crops at random), 77 audio tokens, gated audio attention after the text attention "
+              "in 10 decoder blocks, CFG with projector(zeros) for the negative. `strength` (theirs is always 1), the "
+              "start/end window and block weights are ours on top.")
+SONIC_EDIT_NOTE = ("## SonicDiffusion: edit a photo with a sound\n" + SONIC_FILES +
+                   "Put a photo in ComfyUI/input as `clap2diffusion_source.png` and a sound as `clap2diffusion_demo.wav`. "
+                   "**Invert Latent** finds the photo's noise; **Audio Edit Sampler** regenerates it with the sound, "
+                   "copying the photo's features and self-attention so the layout stays (preset `sonicdiffusion`: their "
+                   "Plug-and-Play blocks, the source hearing the unconditional audio, fractions 0.8). Keep the same "
+                   "SIGMAS on both.")
+
+
 def workflow_id(name: str) -> str:
     """The front end wants a UUID as a workflow's id (else it warns on load); a fixed one per file."""
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"clap2diffusion/workflows/{name}"))
@@ -292,7 +335,10 @@ def main():
     defs = host.nodes.NODE_CLASS_MAPPINGS
     for name, graph, note in (("audio_edit", edit_graph(), EDIT_NOTE), ("audio_inpaint", inpaint_graph(), INPAINT_NOTE),
                               ("sound_prompt", sound_prompt_graph(), SOUND_PROMPT_NOTE),
-                              ("audio_timeline", timeline_graph(), TIMELINE_NOTE)):
+                              ("audio_timeline", timeline_graph(), TIMELINE_NOTE),
+                              ("sonicdiffusion_landscape", sonic_landscape_graph(), SONIC_NOTE),
+                              ("sonicdiffusion_edit", edit_graph(SONIC_CLAP, SONIC_ADAPTER, "sonicdiffusion_edit", "sonicdiffusion"),
+                               SONIC_EDIT_NOTE)):
         ui = to_ui(graph, defs, workflow_id(name), note)
         (REPO / "workflows" / f"{name}.json").write_text(json.dumps(ui, indent=1) + "\n")
         print("wrote", REPO / "workflows" / f"{name}.json")

@@ -255,7 +255,9 @@ def _make_model(kind: str, dst: Path, standin_cache: str | None, clap_id: str) -
     from c2d_core.config import AdapterConfig
     from c2d_core.factory import new_adapter
     from devtools.standin_clap import make_random_clap_folder
+    from devtools.standin_msclap import ensure_msclap_standin
     from devtools.standin_sd15 import ensure_standins
+    from devtools.standin_sonic import make_random_sonic_folder
 
     dst.parent.mkdir(parents=True, exist_ok=True)
     if kind == "CheckpointLoaderSimple":
@@ -263,8 +265,12 @@ def _make_model(kind: str, dst: Path, standin_cache: str | None, clap_id: str) -
         if dst.suffix.lower() not in (".safetensors", ".sft"):
             src = _torch_format_copy(src)  # ComfyUI picks the reader by extension: a .ckpt must be a torch file
         dst.symlink_to(src)
+    elif kind == "C2DCLAPLoader" and dst.suffix.lower() == ".pth":  # Microsoft CLAP as released (CLAP_weights_2022.pth)
+        dst.symlink_to(ensure_msclap_standin(standin_cache))
     elif kind == "C2DCLAPLoader":
         make_random_clap_folder(dst, seed=0)
+    elif kind == "C2DAudioAdapterLoader" and not dst.suffix:  # a folder: SonicDiffusion's released pair
+        make_random_sonic_folder(dst, seed=0)
     elif kind == "C2DAudioAdapterLoader":
         save_adapter(dst, new_adapter(AdapterConfig(gate_init=0.5, clap_model_id=clap_id), seed=0))
 

@@ -68,3 +68,16 @@ def make_random_msclap_file(path, seed: int = 0, version: str = "2022", text: bo
         (tok / "vocab.txt").write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + TOY_WORDS) + "\n")
     torch.save({"model": sd}, path)
     return path
+
+
+def ensure_msclap_standin(cache_dir=None, seed: int = 0) -> Path:
+    """A random Microsoft CLAP 2022 `.pth` (audio side, ≈ 340 MB) in the stand-in cache (default
+    ~/.cache/clap2diffusion/standins/), written once; link it under the released name `CLAP_weights_2022.pth`."""
+    import os
+
+    from devtools.standin_sd15 import DEFAULT_CACHE
+    dst = Path(cache_dir or DEFAULT_CACHE) / f"c2d-standin-msclap-2022-seed{seed}.pth"
+    if not dst.exists():
+        tmp = make_random_msclap_file(dst.with_suffix(".pth.tmp"), seed=seed)
+        os.replace(tmp, dst)
+    return dst

@@ -286,3 +286,36 @@ def test_edit_sampler_with_a_sonicdiffusion_adapter(comfy_host, sonic):
     assert torch.equal(edit(apply(comfy_host, sonic, strength=0.0)[1]), plain)
     with_audio = edit(apply(comfy_host, sonic)[1])
     assert torch.isfinite(with_audio).all() and (with_audio - plain).abs().max() > 1e-3
+
+
+def test_edit_sampler_sonicdiffusion_preset(comfy_host, sonic):
+    """preset "sonicdiffusion" (SonicDiffusion's pnp.py): its own blocks (feature_block / attention_block inputs
+    ignored), the source row hearing projector(zeros); strength 0 is still bit-identical to the base model, and the
+    edit differs from the default preset's."""
+    import comfy.sample
+    import comfy.samplers
+
+    latent = {"samples": torch.randn(1, 4, 16, 16, generator=torch.Generator().manual_seed(9)) * 0.5}
+    sigmas = comfy.samplers.calculate_sigmas(sonic["base"].get_model_object("model_sampling"), "normal", 4)
+    pos, neg = [[sonic["text"], {}]], [[sonic["uncond_text"], {}]]
+    inverted = comfy_host.node_class("C2DInvertLatent").execute(model=sonic["base"], positive=pos, latent=latent,
+                                                                sigmas=sigmas, refine_steps=0).result[0]
+
+    def edit(model, **kw):
+        sampler = comfy_host.node_class("C2DAudioEditSampler").execute(inverted=inverted, feature_fraction=0.8,
+                                                                       attention_fraction=0.8, **kw).result[0]
+        x = inverted["samples"]
+        with torch.no_grad():
+            return comfy.sample.sample_custom(model, torch.zeros_like(x), 5.0, sampler, sigmas, pos, neg, x, seed=SEED,
+                                              disable_pbar=True)
+
+    patched = apply(comfy_host, sonic)[1]
+    theirs = edit(patched, preset="sonicdiffusion")
+    assert torch.isfinite(theirs).all()
+    assert torch.equal(edit(patched, preset="sonicdiffusion", feature_block=1, attention_block=9), theirs)
+    assert (theirs - edit(patched)).abs().max() > 1e-4                     # other blocks, other source audio
+    assert torch.equal(edit(apply(comfy_host, sonic, strength=0.0)[1], preset="sonicdiffusion"),
+                       edit(sonic["base"], preset="sonicdiffusion"))
+    with pytest.raises(Exception, match="unknown edit preset"):
+        comfy_host.node_class("C2DAudioEditSampler").execute(inverted=inverted, feature_fraction=0.8,
+                                                             attention_fraction=0.8, preset="nope")

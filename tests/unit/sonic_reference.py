@@ -23,7 +23,7 @@ import torch.nn as nn
 from einops import rearrange
 from torch import einsum
 
-from c2d_core.sonic_convert import sonic_config
+from devtools.standin_sonic import sonic_adapter_tensors as fake_adapter_tensors  # noqa: F401 (re-exported for the tests)
 
 # a tiny SD1.x-shaped UNet: 4 levels, attention on levels 0-2, 8 heads, 768-d context, 2 res blocks
 DIFFUSERS_TINY = dict(sample_size=8, in_channels=4, out_channels=4, block_out_channels=(32, 64, 64, 64),
@@ -173,25 +173,6 @@ def adapter_tensors(unet) -> dict[str, torch.Tensor]:
 def base_state(unet) -> dict[str, torch.Tensor]:
     """The base UNet's diffusers state dict (the SD1.x checkpoint, without the adapter tensors)."""
     return {k: v for k, v in unet.state_dict().items() if "adapter" not in k}
-
-
-def fake_adapter_tensors(seed: int = 0, widths=None) -> dict[str, torch.Tensor]:
-    """The released <name>.pt layout (attention_custom.py:233-245 member names, app.py:54-56 selection) with random
-    values, without building a UNet: SD1.x widths by default."""
-    g = torch.Generator().manual_seed(seed)
-    cfg = sonic_config(widths)
-    out = {}
-    for b in cfg.blocks:
-        stage, number, t = b.key.split("_")
-        name = "mid_block.attentions.0" if stage == "middle" else f"up_blocks.{int(number) // 3}.attentions.{int(number) % 3}"
-        p = f"{name}.transformer_blocks.{t}."
-        q = b.query_dim
-        for k, shape in (("attn_adapter.to_q.weight", (q, q)), ("attn_adapter.to_k.weight", (q, 768)),
-                         ("attn_adapter.to_v.weight", (q, 768)), ("attn_adapter.to_out.0.weight", (q, q)),
-                         ("attn_adapter.to_out.0.bias", (q,)), ("norm_adapter.weight", (q,)),
-                         ("norm_adapter.bias", (q,)), ("gate_adapter", (1,))):
-            out[p + k] = torch.randn(shape, generator=g) * 0.05
-    return out
 
 
 # block widths of the tiny SD1.x-shaped UNet (DIFFUSERS_TINY / COMFY_TINY; the trainer's tiny UNet with the same shape)

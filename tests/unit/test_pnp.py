@@ -1,5 +1,6 @@
 """Plug-and-Play hooks copy the source row into the edit rows only where and when they are switched on;
 the audio patch leaves the source row untouched."""
+import pytest
 import torch
 
 from c2d_core.patch import AudioAttentionPatch
@@ -73,3 +74,61 @@ def test_source_row_runs_once_per_call_and_its_uncond_copy_gets_the_cond_output(
     assert seen["rows"] == 5 and seen["plan"] == [(NULL, 0), (NULL, 1), (PLAIN, -1), (AUDIO, 0), (AUDIO, 1)]
     assert seen["cond"].flatten().tolist() == [1, 2, 3, 4, 5]          # the uncond chunk's source row (0) dropped
     assert out.flatten().tolist() == [30.5, 10.5, 20.5, 30.5, 40.5, 50.5]  # row 0 = the cond chunk's source output
+
+
+def test_sonicdiffusion_preset_source_row_hears_the_unconditional_audio():
+    """SonicDiffusion's pnp.py:111-114: the source row's audio is the uncond one. With SOURCE_NULL the source row gets
+    the same branch as an uncond edit row of the same hidden state (null tokens), where PLAIN gets none."""
+    from c2d_core.rows import SOURCE_NULL
+    adapter = tiny_adapter(gate=0.8)
+    embeds = torch.randn(1, 16)
+    x = torch.randn(3, 10, 32)
+    x[1] = x[0]
+    patch = AudioAttentionPatch(adapter, embeds)
+    out = patch(x, {**extra(("input", 1)), "c2d_rows": [("null", 0), (SOURCE_NULL, -1), ("audio", 0)]})
+    assert (out[1] - x[1]).abs().max() > 1e-4
+    torch.testing.assert_close(out[1], out[0], rtol=0, atol=0)
+    plain = patch(x, {**extra(("input", 1)), "c2d_rows": [("null", 0), ("plain", -1), ("audio", 0)]})
+    assert torch.equal(plain[1], x[1]) and torch.equal(plain[[0, 2]], out[[0, 2]])
+    t = torch.arange(3.0).view(3, 1)
+    assert source_row_to_edit_rows(t, {"c2d_rows": [("null", 0), (SOURCE_NULL, -1), ("audio", 0)]}).flatten().tolist() \
+        == [1, 1, 1]
+
+
+def test_source_row_once_plans_the_preset_source_kind():
+    from c2d_core.rows import AUDIO, NULL, SOURCE_NULL
+    from c2d_core.source_row import SourceRowOnce
+
+    seen = {}
+
+    def apply_model(x, t, **c):
+        seen["plan"] = c["transformer_options"]["c2d_rows"]
+        return x * 10
+
+    x = torch.arange(4, dtype=torch.float32).view(4, 1, 1, 1)
+    out = SourceRowOnce(source=SOURCE_NULL)(apply_model, {"input": x, "timestep": torch.zeros(4),
+                                                         "c": {"transformer_options": {}}, "cond_or_uncond": [1, 0]})
+    assert seen["plan"] == [(NULL, 0), (SOURCE_NULL, -1), (AUDIO, 0)]
+    assert out.flatten().tolist() == [20, 10, 20, 30]
+    with pytest.raises(ValueError, match="source row kind"):
+        SourceRowOnce(source="audio")
+
+
+def test_sonicdiffusion_preset_copies_the_features_of_decoder_blocks_4_and_5():
+    """pnp_utils.py:160-166: conv features of up_blocks[1].resnets[1, 2] = ComfyUI output blocks 4 and 5 (the closest
+    supported point: their outputs, i.e. the inputs of blocks 5 and 6); q/k from output block 4 on (pnp_utils.py:99)."""
+    from c2d_core.pnp_presets import PRESETS, edit_preset
+    from c2d_core.sonic_convert import comfy_block_key
+
+    p = edit_preset("sonicdiffusion")
+    assert [comfy_block_key(f"up_blocks.1.attentions.{j}", 0) for j in (1, 2)] == \
+        [f"output_{b}_0" for b in p.feature_blocks]                # diffusers up block 1, index 1-2 = output 4-5
+    assert comfy_block_key("up_blocks.1.attentions.1", 0) == f"output_{p.attention_from}_0"
+    state = PnPState(features=True, feature_block=p.feature_blocks[0], more_feature_blocks=p.feature_blocks[1:])
+    patch = PnPFeaturePatch(state)
+    h, hsp = torch.randn(3, 3, 4, 4), torch.randn(3, 3, 4, 4)
+    copied = [b for b in range(12) if not torch.equal(patch(h, hsp, {"block": ("output", b), "c2d_rows": PLAN})[0], h)]
+    assert copied == [5, 6]
+    assert PRESETS["clap2diffusion"].feature_blocks is None        # the default uses the sampler's own inputs
+    with pytest.raises(Exception, match="unknown edit preset"):
+        edit_preset("nope")

@@ -1,0 +1,71 @@
+"""Inference cost of a SonicDiffusion adapter (released pair layout, random weights) inside real ComfyUI.
+
+Prints sampling time with the adapter applied ÷ without: SD1.5 stand-in, 1 latent with CFG (2 UNet rows per step:
+the negative row gets projector(zeros) tokens, as SonicDiffusion), KSampler euler, A/B runs interleaved, medians;
+target ≤ 1.03 (audio attention in only 10 blocks). The audio comes from a Microsoft CLAP 2022 stand-in
+(`CLAP_weights_2022.pth`, random weights, real size). Same graph and set-up as bench_inference.py.
+MS-CLAP 2022 encode time of a 10 s clip vs the LAION path: `python -m benchmarks.bench_msclap_encode`.
+
+Usage: python -m benchmarks.bench_sonic [--size 512] [--steps 3] [--repeats 3]
+(on 2 CPU cores, 512² takes about 15 min; --size 256 about 4 min).
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+from .bench_inference import graph as inference_graph
+
+CLAP = "CLAP_weights_2022.pth"
+ADAPTER = "landscape"     # models/audio_adapters/landscape/: audio_projector_landscape.pth + landscape.pt
+
+
+def graph(size, steps, seed, patched):
+    """bench_inference's graph with the MS-CLAP 2022 file and the SonicDiffusion pair folder."""
+    p = inference_graph("sd15.safetensors", size, steps, seed, patched)
+    if patched:
+        p["11"]["inputs"]["clap_name"] = CLAP
+        p["13"]["inputs"]["adapter_name"] = ADAPTER
+    return p
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--size", type=int, default=512)
+    ap.add_argument("--steps", type=int, default=3)
+    ap.add_argument("--repeats", type=int, default=3)
+    args = ap.parse_args(argv)
+
+    import torch
+
+    from devtools.standin_msclap import ensure_msclap_standin
+    from devtools.standin_sonic import make_random_sonic_folder
+
+    from ._host import bench_host, make_workspace
+
+    work = make_workspace("c2d_bench_sonic_", adapters={}, sounds={"bench.wav": ("rain", 10.0)})
+    (work / "models" / "clap" / CLAP).symlink_to(ensure_msclap_standin())
+    make_random_sonic_folder(work / "models" / "audio_adapters" / ADAPTER, seed=0)
+    host = bench_host(work)
+
+    host.run(graph(args.size, 1, 0, True), fresh=False)   # warm: loads everything
+    host.run(graph(args.size, 1, 0, False), fresh=False)
+    plain, patched = [], []
+    for r in range(args.repeats):
+        for is_patched, bucket in ((False, plain), (True, patched)):
+            t0 = time.perf_counter()
+            host.run(graph(args.size, args.steps, 100 + r, is_patched), fresh=False)
+            bucket.append(time.perf_counter() - t0)
+
+    p_med, a_med = statistics.median(plain), statistics.median(patched)
+    device = torch.cuda.get_device_name() if torch.cuda.is_available() else "CPU"
+    print(f"device: {device}; SD1.5 random weights, {args.size}x{args.size}, 1 latent x CFG (2 UNet rows), "
+          f"euler {args.steps} steps, {args.repeats} interleaved repeats; SonicDiffusion pair (10 blocks, 77 tokens)")
+    print(f"sampling without adapter:            median {p_med:.2f} s ({', '.join(f'{t:.2f}' for t in plain)})")
+    print(f"sampling with SonicDiffusion adapter: median {a_med:.2f} s ({', '.join(f'{t:.2f}' for t in patched)})")
+    print(f"RATIO with/without = {a_med / p_med:.3f}  (target <= 1.03)")
+
+
+if __name__ == "__main__":
+    main()
