@@ -24,7 +24,8 @@ import logging
 import time
 from pathlib import Path
 
-from devtools.standin_sd15 import DEFAULT_CACHE, SD15_UNET, _atomic_save, _init_tensor
+from c2d_core.seeded_init import seeded_tensor
+from devtools.standin_sd15 import DEFAULT_CACHE, SD15_UNET, _atomic_save
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +51,7 @@ def _randomise(module, seed: int, small=()) -> dict:
     for key, value in module.state_dict().items():
         if key in named:
             gain = SMALL_GAIN if any(s in key for s in small) else 1.0
-            sd[key] = _init_tensor(key, tuple(value.shape), seed, gain).to(torch.float16)
+            sd[key] = seeded_tensor(key, tuple(value.shape), seed, gain).to(torch.float16)
         else:
             sd[key] = value.detach().to(torch.float16).clone()
     return sd
@@ -90,7 +91,7 @@ def ip_adapter_sd15(path: Path, ipa_image_proj_models, seed: int = 0) -> Path:
     for i, width in enumerate(SD15_ATTN2_WIDTHS):
         for kv in ("to_k_ip", "to_v_ip"):
             key = f"ip_adapter.{2 * i + 1}.{kv}.weight"
-            sd[key] = _init_tensor(key, (width, TEXT_DIM), seed).to(torch.float16)
+            sd[key] = seeded_tensor(key, (width, TEXT_DIM), seed).to(torch.float16)
     return _save(sd, path)
 
 

@@ -7,7 +7,7 @@ adapter accepts like those of a recording: same width, L2-normalised.
 Loaded from the same local files as the audio encoder, only when a text prompt is first encoded:
   - a Hugging Face CLAP folder: its text tower and its tokenizer files (tokenizer.json, or vocab.json
     + merges.txt, as in laion/clap-htsat-unfused);
-  - a LAION-CLAP `.pt`: its `text_branch` (converted by `laion_clap_text_convert`) plus RoBERTa's
+  - a LAION-CLAP `.pt`: its `text_branch` (converted by `laion_text_convert`) plus RoBERTa's
     tokenizer files, which a `.pt` does not hold, from a folder `roberta-base/` next to the checkpoint
     (the tokenizer laion-clap itself uses).
 """
