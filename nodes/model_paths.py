@@ -23,26 +23,36 @@ def register_model_folders() -> None:
             folder_paths.folder_names_and_paths[name] = ([default], exts)
 
 
-def list_clap_models() -> list[str]:
-    """Files in models/clap/ plus Hugging Face format folders (a folder holding config.json)."""
+def _list_models(folder: str, is_model_folder) -> list[str]:
+    """Files in a model folder plus its sub-folders that are one model each (`is_model_folder(path)`); the files
+    inside such a folder belong to it and are not listed on their own."""
     folders = set()
-    for root in folder_paths.get_folder_paths(CLAP_FOLDER):
+    for root in folder_paths.get_folder_paths(folder):
         if os.path.isdir(root):
             for entry in sorted(os.listdir(root)):
-                if os.path.isfile(os.path.join(root, entry, "config.json")):
+                if is_model_folder(os.path.join(root, entry)):
                     folders.add(entry)
-    # files inside a Hugging Face folder belong to that folder, not listed on their own
-    files = {f for f in folder_paths.get_filename_list(CLAP_FOLDER)
+    files = {f for f in folder_paths.get_filename_list(folder)
              if f.replace("\\", "/").split("/", 1)[0] not in folders}
     return sorted(folders | files)
 
 
-def clap_model_path(name: str) -> str:
-    for root in folder_paths.get_folder_paths(CLAP_FOLDER):
+def _model_path(folder: str, name: str) -> str:
+    """Full path of a listed model: a model folder or a file."""
+    for root in folder_paths.get_folder_paths(folder):
         candidate = os.path.join(root, name)
         if os.path.isdir(candidate):
             return candidate
-    return folder_paths.get_full_path_or_raise(CLAP_FOLDER, name)
+    return folder_paths.get_full_path_or_raise(folder, name)
+
+
+def list_clap_models() -> list[str]:
+    """Files in models/clap/ plus Hugging Face format folders (a folder holding config.json)."""
+    return _list_models(CLAP_FOLDER, lambda path: os.path.isfile(os.path.join(path, "config.json")))
+
+
+def clap_model_path(name: str) -> str:
+    return _model_path(CLAP_FOLDER, name)
 
 
 def list_adapters() -> list[str]:
@@ -50,21 +60,9 @@ def list_adapters() -> list[str]:
     listed as its name; the files inside are not listed on their own)."""
     from ..c2d_core.sonic_convert import is_sonic_folder
 
-    folders = set()
-    for root in folder_paths.get_folder_paths(ADAPTER_FOLDER):
-        if os.path.isdir(root):
-            for entry in sorted(os.listdir(root)):
-                if is_sonic_folder(os.path.join(root, entry)):
-                    folders.add(entry)
-    files = {f for f in folder_paths.get_filename_list(ADAPTER_FOLDER)
-             if f.replace("\\", "/").split("/", 1)[0] not in folders}
-    return sorted(folders | files)
+    return _list_models(ADAPTER_FOLDER, is_sonic_folder)
 
 
 def adapter_path(name: str) -> str:
     """Full path of a listed adapter: a SonicDiffusion pair folder or a file."""
-    for root in folder_paths.get_folder_paths(ADAPTER_FOLDER):
-        candidate = os.path.join(root, name)
-        if os.path.isdir(candidate):
-            return candidate
-    return folder_paths.get_full_path_or_raise(ADAPTER_FOLDER, name)
+    return _model_path(ADAPTER_FOLDER, name)
