@@ -244,20 +244,12 @@ class ComfyHost:
             return self.pack_nodes
         if self._pack_error is not None:  # a module half-imported once is not retried
             raise self._pack_error
-        import hook_breaker_ac10a0
-        nodes = self.nodes
-        before = set(nodes.NODE_CLASS_MAPPINGS)
         _share_core_modules(pack_dir, str(pack_dir).replace(".", "_x_"))
-        hook_breaker_ac10a0.save_functions()
-        try:
-            with _LogCapture() as cap:
-                ok = _run_coro(nodes.load_custom_node(str(pack_dir), ignore=before, module_parent="custom_nodes"))
-        finally:
-            hook_breaker_ac10a0.restore_functions()
-        if not ok:
-            self._pack_error = HostError(f"ComfyUI could not load the custom node pack {pack_dir}:\n{cap.text()}")
+        added, failure = self._load_custom_node(pack_dir)
+        if failure is not None:
+            self._pack_error = HostError(f"ComfyUI could not load the custom node pack {pack_dir}:\n{failure}")
             raise self._pack_error
-        self.pack_nodes = sorted(set(nodes.NODE_CLASS_MAPPINGS) - before)
+        self.pack_nodes = added
         self.pack_module = sys.modules.get(str(pack_dir).replace(".", "_x_"))
         # the pack registered clap/ and audio_adapters/ under models_dir; make sure ours come first
         for name in ("clap", "audio_adapters"):
@@ -265,6 +257,22 @@ class ComfyHost:
                 self.folder_paths.add_model_folder_path(name, str(self.models_dir / name), is_default=True)
         log.info("loaded pack %s: %s", pack_dir, ", ".join(self.pack_nodes))
         return self.pack_nodes
+
+    def _load_custom_node(self, pack_dir: Path) -> tuple[list[str], str | None]:
+        """ComfyUI's own loader on one pack folder (as if in custom_nodes/, its hook breaker around it) →
+        (node ids it registered, None) or ([], ComfyUI's log) when the loader refuses it."""
+        import hook_breaker_ac10a0
+        nodes = self.nodes
+        before = set(nodes.NODE_CLASS_MAPPINGS)
+        hook_breaker_ac10a0.save_functions()
+        try:
+            with _LogCapture() as cap:
+                ok = _run_coro(nodes.load_custom_node(str(pack_dir), ignore=before, module_parent="custom_nodes"))
+        finally:
+            hook_breaker_ac10a0.restore_functions()
+        if not ok:
+            return [], cap.text()
+        return sorted(set(nodes.NODE_CLASS_MAPPINGS) - before), None
 
     def load_other_pack(self, pack_dir: Path) -> list[str]:
         """Load another custom node pack (e.g. VideoHelperSuite) from its folder with ComfyUI's own loader, as
@@ -276,19 +284,11 @@ class ComfyHost:
             raise done
         if done is not None:
             return done
-        import hook_breaker_ac10a0
-        nodes = self.nodes
-        before = set(nodes.NODE_CLASS_MAPPINGS)
-        hook_breaker_ac10a0.save_functions()
-        try:
-            with _LogCapture() as cap:
-                ok = _run_coro(nodes.load_custom_node(str(pack_dir), ignore=before, module_parent="custom_nodes"))
-        finally:
-            hook_breaker_ac10a0.restore_functions()
-        if not ok:
-            self._other_packs[pack_dir] = HostError(f"ComfyUI could not load the pack {pack_dir}:\n{cap.text()}")
+        added, failure = self._load_custom_node(pack_dir)
+        if failure is not None:
+            self._other_packs[pack_dir] = HostError(f"ComfyUI could not load the pack {pack_dir}:\n{failure}")
             raise self._other_packs[pack_dir]
-        self._other_packs[pack_dir] = sorted(set(nodes.NODE_CLASS_MAPPINGS) - before)
+        self._other_packs[pack_dir] = added
         log.info("loaded other pack %s: %d nodes", pack_dir, len(self._other_packs[pack_dir]))
         return self._other_packs[pack_dir]
 
