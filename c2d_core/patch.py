@@ -83,9 +83,9 @@ class AudioAttentionPatch:
         return list(self.host_models)
 
     def kv_cache_bytes(self) -> int:
-        """Bytes of the folded audio K/V this patch (and its clone() copies) keep for sampling."""
-        cache = getattr(self._path, "cache", {})
-        return sum(t.numel() * t.element_size() for v in cache.values() if isinstance(v, tuple) for t in v)
+        """Bytes of the audio K/V this patch (and its clone() copies) keep for sampling."""
+        kv = getattr(self._path, "kv", {})
+        return sum(t.numel() * t.element_size() for _, tensors in kv.values() for t in tensors)
 
     def to(self, device_or_dtype) -> "AudioAttentionPatch":
         """ComfyUI calls `.to(device)` / `.to(dtype)` on every patch when it moves a model (and on each GPU of the
@@ -150,12 +150,15 @@ class AudioAttentionPatch:
 
 
 class _InferencePath:
-    """Sampling: gates are frozen, so each block's scale is read once; audio / null K/V are folded into the block's
-    projections (AudioCrossAttention.fold) once per (block, device, dtype) — once per run, not every step; a zero
-    scale adds nothing (bit-identical to the base model). The cache is shared by the patch's clone() copies."""
+    """Sampling: gates are frozen, so each block's scale is read once; the audio tokens are projected once per
+    device, and each block's audio / null K/V — folded into its projections (AudioCrossAttention.fold) where that is
+    cheaper — once per (block, device, dtype): once per run, not every step. A zero scale adds nothing
+    (bit-identical to the base model). The caches are shared by the patch's clone() copies."""
 
     def __init__(self):
-        self.cache: dict = {}
+        self.scales: dict = {}   # block key → strength · block weight · tanh(α)
+        self.tokens: dict = {}   # device → (audio tokens, null row), fp32
+        self.kv: dict = {}       # (block key, device, dtype) → (folded?, (audio k, audio v, null k, null v))
 
     @staticmethod
     def in_window(patch: "AudioAttentionPatch", extra_options: dict) -> bool:
@@ -166,21 +169,23 @@ class _InferencePath:
         return patch.sigma_end <= s <= patch.sigma_start
 
     def branch(self, patch, key, module, x, plan, weight):
-        sk = ("scale", key)
-        if sk not in self.cache:
-            self.cache[sk] = weight * math.tanh(float(module.gate.detach()))
-        scale = self.cache[sk]
+        if key not in self.scales:
+            self.scales[key] = weight * math.tanh(float(module.gate.detach()))
+        scale = self.scales[key]
         if scale == 0.0:
             return None
-        fold = self.folds(module, patch.adapter.config.n_tokens)
         ck = (key, x.device, x.dtype)
-        if ck not in self.cache:
+        if ck not in self.kv:
             with torch.no_grad():
-                tokens, null = patch._tokens(x.device)
+                if x.device not in self.tokens:
+                    self.tokens[x.device] = patch._tokens(x.device)
+                tokens, null = self.tokens[x.device]
                 ka, va = module.attn.kv(tokens.to(x.dtype))
                 kn, vn = module.attn.kv(null.to(x.dtype))
-                self.cache[ck] = (*module.attn.fold(ka, va), *module.attn.fold(kn, vn)) if fold else (ka, va, kn, vn)
-        a_k, a_v, n_k, n_v = self.cache[ck]
+                fold = self.folds(module, patch.adapter.config.n_tokens)
+                kv = (*module.attn.fold(ka, va), *module.attn.fold(kn, vn)) if fold else (ka, va, kn, vn)
+                self.kv[ck] = fold, kv
+        fold, (a_k, a_v, n_k, n_v) = self.kv[ck]
         run = module.branch_folded if fold else module.branch
         return run(x, patch._rows(a_k, n_k, plan), patch._rows(a_v, n_v, plan), scale)
 
