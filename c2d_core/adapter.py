@@ -6,6 +6,7 @@ import torch.nn as nn
 
 from .audio_attention import GatedAudioAttention
 from .config import AdapterConfig, BlockSpec
+from .families import family_name
 from .errors import AdapterMismatchError
 from .projector import AudioProjector
 from .sonic_projector import SonicProjector
@@ -59,14 +60,16 @@ class AudioAdapter(nn.Module):
     def check_fits(self, model_blocks: tuple[BlockSpec, ...], model_context_dim: int, family: str) -> None:
         """Raise AdapterMismatchError naming exactly what does not fit the model."""
         cfg = self.config
-        if cfg.context_dim != model_context_dim:
+        if cfg.base_family == family and cfg.context_dim != model_context_dim:
             raise AdapterMismatchError(
-                f"adapter was trained for {cfg.base_family} (context width {cfg.context_dim}) but the model "
-                f"has context width {model_context_dim} ({family}); load an adapter made for {family}")
-        if cfg.base_family != family:
+                f"this audio adapter has context width {cfg.context_dim} but the {family_name(family)} model has "
+                f"context width {model_context_dim}: the adapter was made for another UNet; load an adapter made for this model")
+        if cfg.base_family != family or cfg.context_dim != model_context_dim:
+            ours, theirs = family_name(cfg.base_family), family_name(family)
             raise AdapterMismatchError(
-                f"adapter was trained for {cfg.base_family} but the model is {family}; load an adapter made "
-                f"for {family}")
+                f"this audio adapter is for {ours} (context width {cfg.context_dim}) but the model is {theirs} "
+                f"(context width {model_context_dim}); load an {theirs} audio adapter for this model (or make a fresh "
+                f"one: python -m training init --family {family}), or load an {ours} checkpoint for this adapter")
         by_key = {b.key: b for b in model_blocks}
         for b in cfg.blocks:
             mb = by_key.get(b.key)

@@ -7,8 +7,10 @@ from dataclasses import dataclass, field
 
 from .errors import AdapterFileError
 
-# Placement presets, the one table: name → the UNet stages whose transformer blocks get audio attention.
-# "sonic_mid_up" is SonicDiffusion's (the same stages as mid_up; see placement.select_blocks).
+# Placement presets, the one table: name → (the UNet stages whose transformer blocks get audio attention,
+# only the first transformer layer of each SpatialTransformer?). "sonic_mid_up" is SonicDiffusion's (the same
+# blocks as mid_up; see placement.select_blocks). "light": one block per SpatialTransformer — on SD1.5 (depth 1)
+# the same as "all", on SDXL (depth 2 and 10) 11 of 70 blocks.
 PLACEMENT_STAGES = {
     "all": ("input", "middle", "output"),
     "mid_up": ("middle", "output"),
@@ -16,7 +18,9 @@ PLACEMENT_STAGES = {
     "mid": ("middle",),
     "down": ("input",),
     "sonic_mid_up": ("middle", "output"),
+    "light": ("input", "middle", "output"),
 }
+FIRST_LAYER_ONLY = frozenset({"light"})
 PLACEMENTS = tuple(PLACEMENT_STAGES)
 PROJECTORS = ("mlp4", "sonic77")          # AudioProjector (n_mlps parallel MLPs) | SonicProjector (sonic_projector.py)
 POSITIONS = ("before_text", "after_text")  # audio attention before the text cross-attention | after its residual
@@ -40,13 +44,18 @@ class BlockSpec:
     def stage(self) -> str:
         return self.key.split("_", 1)[0]
 
+    @property
+    def layer(self) -> int:
+        """Index of the block inside its SpatialTransformer (ComfyUI's block_index): "output_3_1" → 1."""
+        return int(self.key.rsplit("_", 1)[1])
+
 
 @dataclass(frozen=True)
 class AdapterConfig:
     """Shape and provenance of an adapter. Frozen; stored as JSON in the adapter file's metadata."""
 
     clap_dim: int = 512            # CLAP embedding width D_clap
-    context_dim: int = 768         # UNet cross-attention context width (768 = SD1.5)
+    context_dim: int = 768         # UNet cross-attention context width (768 = SD1.5, 2048 = SDXL)
     n_tokens: int = 8              # audio tokens N_a produced by the projector
     n_mlps: int = 4                # parallel projector MLPs; each makes n_tokens / n_mlps tokens
     hidden_dim: int = 1024         # hidden width of each projector MLP

@@ -1,18 +1,19 @@
 """Which UNet transformer blocks receive audio attention."""
 from __future__ import annotations
 
-from .config import PLACEMENT_STAGES, PLACEMENTS, BlockSpec
+from .config import FIRST_LAYER_ONLY, PLACEMENT_STAGES, PLACEMENTS, BlockSpec
 
 
 def select_blocks(blocks: tuple[BlockSpec, ...], placement: str) -> tuple[BlockSpec, ...]:
-    """Filter the model's blocks by a placement preset ("all", "mid_up", "up", "mid", "down", "sonic_mid_up")
+    """Filter the model's blocks by a placement preset ("all", "mid_up", "up", "mid", "down", "sonic_mid_up", "light")
     or a comma-separated list of block keys ("middle_0_0,output_3_0").
 
     "sonic_mid_up" is SonicDiffusion's placement (`app.py:47`, use_adapter_list=[False, True, True]): the
     diffusers mid block and every cross-attention up block — on SD1.x `mid_block.attentions.0` and
     `up_blocks.{1,2,3}.attentions.{0,1,2}`, i.e. middle_0_0 and output_3_0 … output_11_0 (10 blocks)."""
     if placement in PLACEMENT_STAGES:
-        chosen = tuple(b for b in blocks if b.stage in PLACEMENT_STAGES[placement])
+        chosen = tuple(b for b in blocks if b.stage in PLACEMENT_STAGES[placement]
+                       and (b.layer == 0 or placement not in FIRST_LAYER_ONLY))
     else:
         wanted = [k.strip() for k in placement.split(",") if k.strip()]
         known = {b.key for b in blocks}
@@ -27,9 +28,9 @@ def select_blocks(blocks: tuple[BlockSpec, ...], placement: str) -> tuple[BlockS
     return chosen
 
 
-# The Apply node's audio_blocks choices: one name per distinct stage set (sonic_mid_up is mid_up's).
-BLOCK_PRESETS = tuple(name for i, (name, stages) in enumerate(PLACEMENT_STAGES.items())
-                      if stages not in list(PLACEMENT_STAGES.values())[:i])
+# The Apply node's audio_blocks choices: one name per distinct rule (sonic_mid_up is mid_up's).
+_RULES = [(stages, name in FIRST_LAYER_ONLY) for name, stages in PLACEMENT_STAGES.items()]
+BLOCK_PRESETS = tuple(name for i, name in enumerate(PLACEMENT_STAGES) if _RULES[i] not in _RULES[:i])
 
 
 def block_weights(blocks: tuple[BlockSpec, ...], preset: str = "all", custom: str = "") -> dict[str, float]:

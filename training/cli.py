@@ -23,6 +23,7 @@ from pathlib import Path
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from c2d_core.config import PLACEMENTS, AdapterConfig  # noqa: E402
+from c2d_core.families import FAMILIES  # noqa: E402
 from c2d_core.errors import C2DError  # noqa: E402
 
 log = logging.getLogger("training")
@@ -42,17 +43,33 @@ SHORTCUTS = {  # flag → config key (the long --section.key form works for ever
 
 # ---- init (unchanged flags; tested by tests/unit/test_adapter_file.py::test_init_cli) ---------------
 def cmd_init(args: argparse.Namespace) -> int:
+    import dataclasses
+
     from c2d_core.adapter_file import save_adapter
     from c2d_core.factory import new_adapter
+    from c2d_core.families import family_layout
+    from c2d_core.placement import select_blocks
 
+    family_given = args.family is not None
+    family, blocks = args.family or "sd15", ()
+    if args.checkpoint:
+        from .checkpoint_layout import checkpoint_blocks
+
+        family, model_blocks, context_dim = checkpoint_blocks(args.checkpoint, args.comfyui or None)
+        if family_given and args.family != family:
+            raise ValueError(f"--family {args.family} but {args.checkpoint} is a {family} checkpoint; drop --family")
+        blocks = select_blocks(model_blocks, args.placement)
+    else:
+        context_dim = family_layout(family).context_dim
     cfg = AdapterConfig(clap_dim=args.clap_dim, gate_init=args.gate_init, placement=args.placement,
-                        base_family=args.base, n_mlps=args.n_mlps, n_tokens=args.n_tokens,
+                        base_family=family, context_dim=context_dim, n_mlps=args.n_mlps, n_tokens=args.n_tokens,
                         hidden_dim=args.hidden_dim, clap_model_id=args.clap_model_id)
+    cfg = dataclasses.replace(cfg, blocks=blocks) if blocks else cfg
     adapter = new_adapter(cfg, seed=args.seed)
     save_adapter(args.out, adapter, training_config={"command": "init", "seed": args.seed})
     n = sum(p.numel() for p in adapter.parameters())
-    log.info("wrote %s: %d blocks, %.1f M parameters, gates %.3g", args.out, len(adapter.blocks), n / 1e6,
-             args.gate_init)
+    log.info("wrote %s: %s adapter, %d blocks, %d-wide tokens, %.1f M parameters, gates %.3g", args.out, family,
+             len(adapter.blocks), context_dim, n / 1e6, args.gate_init)
     return 0
 
 
@@ -182,7 +199,11 @@ def build_parser() -> argparse.ArgumentParser:
     init.add_argument("--placement", default="all",
                       help=f"blocks that get audio attention: one of {list(PLACEMENTS)} or comma-separated block keys")
     init.add_argument("--seed", type=int, default=0, help="random seed of the initial weights")
-    init.add_argument("--base", default="sd15", help="base model family (sd15)")
+    init.add_argument("--family", "--base", dest="family", default=None, choices=sorted(FAMILIES),
+                      help="base model family: sd15 (default) or sdxl (real widths; SDXL fine-tunes and inpainting too)")
+    init.add_argument("--checkpoint", default="", metavar="CKPT",
+                      help="size the adapter from this checkpoint's UNet (its family and blocks; reads no weights)")
+    init.add_argument("--comfyui", default="", help="ComfyUI folder for --checkpoint (default: $COMFYUI_PATH, ...)")
     init.add_argument("--n-mlps", type=int, default=4, help="parallel projector MLPs (1 = ablation)")
     init.add_argument("--n-tokens", type=int, default=8, help="audio tokens per clip")
     init.add_argument("--hidden-dim", type=int, default=1024, help="hidden width of each projector MLP")

@@ -40,7 +40,10 @@ class TinyUNetConfig:
     num_heads: int = opt(2, "attention heads per transformer block")
     context_dim: int = opt(32, "text context width (SD1.5: 768)")
     in_channels: int = opt(4, "latent channels")
-    transformer_depth: int = opt(1, "transformer blocks per attention layer")
+    transformer_depth: int = opt(1, "transformer blocks per attention layer (sd15 family only)")
+    family: str = opt("sd15", "block structure: sd15 (channel_mult, num_res_blocks and transformer_depth above) or sdxl "
+                              "(SDXL's own structure at model_channels width: 3 levels, 2 res blocks, transformer depth "
+                              "0/2/10, middle 10, 70 blocks, ADM conditioning 2816; context_dim as set, 2048 like SDXL)")
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 from c2d_core.errors import CheckpointFileError, UnsupportedModelError, wrap_upstream
-from c2d_core.families import family_from_comfy_config
+from c2d_core.families import family_from_comfy_config, family_layout
 from c2d_core.seeded_init import seeded_tensor
 
 from .config import ModelConfig, TinyUNetConfig
@@ -55,7 +55,22 @@ def family_of(model_config) -> str:
 
 
 def tiny_unet_config(t: TinyUNetConfig) -> dict:
-    """UNetModel arguments of the tiny UNet (attention at every level, like SD1.5's upper levels)."""
+    """UNetModel arguments of the tiny UNet: sd15 family (attention at every level, like SD1.5's upper levels) or
+    SDXL's block structure (families.FAMILIES["sdxl"]) at t.model_channels width."""
+    if t.family == "sdxl":
+        sdxl = family_layout("sdxl")
+        levels, res, depth = len(sdxl.channel_mult), sdxl.num_res_blocks, sdxl.transformer_depth
+        return dict(
+            image_size=32, in_channels=t.in_channels, out_channels=4, model_channels=t.model_channels,
+            num_res_blocks=[res] * levels, channel_mult=list(sdxl.channel_mult),
+            transformer_depth=[d for d in depth for _ in range(res)],
+            transformer_depth_middle=sdxl.transformer_depth_middle,
+            transformer_depth_output=[d for d in depth for _ in range(res + 1)],
+            context_dim=t.context_dim, num_heads=t.num_heads, num_head_channels=-1, use_linear_in_transformer=True,
+            use_spatial_transformer=True, legacy=False, adm_in_channels=sdxl.adm_in_channels, num_classes="sequential",
+            use_temporal_attention=False, use_temporal_resblock=False, use_checkpoint=False)
+    if t.family != "sd15":
+        raise ValueError(f"model.tiny_unet.family must be sd15 or sdxl, got {t.family!r}")
     levels = len(t.channel_mult)
     return dict(
         image_size=32, in_channels=t.in_channels, out_channels=t.in_channels, model_channels=t.model_channels,
@@ -81,12 +96,14 @@ def init_weights(module: torch.nn.Module, seed: int) -> None:
 
 
 def build_tiny(cfg: ModelConfig, *, seed: int = 0, comfyui: str | None = None) -> Base:
-    """A tiny SD15-config BaseModel (eps prediction, SD1.5 sigmas) on the CPU, fp32."""
+    """A tiny SD15- or SDXL-config BaseModel (eps prediction, the family's sigmas and latent format) on the CPU, fp32."""
     import_comfy(comfyui or cfg.comfyui)
     import comfy.supported_models
 
-    mc = comfy.supported_models.SD15(tiny_unet_config(cfg.tiny_unet))
-    mc.unet_config["num_heads"] = cfg.tiny_unet.num_heads  # SD15's extra config would force 8 heads
+    config_class = comfy.supported_models.SDXL if cfg.tiny_unet.family == "sdxl" else comfy.supported_models.SD15
+    mc = config_class(tiny_unet_config(cfg.tiny_unet))
+    mc.unet_config.update(num_heads=cfg.tiny_unet.num_heads, num_head_channels=-1)  # the class's extra config
+                                                                                   # would force 8 heads / 64 channels
     mc.set_inference_dtype(torch.float32, None)
     model = mc.get_model({})
     unet = model.diffusion_model
