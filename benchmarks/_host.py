@@ -51,3 +51,45 @@ def bench_host(work: Path):
     from devtools.comfy_host import get_host
 
     return get_host(work / "models", work, load_pack=True)
+
+
+class SamplingClock:
+    """Seconds spent in ComfyUI's denoising loop (`CFGGuider.inner_sample`: conds set-up and every sampler step),
+    summed per run; the rest of a run (loading, audio encoding, the nodes that ComfyUI's classic cache re-runs when
+    the previous prompt lacked them) is not sampling.
+
+        clock = SamplingClock()            # after the host has imported ComfyUI
+        with clock.run() as seconds: host.run(prompt, fresh=False)
+        seconds[0]                         # denoising time of that run
+    """
+
+    def __init__(self):
+        import comfy.samplers
+
+        self._guider = comfy.samplers.CFGGuider
+        self._current: list[float] | None = None
+        original = self._guider.inner_sample
+        clock = self
+
+        def timed(guider, *args, **kwargs):
+            import time
+            t0 = time.perf_counter()
+            try:
+                return original(guider, *args, **kwargs)
+            finally:
+                if clock._current is not None:
+                    clock._current[0] += time.perf_counter() - t0
+
+        self._guider.inner_sample = timed
+
+    def run(self):
+        import contextlib
+
+        @contextlib.contextmanager
+        def span():
+            self._current = [0.0]
+            try:
+                yield self._current
+            finally:
+                self._current = None
+        return span()
