@@ -68,6 +68,8 @@ def main(argv=None):
     print(f"sampling without adapter:            median {p_med:.2f} s ({', '.join(f'{t:.2f}' for t in plain_loop)})")
     print(f"sampling with SonicDiffusion adapter: median {a_med:.2f} s ({', '.join(f'{t:.2f}' for t in patched_loop)})")
     print(f"RATIO with/without = {a_med / p_med:.3f}  (target <= 1.03; denoising loop only)")
+    print(f"ratio of the fastest runs = {min(patched_loop) / min(plain_loop):.3f}  (less sensitive to other load on "
+          f"the machine)")
     whole_p, whole_a = statistics.median(plain), statistics.median(patched)
     print(f"whole runs (alternating prompts: ComfyUI's classic cache re-runs the audio nodes, MS-CLAP encode of the "
           f"10 s clip and adapter load, in every patched run): {whole_p:.2f} s vs {whole_a:.2f} s, "

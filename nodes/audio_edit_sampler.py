@@ -9,7 +9,7 @@ import torch
 
 from ..c2d_core.errors import EditInputError
 from ..c2d_core.inversion import resize_mask
-from ..c2d_core.pnp import PnPAttentionPatch, PnPFeaturePatch, PnPState
+from ..c2d_core.pnp import PnPAttentionPatch, PnPFeaturePatch, PnPState, install_conv_hooks
 from ..c2d_core.pnp_edit import pnp_edit
 from ..c2d_core.pnp_presets import DEFAULT_PRESET, PRESETS, edit_preset
 from ..c2d_core.source_row import SourceRowOnce
@@ -18,14 +18,18 @@ from .edit_common import INVERSION_KEY, InversionRecord
 from .types import CATEGORY
 
 
-def _check_decoder_blocks(base, feature_blocks: tuple[int, ...], attention_block: int) -> None:
+def _check_decoder_blocks(base, feature_blocks: tuple[int, ...], attention_block: int,
+                          conv_blocks: tuple[int, ...] = ()) -> None:
     """The PnP blocks must exist in this UNet (SD1.5 has 12 decoder blocks; smaller UNets fewer): ask it."""
     blocks = getattr(getattr(base, "diffusion_model", None), "output_blocks", None)
     if blocks is None:
         return
     n = len(blocks)
     # features are taken as the output of block feature_block, i.e. at the input of block feature_block + 1
-    feature_block = max(feature_blocks)
+    feature_block = max(feature_blocks, default=-1)
+    if max(conv_blocks, default=-1) > n - 1:
+        raise EditInputError(f"this edit preset copies ResBlock features of decoder blocks {list(conv_blocks)}, but the "
+                             f"model's UNet has {n} decoder blocks; use the clap2diffusion preset with this model")
     if feature_block > n - 2:
         raise EditInputError(f"feature_block {feature_block} does not exist in this model: its UNet has {n} decoder "
                              f"blocks, so features can be copied from blocks 0-{n - 2}; lower feature_block")
@@ -41,7 +45,7 @@ def _edit_sampler(record: InversionRecord, feature_fraction: float, attention_fr
 
     traj = record.trajectory
     p = edit_preset(preset)
-    feature_blocks = p.feature_blocks or (feature_block,)
+    feature_blocks = (feature_block,) if p.feature_blocks is None else p.feature_blocks
     attention_block = attention_block if p.attention_from is None else p.attention_from
 
     def sample(model, x, sigmas, extra_args=None, callback=None, disable=None):
@@ -54,24 +58,30 @@ def _edit_sampler(record: InversionRecord, feature_fraction: float, attention_fr
                                                                     rtol=1e-4, atol=1e-5):
             raise EditInputError(f"the edit samples {len(sigmas) - 1} steps over other sigmas than the inversion "
                                  f"({len(traj.sigmas) - 1} steps); connect the same SIGMAS to both")
-        _check_decoder_blocks(base, feature_blocks, attention_block)
+        _check_decoder_blocks(base, feature_blocks, attention_block, p.conv_blocks)
         m = extra_args.pop("denoise_mask", None)
         if mask is not None:
             m = resize_mask(mask, x)
         elif m is not None:
             m = m[:, :1] if m.ndim == 4 else m
         extra_args["denoise_mask"] = None
-        state = PnPState(feature_block=feature_blocks[0], more_feature_blocks=feature_blocks[1:],
-                         attention_from=attention_block)
+        state = PnPState(feature_block=feature_blocks[0] if feature_blocks else None,
+                         more_feature_blocks=feature_blocks[1:], attention_from=attention_block,
+                         conv_blocks=p.conv_blocks)
         opts = extra_args["model_options"] = dict(extra_args.get("model_options") or {})
         to = opts["transformer_options"] = dict(opts.get("transformer_options") or {})
         patches = to["patches"] = {k: list(v) for k, v in (to.get("patches") or {}).items()}
         patches.setdefault("attn1_patch", []).append(PnPAttentionPatch(state))
         patches.setdefault("output_block_patch", []).append(PnPFeaturePatch(state))
         opts["model_function_wrapper"] = SourceRowOnce(opts.get("model_function_wrapper"), source=p.source)
-        return pnp_edit(lambda xi, s: model(xi, s, **extra_args), x, sigmas, traj, state,
-                        feature_fraction=feature_fraction, attention_fraction=attention_fraction, mask=m,
-                        callback=callback)
+        handles = install_conv_hooks(base.diffusion_model, state) if p.conv_blocks else []
+        try:
+            return pnp_edit(lambda xi, s: model(xi, s, **extra_args), x, sigmas, traj, state,
+                            feature_fraction=feature_fraction, attention_fraction=attention_fraction, mask=m,
+                            callback=callback)
+        finally:
+            for handle in handles:
+                handle.remove()
     return comfy.samplers.KSAMPLER(sample)
 
 
@@ -101,7 +111,7 @@ class C2DAudioEditSampler(io.ComfyNode):
                 io.Mask.Input("mask", optional=True, tooltip="white = the sound may change it; elsewhere the source is kept"),
                 io.Combo.Input("preset", options=list(PRESETS), default=DEFAULT_PRESET, optional=True,
                                tooltip="clap2diffusion: the blocks above, the source row without audio. sonicdiffusion: "
-                                       "SonicDiffusion's Plug-and-Play (features of decoder blocks 4 and 5, q/k from "
+                                       "SonicDiffusion's Plug-and-Play (ResBlock conv features of decoder blocks 4 and 5, q/k from "
                                        "block 4 on, feature_block / attention_block ignored; the source row hears the "
                                        "unconditional audio); theirs uses 0.8 for both fractions"),
             ],

@@ -5,6 +5,7 @@ import torch
 
 from c2d_core.patch import AudioAttentionPatch
 from c2d_core.pnp import PnPAttentionPatch, PnPFeaturePatch, PnPState, source_row_to_edit_rows
+from c2d_core.rows import SOURCE_KINDS
 from helpers import extra, tiny_adapter
 
 
@@ -114,21 +115,60 @@ def test_source_row_once_plans_the_preset_source_kind():
         SourceRowOnce(source="audio")
 
 
-def test_sonicdiffusion_preset_copies_the_features_of_decoder_blocks_4_and_5():
-    """pnp_utils.py:160-166: conv features of up_blocks[1].resnets[1, 2] = ComfyUI output blocks 4 and 5 (the closest
-    supported point: their outputs, i.e. the inputs of blocks 5 and 6); q/k from output block 4 on (pnp_utils.py:99)."""
+def test_sonicdiffusion_preset_copies_the_resblock_features_of_decoder_blocks_4_and_5():
+    """pnp_utils.py:160-166: conv features of up_blocks[1].resnets[1, 2] = the first ResBlock of ComfyUI output blocks 4
+    and 5 (diffusers up block i, resnet j is output block 3i + j); no block output is copied; q/k from output block 4
+    on (pnp_utils.py:99)."""
     from c2d_core.pnp_presets import PRESETS, edit_preset
     from c2d_core.sonic_convert import comfy_block_key
 
     p = edit_preset("sonicdiffusion")
     assert [comfy_block_key(f"up_blocks.1.attentions.{j}", 0) for j in (1, 2)] == \
-        [f"output_{b}_0" for b in p.feature_blocks]                # diffusers up block 1, index 1-2 = output 4-5
+        [f"output_{b}_0" for b in p.conv_blocks]                   # diffusers up block 1, index 1-2 = output 4-5
     assert comfy_block_key("up_blocks.1.attentions.1", 0) == f"output_{p.attention_from}_0"
-    state = PnPState(features=True, feature_block=p.feature_blocks[0], more_feature_blocks=p.feature_blocks[1:])
+    assert p.feature_blocks == ()
+    state = PnPState(features=True, feature_block=None, conv_blocks=p.conv_blocks)
     patch = PnPFeaturePatch(state)
     h, hsp = torch.randn(3, 3, 4, 4), torch.randn(3, 3, 4, 4)
     copied = [b for b in range(12) if not torch.equal(patch(h, hsp, {"block": ("output", b), "c2d_rows": PLAN})[0], h)]
-    assert copied == [5, 6]
+    assert copied == []
+    assert state.options["c2d_rows"] == PLAN                      # the row plan the conv hook reads
     assert PRESETS["clap2diffusion"].feature_blocks is None        # the default uses the sampler's own inputs
     with pytest.raises(Exception, match="unknown edit preset"):
         edit_preset("nope")
+
+
+def test_conv_feature_hook_copies_the_source_rows_residual_branch_only_while_features_are_on():
+    from c2d_core.pnp import install_conv_hooks
+
+    class Res(torch.nn.Module):                                   # ComfyUI's ResBlock shape: skip(x) + out_layers(...)
+        def __init__(self):
+            super().__init__()
+            self.out_layers = torch.nn.Sequential(torch.nn.SiLU(), torch.nn.Conv2d(3, 3, 1))
+            self.skip_connection = torch.nn.Identity()
+
+        def forward(self, x):
+            return self.skip_connection(x) + self.out_layers(x)
+
+    unet = torch.nn.Module()
+    unet.output_blocks = torch.nn.ModuleList([torch.nn.Sequential(Res()) for _ in range(6)])
+    state = PnPState(features=True, conv_blocks=(4,), options={"c2d_rows": PLAN})
+    x = torch.randn(3, 3, 4, 4)
+    plain = [unet.output_blocks[b](x) for b in (3, 4)]
+    handles = install_conv_hooks(unet, state)
+    src = [r for r, (k, _) in enumerate(PLAN) if k in SOURCE_KINDS][0]
+    branch = unet.output_blocks[4][0].out_layers(x)
+    out = unet.output_blocks[4](x)
+    assert torch.equal(out[src], plain[1][src])
+    for r in range(3):
+        if r != src:
+            assert torch.allclose(out[r], x[r] + branch[src])        # their: input_tensor + hidden_states[source]
+    assert torch.equal(unet.output_blocks[3](x), plain[0])           # other blocks untouched
+    state.features = False
+    assert torch.equal(unet.output_blocks[4](x), plain[1])
+    for handle in handles:
+        handle.remove()
+    state.features = True
+    assert torch.equal(unet.output_blocks[4](x), plain[1])           # removed: no hook left behind
+
+
