@@ -1,7 +1,22 @@
-"""Edit presets of the Audio Edit Sampler: which decoder blocks Plug-and-Play copies and what the source row hears.
+"""Which decoder blocks Plug-and-Play copies, per model family, and the Audio Edit Sampler's presets.
 
-- "clap2diffusion" (default): the features leaving output block `feature_block` and the self-attention q/k of output
-  blocks >= `attention_block` (the sampler's inputs), the source row with no audio.
+Plug-and-Play (Tumanyan et al. 2023, on SD1.x) copies the features leaving decoder (output) block 4 and the
+self-attention q/k of output blocks 4-11. Block 4 is the middle block of the first decoder level with attention:
+1280 channels at 1/4 of the latent's resolution (16×16 at 512²), where the features hold the layout but not yet
+the appearance. `PNP_BLOCKS` is that choice per family:
+
+- "sd15": features after output block 4, q/k from output block 4 on (12 decoder blocks; 3-5 are the 1280-wide
+  level at latent/4).
+- "sdxl": features after output block 1, q/k from output block 1 on. SDXL's decoder has 9 blocks: 0-2 are the
+  1280-wide level at latent/4 (10 transformer layers each), 3-5 the 640-wide level at latent/2, 6-8 the 320-wide
+  level without attention. Output block 1 is the same place as SD1.5's block 4: the middle block of the first
+  decoder level with attention, same width (1280) and same relative resolution (latent/4, i.e. 32×32 at 1024²:
+  1/32 of the image side, as 16×16 is of 512²); q/k from there on skip the level's first block as SD1.5's from 4
+  skip block 3. The 640-wide level (output 3 on) would copy finer, more appearance-laden features.
+
+Presets:
+- "clap2diffusion" (default): the sampler's feature_block / attention_block inputs (AUTO = the family's PNP_BLOCKS),
+  the source row with no audio.
 - "sonicdiffusion": SonicDiffusion's pnp.py / pnp_utils.py (BurakCanBiner/SonicDiffusion):
     conv features of diffusers `up_blocks[1].resnets[1, 2]` (pnp_utils.py:160-166) = the ResBlocks of ComfyUI
       output blocks 4 and 5: their residual branch (after conv2, before the skip path is added), as theirs —
@@ -11,6 +26,8 @@
       (pnp_utils.py:99-104) = ComfyUI output blocks 4-11: attention_from = 4 (diffusers up block i, attention j is
       output block 3i + j), the same blocks as the default.
     the source row hears the unconditional audio, projector(zeros) for a SonicDiffusion adapter (pnp.py:111-114).
+  SonicDiffusion is SD1.x only; on SDXL the preset takes the same places in SDXL's decoder (the ResBlocks of output
+  blocks 1 and 2, q/k from 1 on), by the correspondence above.
   The fractions stay the sampler's inputs (the issue's figure for theirs is 0.8 for both; their run_pnp defaults are
   0.5). Other differences: their source row reads the stored inversion latents and the empty prompt; ours
   regenerates the source from its inverted noise (exact inverse of the Euler sampler) with the edit's prompt.
@@ -18,25 +35,44 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Mapping
 
 from .errors import EditInputError
+from .families import family_name
 from .rows import PLAIN, SOURCE_NULL
+
+AUTO = -1   # a feature_block / attention_block input that means "the model family's Plug-and-Play block"
+
+
+@dataclass(frozen=True)
+class PnPBlocks:
+    """feature_blocks: output blocks whose output h the edit rows take from the source row (PnPState.feature_block
+    and more_feature_blocks); attention_from: output blocks >= this take the source's self-attention q/k;
+    conv_blocks: output blocks whose first ResBlock's residual branch is copied (Plug-and-Play's conv features,
+    pnp.ConvFeatureHook)."""
+
+    feature_blocks: tuple[int, ...]
+    attention_from: int
+    conv_blocks: tuple[int, ...] = ()
+
+
+PNP_BLOCKS = {"sd15": PnPBlocks(feature_blocks=(4,), attention_from=4),
+              "sdxl": PnPBlocks(feature_blocks=(1,), attention_from=1)}
 
 
 @dataclass(frozen=True)
 class EditPreset:
-    """feature_blocks / attention_from: None = the sampler's own inputs; source: the source row's kind;
-    conv_blocks: output blocks whose first ResBlock's residual branch is copied (Plug-and-Play's conv features)."""
+    """blocks: family → the preset's own blocks, or None = the sampler's inputs; source: the source row's kind."""
 
-    feature_blocks: tuple[int, ...] | None
-    attention_from: int | None
+    blocks: Mapping[str, PnPBlocks] | None
     source: str
-    conv_blocks: tuple[int, ...] = ()
 
 
 PRESETS = {
-    "clap2diffusion": EditPreset(feature_blocks=None, attention_from=None, source=PLAIN),
-    "sonicdiffusion": EditPreset(feature_blocks=(), attention_from=4, source=SOURCE_NULL, conv_blocks=(4, 5)),
+    "clap2diffusion": EditPreset(blocks=None, source=PLAIN),
+    "sonicdiffusion": EditPreset(blocks={"sd15": PnPBlocks(feature_blocks=(), attention_from=4, conv_blocks=(4, 5)),
+                                         "sdxl": PnPBlocks(feature_blocks=(), attention_from=1, conv_blocks=(1, 2))},
+                                 source=SOURCE_NULL),
 }
 DEFAULT_PRESET = "clap2diffusion"
 
@@ -45,3 +81,26 @@ def edit_preset(name: str) -> EditPreset:
     if name not in PRESETS:
         raise EditInputError(f"unknown edit preset {name!r}; choose one of {sorted(PRESETS)}")
     return PRESETS[name]
+
+
+def pnp_blocks(preset: str, family: str | None, feature_block: int = AUTO, attention_block: int = AUTO, *,
+               model: str = "the model") -> PnPBlocks:
+    """The blocks the edit copies: the preset's own for the family, else the inputs, AUTO ones from PNP_BLOCKS.
+
+    family: our family id of the model ("sd15", "sdxl"), None when it is none of ours (then only explicit inputs
+    with the default preset work); model: the model's name for the error.
+    """
+    p = edit_preset(preset)
+    table = p.blocks if p.blocks is not None else PNP_BLOCKS
+    if p.blocks is not None or AUTO in (feature_block, attention_block):
+        if family not in table:
+            known = ", ".join(family_name(f) for f in table)
+            raise EditInputError(
+                f"{model} is not a model family with known Plug-and-Play blocks ({known}); "
+                + ("use the clap2diffusion preset and " if p.blocks is not None else "")
+                + "set feature_block and attention_block (decoder block numbers, 0 or more) for it")
+        if p.blocks is not None:
+            return p.blocks[family]
+    default = table.get(family)
+    return PnPBlocks(feature_blocks=default.feature_blocks if feature_block == AUTO else (feature_block,),
+                     attention_from=default.attention_from if attention_block == AUTO else attention_block)

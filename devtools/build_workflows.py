@@ -50,7 +50,7 @@ def edit_graph(clap=CLAP, adapter=ADAPTER, prefix="clap2diffusion_edit", preset=
         "23": ("C2DInvertLatent", {"model": ["1", 0], "positive": ["2", 0], "latent": ["21", 0],
                                    "sigmas": ["22", 0], "refine_steps": 2}, (1100, 700)),
         "24": ("C2DAudioEditSampler", {"inverted": ["23", 0], "feature_fraction": 0.8,
-                                       "attention_fraction": 0.5, "feature_block": 4}, (1100, 420)),
+                                       "attention_fraction": 0.5}, (1100, 420)),
         "25": ("SamplerCustom", {"model": ["14", 0], "add_noise": False, "noise_seed": 0, "cfg": 5.0,
                                  "positive": ["2", 0], "negative": ["3", 0], "sampler": ["24", 0],
                                  "sigmas": ["22", 0], "latent_image": ["23", 0]}, (1460, 300)),

@@ -33,7 +33,8 @@ class C2DApplyAudioAdapter(io.ComfyNode):
             description="Patches the model with gated audio cross-attention: the image follows the sound. "
                         "Text conditioning is untouched; strength 0 gives exactly the unpatched model.",
             inputs=[
-                io.Model.Input("model", tooltip="SD1.5-family model (inpainting checkpoints too)"),
+                io.Model.Input("model", tooltip="SD1.5- or SDXL-family model (fine-tunes and inpainting checkpoints "
+                                                "too); the adapter must be made for the same family"),
                 AudioAdapter.Input("adapter", tooltip="from Load Audio Adapter"),
                 AudioEmbeds.Input("embeds", tooltip="from CLAP Encode Audio: one clip for the whole batch, or one per image"),
                 io.Float.Input("strength", default=1.0, min=0.0, max=2.0, step=0.01,
@@ -43,12 +44,14 @@ class C2DApplyAudioAdapter(io.ComfyNode):
                 io.Float.Input("end_percent", default=1.0, min=0.0, max=1.0, step=0.001,
                                tooltip="sampling progress at which audio stops acting"),
                 io.Combo.Input("audio_blocks", options=list(BLOCK_PRESETS), default="all", optional=True,
-                               tooltip="UNet blocks the sound acts in: all, mid_up (middle + decoder), up, mid, down"),
+                               tooltip="UNet blocks the sound acts in: all, mid_up (middle + decoder), up, mid, down, "
+                                       "light (the first layer of each transformer: on SDXL 11 of its 70 blocks, "
+                                       "on SD1.5 the same as all)"),
                 io.Float.Input("strength_schedule", optional=True, force_input=True,
                                tooltip="per-image strength multipliers (a FLOAT list, e.g. the loudness envelope of "
                                        "Audio Timeline): image i of the batch gets strength × schedule[i]"),
                 io.String.Input("block_weights", default="", optional=True,
-                                tooltip="per-block weights on top: e.g. 'middle=1.5, output_11=0' (stage, block key "
+                                tooltip="per-block weights on top: e.g. 'middle=1.5, output_4=0' (stage, block key "
                                         "or key prefix = number)"),
             ],
             outputs=[io.Model.Output(tooltip="the model with audio attention; use it with any sampler")],

@@ -8,19 +8,21 @@ from __future__ import annotations
 import torch
 
 from ..c2d_core.errors import EditInputError
+from ..c2d_core.families import family_name
 from ..c2d_core.inversion import resize_mask
 from ..c2d_core.pnp import PnPAttentionPatch, PnPFeaturePatch, PnPState, install_conv_hooks
 from ..c2d_core.pnp_edit import pnp_edit
-from ..c2d_core.pnp_presets import DEFAULT_PRESET, PRESETS, edit_preset
+from ..c2d_core.pnp_presets import AUTO, DEFAULT_PRESET, PNP_BLOCKS, PRESETS, edit_preset, pnp_blocks
 from ..c2d_core.source_row import SourceRowOnce
 from .comfy_api_pin import io
+from .comfy_model import base_family
 from .edit_common import INVERSION_KEY, InversionRecord
 from .types import CATEGORY
 
 
 def _check_decoder_blocks(base, feature_blocks: tuple[int, ...], attention_block: int,
                           conv_blocks: tuple[int, ...] = ()) -> None:
-    """The PnP blocks must exist in this UNet (SD1.5 has 12 decoder blocks; smaller UNets fewer): ask it."""
+    """The PnP blocks must exist in this UNet (SD1.5 has 12 decoder blocks, SDXL 9; smaller UNets fewer): ask it."""
     blocks = getattr(getattr(base, "diffusion_model", None), "output_blocks", None)
     if blocks is None:
         return
@@ -39,14 +41,13 @@ def _check_decoder_blocks(base, feature_blocks: tuple[int, ...], attention_block
 
 
 def _edit_sampler(record: InversionRecord, feature_fraction: float, attention_fraction: float, mask,
-                  feature_block: int = 4, attention_block: int = 4, preset: str = DEFAULT_PRESET):
-    """A KSAMPLER running c2d_core.pnp_edit with the PnP hooks and the source-row wrapper installed."""
+                  feature_block: int = AUTO, attention_block: int = AUTO, preset: str = DEFAULT_PRESET):
+    """A KSAMPLER running c2d_core.pnp_edit with the PnP hooks and the source-row wrapper installed; the blocks are
+    resolved against the sampled model's family (pnp_presets.pnp_blocks) when sampling starts."""
     import comfy.samplers
 
     traj = record.trajectory
     p = edit_preset(preset)
-    feature_blocks = (feature_block,) if p.feature_blocks is None else p.feature_blocks
-    attention_block = attention_block if p.attention_from is None else p.attention_from
 
     def sample(model, x, sigmas, extra_args=None, callback=None, disable=None):
         extra_args = dict(extra_args or {})
@@ -58,7 +59,10 @@ def _edit_sampler(record: InversionRecord, feature_fraction: float, attention_fr
                                                                     rtol=1e-4, atol=1e-5):
             raise EditInputError(f"the edit samples {len(sigmas) - 1} steps over other sigmas than the inversion "
                                  f"({len(traj.sigmas) - 1} steps); connect the same SIGMAS to both")
-        _check_decoder_blocks(base, feature_blocks, attention_block, p.conv_blocks)
+        family, config_name = base_family(base)
+        blocks = pnp_blocks(preset, family, feature_block, attention_block, model=f"the model ({config_name})")
+        feature_blocks, attention_from = blocks.feature_blocks, blocks.attention_from
+        _check_decoder_blocks(base, feature_blocks, attention_from, blocks.conv_blocks)
         m = extra_args.pop("denoise_mask", None)
         if mask is not None:
             m = resize_mask(mask, x)
@@ -66,15 +70,15 @@ def _edit_sampler(record: InversionRecord, feature_fraction: float, attention_fr
             m = m[:, :1] if m.ndim == 4 else m
         extra_args["denoise_mask"] = None
         state = PnPState(feature_block=feature_blocks[0] if feature_blocks else None,
-                         more_feature_blocks=feature_blocks[1:], attention_from=attention_block,
-                         conv_blocks=p.conv_blocks)
+                         more_feature_blocks=feature_blocks[1:], attention_from=attention_from,
+                         conv_blocks=blocks.conv_blocks)
         opts = extra_args["model_options"] = dict(extra_args.get("model_options") or {})
         to = opts["transformer_options"] = dict(opts.get("transformer_options") or {})
         patches = to["patches"] = {k: list(v) for k, v in (to.get("patches") or {}).items()}
         patches.setdefault("attn1_patch", []).append(PnPAttentionPatch(state))
         patches.setdefault("output_block_patch", []).append(PnPFeaturePatch(state))
         opts["model_function_wrapper"] = SourceRowOnce(opts.get("model_function_wrapper"), source=p.source)
-        handles = install_conv_hooks(base.diffusion_model, state) if p.conv_blocks else []
+        handles = install_conv_hooks(base.diffusion_model, state) if state.conv_blocks else []
         try:
             return pnp_edit(lambda xi, s: model(xi, s, **extra_args), x, sigmas, traj, state,
                             feature_fraction=feature_fraction, attention_fraction=attention_fraction, mask=m,
@@ -83,6 +87,10 @@ def _edit_sampler(record: InversionRecord, feature_fraction: float, attention_fr
             for handle in handles:
                 handle.remove()
     return comfy.samplers.KSAMPLER(sample)
+
+
+_DEFAULTS = ", ".join(f"{family_name(f)} {b.feature_blocks[0]}" for f, b in PNP_BLOCKS.items())
+_ATTENTION_DEFAULTS = ", ".join(f"{family_name(f)} {b.attention_from}" for f, b in PNP_BLOCKS.items())
 
 
 class C2DAudioEditSampler(io.ComfyNode):
@@ -102,25 +110,29 @@ class C2DAudioEditSampler(io.ComfyNode):
                                tooltip="fraction of the steps that copy the source's decoder features"),
                 io.Float.Input("attention_fraction", default=0.5, min=0.0, max=1.0, step=0.05,
                                tooltip="fraction of the steps that copy the source's self-attention q/k"),
-                io.Int.Input("feature_block", default=4, min=0, max=10, optional=True,
-                             tooltip="decoder (output) block whose features are copied: 4 as in Plug-and-Play; "
-                                     "later blocks keep more of the source's look"),
-                io.Int.Input("attention_block", default=4, min=0, max=11, optional=True,
-                             tooltip="first decoder (output) block whose self-attention q/k are copied (this block "
-                                     "and every later one): 4 as in Plug-and-Play for SD1.5"),
+                io.Int.Input("feature_block", default=AUTO, min=AUTO, max=10, optional=True,
+                             tooltip=f"decoder (output) block whose features are copied; {AUTO} = Plug-and-Play's "
+                                     f"block for the model's family ({_DEFAULTS}: the middle block of the first "
+                                     "decoder level with attention, 1280 wide at 1/4 of the latent's size); later "
+                                     "blocks keep more of the source's look"),
+                io.Int.Input("attention_block", default=AUTO, min=AUTO, max=11, optional=True,
+                             tooltip=f"first decoder (output) block whose self-attention q/k are copied (this block "
+                                     f"and every later one); {AUTO} = Plug-and-Play's for the model's family "
+                                     f"({_ATTENTION_DEFAULTS})"),
                 io.Mask.Input("mask", optional=True, tooltip="white = the sound may change it; elsewhere the source is kept"),
                 io.Combo.Input("preset", options=list(PRESETS), default=DEFAULT_PRESET, optional=True,
                                tooltip="clap2diffusion: the blocks above, the source row without audio. sonicdiffusion: "
-                                       "SonicDiffusion's Plug-and-Play (ResBlock conv features of decoder blocks 4 and 5, q/k from "
-                                       "block 4 on, feature_block / attention_block ignored; the source row hears the "
+                                       "SonicDiffusion's Plug-and-Play (the ResBlock conv features of decoder blocks 4 "
+                                       "and 5, q/k from block 4 on; on SDXL the same places, blocks 1 and 2, q/k from "
+                                       "1 on; feature_block / attention_block ignored; the source row hears the "
                                        "unconditional audio); theirs uses 0.8 for both fractions"),
             ],
             outputs=[io.Sampler.Output(tooltip="for SamplerCustom with the audio-patched model and the inversion's SIGMAS, add_noise off")],
         )
 
     @classmethod
-    def execute(cls, inverted, feature_fraction, attention_fraction, feature_block=4, mask=None,
-                attention_block=4, preset=DEFAULT_PRESET) -> io.NodeOutput:
+    def execute(cls, inverted, feature_fraction, attention_fraction, feature_block=AUTO, mask=None,
+                attention_block=AUTO, preset=DEFAULT_PRESET) -> io.NodeOutput:
         record = inverted.get(INVERSION_KEY)
         if record is None or type(record).__name__ != "InversionRecord":
             raise EditInputError("this LATENT carries no inversion; connect the output of Invert Latent (C2D)")

@@ -5,7 +5,10 @@ positive with it — combined as
 
     ε = ε(neg) + text_cfg · (ε(pos) − ε(neg)) + audio_cfg · (ε(pos + audio) − ε(pos))
 
-so audio_cfg 0 is exactly plain CFG of the model without the adapter. The combination goes through
+so audio_cfg 0 is plain CFG of the model without the adapter; it then runs the stock guider's own path
+(`sampling_function`, two rows, with every row heard as "plain"), bit for bit the stock CFGGuider's result on the
+unpatched model. Vector conditioning (SDXL's pooled output and size embeddings, `y`) is ComfyUI's per conditioning:
+each row gets its own conditioning's, as with the stock guider. The combination goes through
 ComfyUI's own `cfg_function` with the sound folded into the positive side,
 ε(pos') = ε(pos) + (audio_cfg / text_cfg) · (ε(pos + audio) − ε(pos)), so a model's `sampler_cfg_function`
 (e.g. RescaleCFG) and post-CFG hooks act on the audio-guided result as on any CFG.
@@ -19,6 +22,13 @@ from .comfy_api_pin import io
 from .types import CATEGORY
 
 
+def _kinds(model_options: dict, kinds: tuple[str, ...]) -> dict:
+    """model_options with the audio kind of each conditioning of the call (rows.py `c2d_chunk_kinds`)."""
+    options = dict(model_options)
+    options["transformer_options"] = {**options.get("transformer_options", {}), "c2d_chunk_kinds": kinds}
+    return options
+
+
 class AudioGuider(comfy.samplers.CFGGuider):
     """CFGGuider with a second scale; `cfg` is the text scale (what other packs read), `audio_cfg` the sound's."""
 
@@ -28,9 +38,10 @@ class AudioGuider(comfy.samplers.CFGGuider):
 
     def predict_noise(self, x, timestep, model_options={}, seed=None, **kwargs):
         positive, negative = self.conds.get("positive"), self.conds.get("negative")
-        options = dict(model_options)
-        options["transformer_options"] = {**options.get("transformer_options", {}),
-                                          "c2d_chunk_kinds": (AUDIO, PLAIN, PLAIN)}
+        if self.audio_cfg == 0:
+            return comfy.samplers.sampling_function(self.inner_model, x, timestep, negative, positive, self.cfg,
+                                                    model_options=_kinds(model_options, (PLAIN, PLAIN)), seed=seed)
+        options = _kinds(model_options, (AUDIO, PLAIN, PLAIN))
         with_audio, neg, pos = comfy.samplers.calc_cond_batch(
             self.inner_model, [positive, negative, positive], x, timestep, options)
         if self.cfg != 0:

@@ -119,10 +119,10 @@ def test_sonicdiffusion_preset_copies_the_resblock_features_of_decoder_blocks_4_
     """pnp_utils.py:160-166: conv features of up_blocks[1].resnets[1, 2] = the first ResBlock of ComfyUI output blocks 4
     and 5 (diffusers up block i, resnet j is output block 3i + j); no block output is copied; q/k from output block 4
     on (pnp_utils.py:99)."""
-    from c2d_core.pnp_presets import PRESETS, edit_preset
+    from c2d_core.pnp_presets import PRESETS, edit_preset, pnp_blocks
     from c2d_core.sonic_convert import comfy_block_key
 
-    p = edit_preset("sonicdiffusion")
+    p = pnp_blocks("sonicdiffusion", "sd15", feature_block=1, attention_block=9)   # the inputs are ignored
     assert [comfy_block_key(f"up_blocks.1.attentions.{j}", 0) for j in (1, 2)] == \
         [f"output_{b}_0" for b in p.conv_blocks]                   # diffusers up block 1, index 1-2 = output 4-5
     assert comfy_block_key("up_blocks.1.attentions.1", 0) == f"output_{p.attention_from}_0"
@@ -133,7 +133,7 @@ def test_sonicdiffusion_preset_copies_the_resblock_features_of_decoder_blocks_4_
     copied = [b for b in range(12) if not torch.equal(patch(h, hsp, {"block": ("output", b), "c2d_rows": PLAN})[0], h)]
     assert copied == []
     assert state.options["c2d_rows"] == PLAN                      # the row plan the conv hook reads
-    assert PRESETS["clap2diffusion"].feature_blocks is None        # the default uses the sampler's own inputs
+    assert PRESETS["clap2diffusion"].blocks is None                # the default uses the sampler's own inputs
     with pytest.raises(Exception, match="unknown edit preset"):
         edit_preset("nope")
 
@@ -172,3 +172,51 @@ def test_conv_feature_hook_copies_the_source_rows_residual_branch_only_while_fea
     assert torch.equal(unet.output_blocks[4](x), plain[1])           # removed: no hook left behind
 
 
+def _decoder_place(family: str, block: int) -> tuple[int, int, int]:
+    """(width, downsampling factor, position in its level) of output block `block`, from the declared layout."""
+    from c2d_core.families import family_layout
+
+    lay = family_layout(family)
+    per = lay.num_res_blocks + 1
+    level = len(lay.channel_mult) - 1 - block // per
+    return lay.model_channels * lay.channel_mult[level], 2 ** level, block % per
+
+
+def _first_attention_level_start(family: str) -> int:
+    from c2d_core.families import family_layout
+
+    lay = family_layout(family)
+    levels = list(reversed(range(len(lay.channel_mult))))
+    first = next(i for i, level in enumerate(levels) if lay.transformer_depth[level] > 0)
+    return first * (lay.num_res_blocks + 1)
+
+
+def test_family_pnp_blocks_sit_at_the_same_place_of_each_decoder():
+    """SDXL's Plug-and-Play blocks are SD1.5's at the same place: the middle block of the first decoder level with
+    attention (1280 wide, latent / 4), q/k from there on; AUTO inputs resolve to them, explicit inputs win."""
+    from c2d_core.pnp_presets import AUTO, PNP_BLOCKS, PnPBlocks, pnp_blocks
+
+    assert set(PNP_BLOCKS) == {"sd15", "sdxl"}
+    for family, b in PNP_BLOCKS.items():
+        [feature] = b.feature_blocks
+        assert feature == b.attention_from == _first_attention_level_start(family) + 1, family
+    assert _decoder_place("sdxl", PNP_BLOCKS["sdxl"].feature_blocks[0]) == \
+        _decoder_place("sd15", PNP_BLOCKS["sd15"].feature_blocks[0]) == (1280, 4, 1)
+    assert pnp_blocks("clap2diffusion", "sdxl") == PNP_BLOCKS["sdxl"] != PNP_BLOCKS["sd15"]
+    assert pnp_blocks("clap2diffusion", "sd15", AUTO, AUTO) == PnPBlocks((4,), 4)
+    assert pnp_blocks("clap2diffusion", "sdxl", 3, AUTO) == PnPBlocks((3,), 1)
+    assert pnp_blocks("clap2diffusion", None, 2, 2) == PnPBlocks((2,), 2)   # a model of no family: explicit works
+    sonic_xl = pnp_blocks("sonicdiffusion", "sdxl")
+    assert [_decoder_place("sdxl", k) for k in sonic_xl.conv_blocks] == \
+        [_decoder_place("sd15", k) for k in pnp_blocks("sonicdiffusion", "sd15").conv_blocks]
+
+
+def test_pnp_blocks_of_an_unknown_family_are_asked_for():
+    from c2d_core.errors import EditInputError
+    from c2d_core.pnp_presets import pnp_blocks
+
+    with pytest.raises(EditInputError, match=r"the model \(SD3\) is not a model family with known Plug-and-Play "
+                                             r"blocks \(SD1\.5, SDXL\); set feature_block and attention_block"):
+        pnp_blocks("clap2diffusion", None, model="the model (SD3)")
+    with pytest.raises(EditInputError, match="use the clap2diffusion preset and set feature_block"):
+        pnp_blocks("sonicdiffusion", None, 4, 4)
