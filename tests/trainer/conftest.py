@@ -78,3 +78,47 @@ def assert_same_training(got: dict, want: dict, reach: float, fraction: float = 
         torch.testing.assert_close(got[k], want[k], rtol=0, atol=tol, msg=lambda m, k=k: f"{k}: {m} (tolerance "
                                    f"{fraction} × AdamW reach {reach:.3g})")
     return tol
+
+
+def write_sdxl_cache(cache: Path, n: int = 16, context_dim: int = 2048, latent: int = 8, clap_dim: int = 64,
+                     seed: int = 0) -> Path:
+    """A cache as `prepare` writes it for SDXL: (4, context_dim) text, 1280-d pooled text, per-image geometry
+    (original size, crop, target), 4 classes of latents / stand-in embeddings; two captions."""
+    from training.cache import CacheWriter
+
+    g = torch.Generator().manual_seed(seed)
+    texts = [torch.randn(4, context_dim, generator=g) * 0.5 for _ in range(2)]
+    pooled = [torch.randn(1280, generator=g) for _ in range(2)]
+    w = CacheWriter(cache, {"kind": "synthetic", "latent_space": "model", "clap_model_id": "stand-in",
+                            "clap_dim": clap_dim}, shard_size=256)
+    centres = torch.randn(4, clap_dim, generator=g)
+    for i in range(n):
+        k = i % 4
+        clap = torch.nn.functional.normalize(centres[k] + 0.3 * torch.randn(clap_dim, generator=g), dim=0)
+        x0 = torch.randn(4, latent, latent, generator=g) * 0.5 + (k - 1.5)
+        w.add(f"s{i:03d}", "synthetic", clap=clap, latent=x0, text=texts[i % 2], pooled=pooled[i % 2],
+              size=(480 + 16 * i, 640, 8 * (i % 3), 0, 8 * latent, 8 * latent), label=str(k))
+    w.set_null_text(torch.zeros(4, context_dim), torch.zeros(1280))
+    w.close()
+    return cache
+
+
+@pytest.fixture(scope="session")
+def tiny_sdxl_cache(tmp_path_factory, comfy_root):
+    """A prepared SDXL-style cache: 16 samples, 2048-wide text, pooled text and image sizes, 8×8 latents."""
+    return write_sdxl_cache(tmp_path_factory.mktemp("tiny_sdxl") / "cache")
+
+
+def sdxl_config(run_dir, cache, steps=(3, 2, 2), **overrides):
+    """Trainer config of the reduced-width SDXL (model.tiny_unet.family=sdxl, context 2048) on `cache`."""
+    from training.config_io import load_config
+
+    over = {"model.tiny": True, "model.tiny_unet.family": "sdxl", "model.tiny_unet.context_dim": 2048,
+            "adapter.clap_dim": 64, "adapter.hidden_dim": 32, "adapter.n_tokens": 4, "adapter.n_mlps": 2,
+            "adapter.placement": "light", "data.cache": str(cache), "data.val_fraction": 0.2,
+            "train.run_dir": str(run_dir), "train.batch_size": 2, "train.log_every": 1, "train.warmup_steps": 0,
+            "train.checkpoint_every": 2, "train.keep_checkpoints": 2, "train.progress": False,
+            "train.tensorboard": False, "stage.align.steps": steps[0], "stage.joint.steps": steps[1],
+            "stage.gates.steps": steps[2], "stage.gates.eval_every": 1}
+    over.update({k.replace("__", "."): v for k, v in overrides.items()})
+    return load_config(None, overrides=over)
