@@ -138,3 +138,34 @@ def test_exported_sdxl_adapter_through_the_nodes_reproduces_the_trainer(trained,
     got = comfy_denoised(model, noise, ctx, pooled, sigma)
     expected = trainer_denoised(trained, noise, ctx, pooled, clap, sigma)
     torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-4 * float(expected.abs().max()))
+
+
+def test_evaluate_and_the_sampler_run_on_sdxl(trained, monkeypatch):
+    """evaluate's losses and generated samples on SDXL: the sampler gives the UNet y for cond rows and the empty
+    caption's y for uncond rows (a y that ignored the pooled embedding would not change the samples)."""
+    import dataclasses
+    import math
+
+    import training.sampling
+    from training.evaluate import evaluate
+
+    cfg = load_config(trained / "config.toml")
+    cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, val_fraction=0.25),
+                              eval=dataclasses.replace(cfg.eval, sample_steps=3))
+    seen = []
+    real = training.sampling.guided_eps
+
+    def spy(*args, y=None, uncond_y=None, **kw):
+        seen.append((y, uncond_y))
+        return real(*args, y=y, uncond_y=uncond_y, **kw)
+
+    monkeypatch.setattr(training.sampling, "guided_eps", spy)
+    from toy.task import latent_to_rgb
+
+    scores = evaluate(cfg, adapter_path=str(trained / "adapter.safetensors"), decode=latent_to_rgb)
+    for k in ("loss_audio", "loss_null", "loss_shuffled", "label_accuracy"):
+        assert math.isfinite(scores[k]), k
+    assert scores["loss_audio"] != scores["loss_shuffled"]
+    y, uncond_y = seen[0]
+    assert y.shape[-1] == uncond_y.shape[-1] == 2816
+    assert not torch.equal(y[:, :1280], uncond_y[:, :1280]) and torch.equal(y[:, 1280:], uncond_y[:, 1280:])
