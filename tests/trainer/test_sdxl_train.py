@@ -135,6 +135,13 @@ def test_three_stages_resume_exactly_and_export_an_sdxl_adapter(tmp_path, tiny_s
     cfg_a = loaded.adapter.config
     assert (cfg_a.base_family, cfg_a.context_dim, len(cfg_a.blocks)) == ("sdxl", 2048, 11)
     assert loaded.lora and all(".lora_" in k or k.endswith(".alpha") for k in loaded.lora)
+    # `training export` of the final checkpoint writes the same adapter file
+    from training.checkpoints import list_checkpoints
+    from training.export import export_checkpoint
+
+    out = export_checkpoint(list_checkpoints(tmp_path / "run")[-1], tmp_path / "exported.safetensors")
+    exported = load_file(str(out))
+    assert set(exported) == set(got) and all(torch.equal(exported[k], got[k]) for k in got)
 
 
 def _fake_loader(v_pred: bool):
