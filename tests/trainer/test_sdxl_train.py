@@ -11,7 +11,7 @@ from training.grad_checkpoint import enable_gradient_checkpointing
 from training.logs import RunLog
 from training.loop import Trainer, train
 
-from .conftest import sdxl_config, write_sdxl_cache
+from .conftest import sdxl_config
 
 
 def test_adm_vector_is_comfyuis_encode_adm_per_sample(comfy_root):
