@@ -2,8 +2,11 @@
 
     <cache>/manifest.json          encoder identity + {sample id: shard, row, fingerprint, label, caption}
     <cache>/null_text.safetensors  "text": (L, D) embedding of the empty caption (CFG text dropout)
+                                   [+ "pooled": (P,) its pooled embedding, SDXL caches]
     <cache>/shards/NNNNNN.safetensors
         clap (n, clap_dim) f32 · latent (n, C, H, W) f16 · text (u, L, D) f16 · text_index (n,) i64
+        [SDXL caches: pooled (u, P) f16, the pooled embedding of each text row · size (n, 6) i64, each image's
+         geometry in training.adm.SIZE_FIELDS order (original height/width, crop top/left, target height/width)]
     <cache>/skipped.json           samples that could not be read, with the reason
 
 Shards and the manifest are written atomically (temp file + rename) and the manifest is rewritten
@@ -110,17 +113,27 @@ class CacheWriter:
             self.manifest.failed[sample_id] = fingerprint
 
     def add(self, sample_id: str, fingerprint: str, *, clap: torch.Tensor, latent: torch.Tensor, text: torch.Tensor,
-            caption: str = "", label: str | None = None) -> None:
-        """clap: (clap_dim,), latent: (C, H, W), text: (L, D)."""
+            caption: str = "", label: str | None = None, pooled: torch.Tensor | None = None,
+            size: tuple[int, ...] | torch.Tensor | None = None) -> None:
+        """clap: (clap_dim,), latent: (C, H, W), text: (L, D); SDXL: pooled (P,) and size, 6 ints in
+        training.adm.SIZE_FIELDS order (without size the trainer uses the latent's pixel size, uncropped)."""
+        if size is not None and len(size) != 6:
+            raise ValueError(f"size must hold 6 integers (original h, w, crop top, left, target h, w), got {size}")
         self.manifest.skipped.pop(sample_id, None)
         self.manifest.failed.pop(sample_id, None)
         self._rows.append(dict(id=sample_id, fingerprint=fingerprint, clap=clap.float().cpu(),
-                               latent=latent.cpu(), text=text.cpu(), caption=caption, label=label))
+                               latent=latent.cpu(), text=text.cpu(), caption=caption, label=label,
+                               pooled=None if pooled is None else pooled.float().cpu().reshape(-1),
+                               size=None if size is None else torch.as_tensor(size, dtype=torch.int64).reshape(6)))
         if len(self._rows) >= self.shard_size:
             self.flush()
 
-    def set_null_text(self, text: torch.Tensor) -> None:
-        atomic_save_tensors(self.cache / "null_text.safetensors", {"text": text.float().cpu()})
+    def set_null_text(self, text: torch.Tensor, pooled: torch.Tensor | None = None) -> None:
+        """text: (L, D) the empty caption's embedding; SDXL: pooled (P,) its pooled embedding."""
+        tensors = {"text": text.float().cpu()}
+        if pooled is not None:
+            tensors["pooled"] = pooled.float().cpu().reshape(-1)
+        atomic_save_tensors(self.cache / "null_text.safetensors", tensors)
 
     def _next_shard(self) -> str:
         names = [int(p.stem) for p in (self.cache / "shards").glob("*.safetensors") if p.stem.isdigit()]
@@ -131,18 +144,29 @@ class CacheWriter:
             self.manifest.write(self.cache)
             return
         shard = self._next_shard()
+        for name in ("pooled", "size"):
+            if len({r[name] is None for r in self._rows}) > 1:
+                raise ValueError(f"cache rows disagree: some have {name} and some do not (one model per cache)")
         texts: dict[bytes, int] = {}
         text_index = []
-        unique = []
+        unique, unique_pooled = [], []
         for r in self._rows:
-            key = hashlib.sha1(r["text"].float().numpy().tobytes()).digest()
+            h = hashlib.sha1(r["text"].float().numpy().tobytes())
+            if r["pooled"] is not None:
+                h.update(r["pooled"].numpy().tobytes())
+            key = h.digest()
             if key not in texts:
                 texts[key] = len(unique)
                 unique.append(r["text"].to(torch.float16))
+                unique_pooled.append(r["pooled"])
             text_index.append(texts[key])
         tensors = {"clap": torch.stack([r["clap"] for r in self._rows]),
                    "latent": torch.stack([r["latent"] for r in self._rows]).to(torch.float16),
                    "text": torch.stack(unique), "text_index": torch.tensor(text_index, dtype=torch.int64)}
+        if self._rows[0]["pooled"] is not None:
+            tensors["pooled"] = torch.stack(unique_pooled).to(torch.float16)
+        if self._rows[0]["size"] is not None:
+            tensors["size"] = torch.stack([r["size"] for r in self._rows])
         atomic_save_tensors(self.cache / "shards" / f"{shard}.safetensors", tensors,
                             metadata={"ids": json.dumps([r["id"] for r in self._rows])})
         for row, r in enumerate(self._rows):
@@ -165,7 +189,8 @@ class CacheWriter:
 
 @dataclass
 class LatentCache:
-    """The cache in memory. Row i: clap[i] (clap_dim,), latent[i] (C, H, W), text[text_index[i]] (L, D)."""
+    """The cache in memory. Row i: clap[i] (clap_dim,), latent[i] (C, H, W), text[text_index[i]] (L, D);
+    SDXL caches also pooled[text_index[i]] (P,) and size[i] (6,) (training.adm.SIZE_FIELDS), null_pooled (P,)."""
 
     ids: list[str]
     clap: torch.Tensor
@@ -175,13 +200,23 @@ class LatentCache:
     null_text: torch.Tensor
     labels: list
     encoders: dict
+    pooled: torch.Tensor | None = None
+    size: torch.Tensor | None = None
+    null_pooled: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return len(self.ids)
 
     def batch(self, idx: torch.Tensor) -> dict[str, torch.Tensor]:
-        return {"clap": self.clap[idx], "latent": self.latent[idx].float(),
-                "text": self.text[self.text_index[idx]].float()}
+        """clap (B, clap_dim), latent (B, C, H, W), text (B, L, D); SDXL caches: pooled (B, P), size (B, 6) when
+        stored."""
+        out = {"clap": self.clap[idx], "latent": self.latent[idx].float(),
+               "text": self.text[self.text_index[idx]].float()}
+        if self.pooled is not None:
+            out["pooled"] = self.pooled[self.text_index[idx]].float()
+        if self.size is not None:
+            out["size"] = self.size[idx]
+        return out
 
     def split(self, val_fraction: float, val_max: int) -> tuple[torch.Tensor, torch.Tensor]:
         """(train rows, validation rows), chosen by a hash of the sample id (stable when samples are added)."""
@@ -211,7 +246,7 @@ def load_cache(cache: str | os.PathLike) -> LatentCache:
     by_shard: dict[str, list[tuple[int, str]]] = {}
     for sid, s in manifest.samples.items():
         by_shard.setdefault(s["shard"], []).append((s["row"], sid))
-    ids, claps, latents, texts, text_index, labels = [], [], [], [], [], []
+    ids, claps, latents, texts, text_index, labels, pooled, sizes = [], [], [], [], [], [], [], []
     n_text = 0
     for shard in sorted(by_shard):
         path = cache / "shards" / f"{shard}.safetensors"
@@ -228,6 +263,8 @@ def load_cache(cache: str | os.PathLike) -> LatentCache:
         claps.append(t["clap"][sel])
         latents.append(t["latent"][sel])
         texts.append(t["text"])
+        pooled.append(t.get("pooled"))
+        sizes.append(t["size"][sel] if "size" in t else None)
         text_index.append(t["text_index"][sel] + n_text)
         n_text += t["text"].shape[0]
         labels += [manifest.samples[sid].get("label") for _, sid in rows]
@@ -237,6 +274,12 @@ def load_cache(cache: str | os.PathLike) -> LatentCache:
     shapes = {tuple(x.shape[1:]) for x in latents}
     if len(shapes) != 1:
         raise CacheError(f"cache shards disagree on the latent shape {sorted(shapes)}; delete {cache} and prepare again")
+    null = load_file(str(null_path))
+    for name, parts in (("pooled text embeddings", pooled), ("image sizes", sizes)):
+        if len({p is None for p in parts}) > 1:
+            raise CacheError(f"some cache shards hold {name} and some do not (prepared with two models); delete "
+                             f"{cache} and prepare again")
     return LatentCache(ids=ids, clap=torch.cat(claps), latent=torch.cat(latents), text=torch.cat(texts),
-                       text_index=torch.cat(text_index), null_text=load_file(str(null_path))["text"],
-                       labels=labels, encoders=manifest.encoders)
+                       text_index=torch.cat(text_index), null_text=null["text"], labels=labels,
+                       encoders=manifest.encoders, pooled=None if pooled[0] is None else torch.cat(pooled),
+                       size=None if sizes[0] is None else torch.cat(sizes), null_pooled=null.get("pooled"))

@@ -18,6 +18,7 @@ import torch
 import torch.nn as nn
 
 from .adapter_setup import build_adapter_for
+from .adm import adm_inputs, batch_with_geometry, check_cache_fits, uses_adm
 from .batches import BatchSampler, mix_seed
 from .cache import CacheError, atomic_write_bytes, load_cache
 from .checkpoints import (Checkpointer, TrainState, list_checkpoints, load_checkpoint, load_latest, resolve_resume,
@@ -111,6 +112,9 @@ class Trainer:
         dtype = unet_dtype(cfg.model, t.mixed_precision, self.device)
         self.base = load_base(cfg.model, seed=t.seed, dtype=dtype)
         self.base.model.to(self.device)
+        check_cache_fits(self.base.model, self.cache)
+        self.uses_adm = uses_adm(self.base.model)
+        self.null_pooled = self.cache.null_pooled.to(self.device) if self.uses_adm else None
         if cfg.model.gradient_checkpointing:
             enable_gradient_checkpointing(self.base.unet)
         adapter = build_adapter_for(cfg, self.base, self.cache)
@@ -148,7 +152,11 @@ class Trainer:
         b = {k: v.to(self.device) for k, v in self.cache.batch(idx).items()}
         if self.cache.encoders.get("latent_space") == "vae":   # ComfyUI LATENTs → what the UNet sees
             b["latent"] = self.base.model.latent_format.process_in(b["latent"])
-        return b
+        return batch_with_geometry(b) if self.uses_adm else b
+
+    def _cond(self, b: dict) -> dict:
+        """The SDXL-only keyword arguments of diffusion_loss for batch b (none for SD1.5)."""
+        return adm_inputs(b, self.null_pooled) if self.uses_adm else {}
 
     def _noise(self, shape, step: int, micro: int) -> Noise:
         """Noise, timestep and dropout of each sample from its position in the sample stream, so one process
@@ -179,7 +187,7 @@ class Trainer:
                             null_audio=torch.zeros(n, dtype=torch.bool), null_text=torch.zeros(n, dtype=torch.bool))
                 with self.acc.autocast():
                     loss = diffusion_loss(self.base.model, self.trainable.adapter, b["latent"], b["text"],
-                                          self.null_text, b["clap"], rnd, self.cfg.train.snr_gamma)
+                                          self.null_text, b["clap"], rnd, self.cfg.train.snr_gamma, **self._cond(b))
                 total += float(loss) * n
                 count += n
         return total / count
@@ -283,9 +291,11 @@ class Trainer:
             sync = micro == t.grad_accum - 1
             with contextlib.nullcontext() if sync or self.world == 1 else acc.no_sync(run.model):
                 with acc.autocast():
+                    c = self._cond(b)
                     loss = run.model(b["latent"], b["text"], self.null_text, b["clap"], rnd.noise.to(self.device),
                                      rnd.t.to(self.device), rnd.null_audio.to(self.device),
-                                     rnd.null_text.to(self.device))
+                                     rnd.null_text.to(self.device), c.get("pooled"), c.get("null_pooled"),
+                                     c.get("sizes"))
                 acc.backward(loss / t.grad_accum)
             step_loss += float(loss.detach()) / t.grad_accum
         grad_norm = float(acc.clip_grad_norm_(run.params, t.max_grad_norm)) if t.max_grad_norm > 0 else None

@@ -1,6 +1,6 @@
 """The frozen base model the adapter trains against, always a ComfyUI `BaseModel`.
 
-- `load_checkpoint`: the user's SD1.5 checkpoint through ComfyUI's own loader
+- `load_checkpoint`: the user's SD1.5 or SDXL checkpoint through ComfyUI's own loader
   (`comfy.sd.load_checkpoint_guess_config`), so block ids and attention code are the inference ones.
 - `build_tiny`: a tiny UNet from a config, as ComfyUI's SD15 model config with small widths
   (tests and the synthetic benchmark); every tensor is initialised explicitly (ComfyUI allocates
@@ -51,7 +51,7 @@ class Base:
 
 def family_of(model_config) -> str:
     return family_from_comfy_config(type(model_config).__name__, what="the checkpoint",
-                                    fix="give an SD1.5 checkpoint in model.checkpoint")
+                                    fix="give an SD1.5 or SDXL checkpoint in model.checkpoint")
 
 
 def tiny_unet_config(t: TinyUNetConfig) -> dict:
@@ -133,7 +133,7 @@ def build_tiny(cfg: ModelConfig, *, seed: int = 0, comfyui: str | None = None) -
 def load_checkpoint(cfg: ModelConfig, *, clip: bool = False, vae: bool = False, dtype: torch.dtype | None = None) -> Base:
     """The user's checkpoint through ComfyUI's loader; raises a one-line error for other model families."""
     if not cfg.checkpoint:
-        raise FileNotFoundError("model.checkpoint is not set: give the SD1.5 checkpoint to train on "
+        raise FileNotFoundError("model.checkpoint is not set: give the SD1.5 or SDXL checkpoint to train on "
                                 "(--model.checkpoint PATH), or model.tiny=true for the tiny test UNet")
     path = Path(cfg.checkpoint).expanduser()
     if not path.is_file():
@@ -148,7 +148,7 @@ def load_checkpoint(cfg: ModelConfig, *, clip: bool = False, vae: bool = False, 
     except Exception as e:   # safetensors, torch.load (unpickling) and ComfyUI's own detection errors
         if isinstance(e, RuntimeError) and "Could not detect model type" in str(e):
             raise UnsupportedModelError(f"{path.name} is not a diffusion checkpoint ComfyUI recognises; give an SD1.5 "
-                                        "checkpoint in model.checkpoint") from None
+                                        "or SDXL checkpoint in model.checkpoint") from None
         raise CheckpointFileError(wrap_upstream(
             f"could not read the checkpoint {path.name}: it is truncated, corrupt or not a checkpoint (a .ckpt that "
             "stores Python objects is refused as unsafe); download it again, or use its .safetensors version",
@@ -157,7 +157,9 @@ def load_checkpoint(cfg: ModelConfig, *, clip: bool = False, vae: bool = False, 
     family = family_of(model.model_config)
     import comfy.model_sampling
     if isinstance(model.model_sampling, comfy.model_sampling.V_PREDICTION):
-        raise UnsupportedModelError(f"{path.name} is a v-prediction model; the trainer supports eps-prediction SD1.5")
+        raise UnsupportedModelError(f"{path.name} is a v-prediction model; the trainer trains eps-prediction SD1.5 and "
+                                    "SDXL checkpoints only: give an eps-prediction checkpoint (e.g. the base model "
+                                    "your v-prediction fine-tune was made from)")
     model.eval().requires_grad_(False)
     return Base(model=model, family=family, kind="checkpoint", source=str(path), clip=clip_obj, vae=vae_obj)
 

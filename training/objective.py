@@ -3,7 +3,8 @@
 The UNet call is exactly ComfyUI's `BaseModel._apply_model` (input scaling and sigma → timestep
 through the model's own `model_sampling`, context cast to the UNet dtype) with the inference patch
 `c2d_core.patch.AudioAttentionPatch` in `transformer_options["patches"]` (its `hooks()`), so the
-trained modules see the same code path as in ComfyUI.
+trained modules see the same code path as in ComfyUI. SDXL-type models also get `y`, the ADM vector of
+ComfyUI's own `encode_adm` (training/adm.py) from each sample's pooled text embedding and image geometry.
 """
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ import torch.nn.functional as F
 
 from c2d_core.adapter import AudioAdapter
 from c2d_core.patch import AudioAttentionPatch
+
+from .adm import adm_vector, default_sizes
 
 
 @dataclass
@@ -42,9 +45,10 @@ def unet_dtype(base_model) -> torch.dtype:
 
 def predict_eps(base_model, adapter: AudioAdapter | None, x_noisy: torch.Tensor, sigma: torch.Tensor,
                 context: torch.Tensor, clap: torch.Tensor | None, null_audio: torch.Tensor | None = None,
-                strength: float = 1.0) -> torch.Tensor:
+                strength: float = 1.0, y: torch.Tensor | None = None) -> torch.Tensor:
     """ε̂ of the patched UNet. x_noisy: (B, C, H, W) = x0 + σ·ε; sigma: (B,); context: (B, L, ctx_dim);
-    clap: (B, clap_dim) or None (adapter off); null_audio: (B,) bool rows that get the null tokens."""
+    clap: (B, clap_dim) or None (adapter off); null_audio: (B,) bool rows that get the null tokens;
+    y: (B, adm_channels) ADM vector (SDXL: 2816, training.adm.adm_vector), None for SD1.5."""
     ms = base_model.model_sampling
     dtype = unet_dtype(base_model)
     xc = ms.calculate_input(sigma, x_noisy).to(dtype)
@@ -53,7 +57,8 @@ def predict_eps(base_model, adapter: AudioAdapter | None, x_noisy: torch.Tensor,
     if adapter is not None and clap is not None:
         patch = AudioAttentionPatch(adapter, clap, strength=strength, train=True, null_rows=null_audio)
         options["patches"] = patch.hooks()
-    out = base_model.diffusion_model(xc, t, context=context.to(dtype), transformer_options=options)
+    extra = {} if y is None else {"y": y.to(x_noisy.device, dtype)}
+    out = base_model.diffusion_model(xc, t, context=context.to(dtype), transformer_options=options, **extra)
     return out.float()
 
 
@@ -67,18 +72,28 @@ def snr_weights(sigma: torch.Tensor, gamma: float) -> torch.Tensor:
 
 
 def diffusion_loss(base_model, adapter: AudioAdapter, x0: torch.Tensor, context: torch.Tensor, null_context: torch.Tensor,
-                   clap: torch.Tensor, rnd: Noise, snr_gamma: float = 0.0) -> torch.Tensor:
-    """Mean squared error between ε̂ and ε (eps prediction, SD1.5), optionally min-SNR-γ weighted.
+                   clap: torch.Tensor, rnd: Noise, snr_gamma: float = 0.0, pooled: torch.Tensor | None = None,
+                   null_pooled: torch.Tensor | None = None, sizes: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean squared error between ε̂ and ε (eps prediction, SD1.5 and SDXL), optionally min-SNR-γ weighted.
 
     x0: (B, C, H, W) latents as the UNet sees them (after latent_format.process_in); context: (B, L, D);
-    null_context: (L, D) the empty caption's embedding; clap: (B, clap_dim)."""
+    null_context: (L, D) the empty caption's embedding; clap: (B, clap_dim). SDXL: pooled (B, P) and
+    null_pooled (P,) (dropped-caption rows get the empty caption's pooled embedding too, as its negative would),
+    sizes (B, 6) each image's geometry (training.adm.SIZE_FIELDS; kept when the caption is dropped; None: the
+    latent's pixel size, uncropped)."""
     ms = base_model.model_sampling
     dev = x0.device
     sigma = ms.sigmas.to(dev)[rnd.t.to(dev)].float()
     noise = rnd.noise.to(dev, x0.dtype)
     x_noisy = ms.noise_scaling(sigma, noise, x0)
     ctx = torch.where(rnd.null_text.to(dev).view(-1, 1, 1), null_context.to(context).unsqueeze(0), context)
-    eps = predict_eps(base_model, adapter, x_noisy, sigma, ctx, clap, rnd.null_audio.to(dev))
+    y = None
+    if pooled is not None:
+        drop = rnd.null_text.to(pooled.device).view(-1, 1)
+        if sizes is None:
+            sizes = default_sizes(tuple(x0.shape[2:]), x0.shape[0])
+        y = adm_vector(base_model, torch.where(drop, null_pooled.to(pooled).unsqueeze(0), pooled), sizes)
+    eps = predict_eps(base_model, adapter, x_noisy, sigma, ctx, clap, rnd.null_audio.to(dev), y=y)
     if snr_gamma <= 0:
         return F.mse_loss(eps, noise.float())
     per_sample = (eps - noise.float()).square().flatten(1).mean(1)          # (B,)
