@@ -143,7 +143,8 @@ def test_other_audio_gives_another_image_and_reruns_reproduce(comfy_host, assets
     chirp = latent(comfy_host, graph(assets["sdxl"], audio="chirp.wav"))
     assert (rain - chirp).abs().max() > 1e-3
     again = run(comfy_host, graph(assets["sdxl"], audio="rain.wav"))  # the chirp run evicted rain's sampler output
-    assert "5" not in again["cached"] and "14" not in again["cached"], again["cached"]
+    assert "1" in again["cached"], again["cached"]  # the checkpoint was not loaded again ...
+    assert "5" not in again["cached"] and "14" not in again["cached"], again["cached"]  # ... the sampling ran again
     assert torch.equal(again["outputs"]["5"][0]["samples"], rain)
     del first, again
 
