@@ -1,7 +1,8 @@
 """Writes the UI-format workflows in workflows/ from compact API-style graphs, using the running
 host's node definitions for input/output slots and widget order (the inverse of workflow_api.ui_to_api).
 
-Usage: python -m devtools.build_workflows  (needs a ComfyUI host; rewrites workflows/audio_edit.json,
+Usage: python -m devtools.build_workflows  (needs a ComfyUI host; rewrites workflows/audio_to_image_sdxl.json,
+workflows/audio_edit.json,
 workflows/audio_inpaint.json, workflows/sound_prompt.json, workflows/audio_timeline.json,
 workflows/sonicdiffusion_landscape.json and workflows/sonicdiffusion_edit.json; with the other packs
 unpacked (devtools.other_packs) also workflows/audio_animatediff.json and workflows/audio_ipadapter.json). Tests convert
@@ -23,6 +24,8 @@ INPAINT_CKPT = "sd-v1-5-inpainting.ckpt"
 AUDIO = ["clap2diffusion_demo.wav", None, None]
 CLAP = "clap-htsat-unfused"
 ADAPTER = "clap2diffusion_sd15.safetensors"
+SDXL_CKPT = "sd_xl_base_1.0.safetensors"      # SDXL base (or any SDXL fine-tune: Illustrious, Pony, Juggernaut ...)
+SDXL_ADAPTER = "clap2diffusion_sdxl.safetensors"
 SONIC_CLAP = "CLAP_weights_2022.pth"   # Microsoft CLAP 2022 as released (SonicDiffusion's encoder)
 SONIC_ADAPTER = "landscape"            # models/audio_adapters/landscape/: audio_projector_landscape.pth + landscape.pt
 
@@ -78,6 +81,25 @@ def sonic_landscape_graph() -> dict:
         "27": ("SaveImage", {"images": ["26", 0], "filename_prefix": "sonicdiffusion_landscape"}, (1700, 40)),
     }
     g.update(_audio_nodes(["1", 0], SONIC_CLAP, SONIC_ADAPTER))
+    return g
+
+
+def sdxl_graph() -> dict:
+    """Sound + prompt → SDXL image at SDXL's native 1024², its usual sampling (30 steps dpmpp_2m karras, CFG 6); the
+    stock CLIPTextEncode feeds both SDXL text encoders and the pooled / size conditioning, which the adapter leaves
+    untouched."""
+    g = {
+        "1": ("CheckpointLoaderSimple", {"ckpt_name": SDXL_CKPT}, (20, 420)),
+        "2": ("CLIPTextEncode", {"text": "a photograph of a landscape, highly detailed", "clip": ["1", 1]}, (380, 420)),
+        "3": ("CLIPTextEncode", {"text": "blurry, low quality, watermark, text", "clip": ["1", 1]}, (380, 640)),
+        "4": ("EmptyLatentImage", {"width": 1024, "height": 1024, "batch_size": 1}, (740, 640)),
+        "5": ("KSampler", {"model": ["14", 0], "seed": 42, "steps": 30, "cfg": 6.0, "sampler_name": "dpmpp_2m",
+                           "scheduler": "karras", "positive": ["2", 0], "negative": ["3", 0],
+                           "latent_image": ["4", 0], "denoise": 1.0}, (1100, 40)),
+        "26": ("VAEDecode", {"samples": ["5", 0], "vae": ["1", 2]}, (1460, 40)),
+        "27": ("SaveImage", {"images": ["26", 0], "filename_prefix": "clap2diffusion_sdxl"}, (1700, 40)),
+    }
+    g.update(_audio_nodes(["1", 0], CLAP, SDXL_ADAPTER))
     return g
 
 
@@ -223,6 +245,12 @@ INPAINT_NOTE = ("## Audio inpainting\n"
                 "Load a photo and paint a mask in the Load Image node (right click → Open in MaskEditor): only the "
                 "masked area is regenerated, following the sound. Uses an SD1.5-inpainting checkpoint with the "
                 "stock InpaintModelConditioning node; the audio adapter patches it like any SD1.5 model.")
+SDXL_NOTE = ("## Sound + prompt → SDXL image\n"
+             "Any SDXL checkpoint (SDXL base or a fine-tune: Illustrious, Pony, Juggernaut ...) in models/checkpoints and an "
+             "**SDXL** audio adapter (`clap2diffusion_sdxl.safetensors`: made for SDXL's 70 transformer blocks and "
+             "2048-wide context; an SD1.5 adapter is refused with an error naming both families) in models/audio_adapters. "
+             "1024×1024, 30 steps, CFG 6 are SDXL's usual settings; the audio acts through Apply Audio Adapter exactly as "
+             "on SD1.5 (`audio_blocks` chooses all / mid_up / up / light).")
 SOUND_PROMPT_NOTE = ("## Sound prompt (no recording needed)\n"
                      "**CLAP Sound Prompt** turns words (\"thunderstorm with heavy rain\", \"crackling fire\") into "
                      "a CLAP embedding, the same kind CLAP Encode Audio makes from a recording, so it drives the "
@@ -333,7 +361,7 @@ def main():
     work = Path(tempfile.mkdtemp(prefix="c2d_wf_"))
     host = get_host(work / "models", work, load_pack=True)
     defs = host.nodes.NODE_CLASS_MAPPINGS
-    for name, graph, note in (("audio_edit", edit_graph(), EDIT_NOTE), ("audio_inpaint", inpaint_graph(), INPAINT_NOTE),
+    for name, graph, note in (("audio_to_image_sdxl", sdxl_graph(), SDXL_NOTE), ("audio_edit", edit_graph(), EDIT_NOTE), ("audio_inpaint", inpaint_graph(), INPAINT_NOTE),
                               ("sound_prompt", sound_prompt_graph(), SOUND_PROMPT_NOTE),
                               ("audio_timeline", timeline_graph(), TIMELINE_NOTE),
                               ("sonicdiffusion_landscape", sonic_landscape_graph(), SONIC_NOTE),

@@ -232,15 +232,19 @@ def stage_workflow_files(workflows: list[dict], object_info: dict, models_dir: P
                          standin_cache: str | None = None) -> list[str]:
     """Write a random-weight stand-in under every model name and a synthetic file under every input
     name the workflows use. Returns one line per file, for the log."""
+    from devtools.build_workflows import SDXL_CKPT
+
     report = []
     for workflow in workflows:
         files = widget_files(workflow, object_info)
         clap_id = next((v for k, _, v in files if k == "C2DCLAPLoader"), "")  # what the adapter was "trained" on
+        # the workflow's model family decides its checkpoint and adapter stand-ins (SDXL_CKPT: the SDXL workflow's)
+        family = "sdxl" if any(k == "CheckpointLoaderSimple" and v == SDXL_CKPT for k, _, v in files) else "sd15"
         for kind, widget, value in files:
             if (kind, widget) in MODEL_WIDGETS:
                 dst = Path(models_dir) / MODEL_WIDGETS[kind, widget] / value
                 if not dst.exists():
-                    _make_model(kind, dst, standin_cache, clap_id)
+                    _make_model(kind, dst, standin_cache, clap_id, family)
                     report.append(f"stand-in {dst}")
             else:
                 dst = Path(input_dir) / value
@@ -250,7 +254,9 @@ def stage_workflow_files(workflows: list[dict], object_info: dict, models_dir: P
     return report
 
 
-def _make_model(kind: str, dst: Path, standin_cache: str | None, clap_id: str) -> None:
+def _make_model(kind: str, dst: Path, standin_cache: str | None, clap_id: str, family: str = "sd15") -> None:
+    """family "sdxl": the SDXL base stand-in (devtools.standin_sdxl, built once per machine) and an SDXL adapter
+    with the `light` placement (11 blocks, 87 M parameters: the served ComfyUI already holds the 14 GB fp32 SDXL)."""
     from c2d_core.adapter_file import save_adapter
     from c2d_core.config import AdapterConfig
     from c2d_core.factory import new_adapter
@@ -260,7 +266,10 @@ def _make_model(kind: str, dst: Path, standin_cache: str | None, clap_id: str) -
     from devtools.standin_sonic import make_random_sonic_folder
 
     dst.parent.mkdir(parents=True, exist_ok=True)
-    if kind == "CheckpointLoaderSimple":
+    if kind == "CheckpointLoaderSimple" and family == "sdxl":
+        from devtools.standin_sdxl import ensure_sdxl_standins
+        dst.symlink_to(ensure_sdxl_standins(standin_cache)["sdxl"])
+    elif kind == "CheckpointLoaderSimple":
         src = ensure_standins(standin_cache)["sd15_inpaint" if "inpaint" in dst.name.lower() else "sd15"]
         if dst.suffix.lower() not in (".safetensors", ".sft"):
             src = _torch_format_copy(src)  # ComfyUI picks the reader by extension: a .ckpt must be a torch file
@@ -271,6 +280,9 @@ def _make_model(kind: str, dst: Path, standin_cache: str | None, clap_id: str) -
         make_random_clap_folder(dst, seed=0)
     elif kind == "C2DAudioAdapterLoader" and not dst.suffix:  # a folder: SonicDiffusion's released pair
         make_random_sonic_folder(dst, seed=0)
+    elif kind == "C2DAudioAdapterLoader" and family == "sdxl":
+        save_adapter(dst, new_adapter(AdapterConfig(gate_init=0.5, clap_model_id=clap_id, base_family="sdxl",
+                                                    placement="light", hidden_dim=256), seed=0))
     elif kind == "C2DAudioAdapterLoader":
         save_adapter(dst, new_adapter(AdapterConfig(gate_init=0.5, clap_model_id=clap_id), seed=0))
 

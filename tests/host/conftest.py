@@ -5,6 +5,8 @@
   import fails these tests with ComfyUI's own log).
 - `standins`: random-weight SD1.5 models linked into the session models folder; a dict
   {"sd15", "sd15_inpaint", "sd15_lora"} → the names to use in prompts, plus "paths".
+- `sdxl_standins`: the random-weight SDXL base checkpoint (6.9 GB fp16, built once per machine, a warning says so
+  with its build time) and an SDXL LoRA, linked in the same way: {"sdxl", "sdxl_lora"} → names, plus "paths".
 - `host_models_dir`, `host_workdir`: the session's model folder and ComfyUI input/output root.
 - `host_assets`: writes random CLAP folders, adapters and synthetic clips under the names prompts use.
 - `drop_cache_after_module`: a module's loaded models leave the host's cache when it ends.
@@ -67,6 +69,30 @@ def standins(stock_host, host_models_dir) -> dict:
     paths = ensure_standins(cache)
     names = {}
     for key, (folder, name) in STANDIN_NAMES.items():
+        link = host_models_dir / folder / name
+        link.parent.mkdir(parents=True, exist_ok=True)
+        if not link.exists():
+            link.symlink_to(paths[key])
+        names[key] = name
+    return {**names, "paths": paths}
+
+
+SDXL_STANDIN_NAMES = {"sdxl": ("checkpoints", "c2d_standin_sdxl.safetensors"),
+                      "sdxl_lora": ("loras", "c2d_standin_sdxl_lora.safetensors")}
+
+
+@pytest.fixture(scope="session")
+def sdxl_standins(stock_host, host_models_dir) -> dict:
+    import warnings
+
+    from devtools.standin_sdxl import ensure_sdxl_standins
+
+    built = []
+    paths = ensure_sdxl_standins(os.environ.get("C2D_STANDIN_CACHE"), built=built)
+    for line in built:
+        warnings.warn(line)  # shown in the run's warnings summary: this run paid for the build
+    names = {}
+    for key, (folder, name) in SDXL_STANDIN_NAMES.items():
         link = host_models_dir / folder / name
         link.parent.mkdir(parents=True, exist_ok=True)
         if not link.exists():

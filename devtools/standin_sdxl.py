@@ -1,0 +1,216 @@
+"""Random-weight stand-ins for SDXL base (no weights can be downloaded here).
+
+The checkpoint is built from ComfyUI's own classes (UNetModel with SDXL base's config — what ComfyUI detects as
+`supported_models.SDXL` —, the SDXL CLIP-L + CLIP-G text encoders of `comfy.sdxl_clip.SDXLClipModel`, the
+AutoencoderKL VAE) and saved in the SDXL base key layout: `model.diffusion_model.*`,
+`conditioner.embedders.0.transformer.text_model.*` (CLIP-L, transformers names),
+`conditioner.embedders.1.model.*` (CLIP-G in open_clip's layout, converted by ComfyUI's own
+`SDXL.process_clip_state_dict_for_saving`) and `first_stage_model.*`, fp16 (≈ 6.9 GB). The stock
+`CheckpointLoaderSimple` detects it as SDXL.
+
+The models exist only on the `meta` device (shapes, no storage): the file's header is written first, then each
+tensor is generated (c2d_core.seeded_init: its own generator seeded from (seed, key), weights normal with std
+gain/sqrt(fan_in), biases 0, norm scales 1) and streamed to disk one at a time, so building needs about one
+tensor of memory (the largest, CLIP-G's token embedding, 250 MB fp32) instead of the 14 GB of the fp32 model.
+
+    paths = ensure_sdxl_standins()      # builds once into ~/.cache/clap2diffusion/standins/
+    paths["sdxl"], paths["sdxl_lora"]
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+import struct
+import time
+from pathlib import Path
+
+from c2d_core.seeded_init import seeded_generator, seeded_tensor
+from devtools.standin_sd15 import DEFAULT_CACHE, LORA_PROJECTIONS, LORA_RANK, SD15_VAE, _atomic_save, _gain, \
+    _peak_rss_mb
+
+log = logging.getLogger(__name__)
+
+RECIPE_VERSION = 1  # bump when the recipe changes: the cache file names carry it, so a new recipe rebuilds
+
+# SDXL base's UNet in ComfyUI's UNetModel arguments (= what model_detection derives from an SDXL base file).
+SDXL_UNET = dict(
+    image_size=32, in_channels=4, out_channels=4, model_channels=320, num_res_blocks=[2, 2, 2], channel_mult=[1, 2, 4],
+    transformer_depth=[0, 0, 2, 2, 10, 10], transformer_depth_middle=10,
+    transformer_depth_output=[0, 0, 0, 2, 2, 2, 10, 10, 10], context_dim=2048, num_heads=-1, num_head_channels=64,
+    use_linear_in_transformer=True, use_spatial_transformer=True, legacy=False, adm_in_channels=2816,
+    num_classes="sequential", use_checkpoint=False, use_temporal_attention=False, use_temporal_resblock=False,
+)
+# SDXL's VAE has SD1.x's AutoencoderKL architecture (its own weights and latent scale).
+SDXL_VAE = SD15_VAE
+CLIP_L_POSITIONS = 77
+# kohya-style SDXL LoRA targets (diffusers block names; SDXL has no attention in down_blocks.0).
+LORA_UNET_TARGETS = (
+    "down_blocks.1.attentions.0.transformer_blocks.0.attn1",
+    "down_blocks.2.attentions.1.transformer_blocks.3.attn2",
+    "mid_block.attentions.0.transformer_blocks.5.attn2",
+    "up_blocks.0.attentions.2.transformer_blocks.9.attn1",
+)
+# kohya SDXL text-encoder prefixes: te1 = CLIP-L, te2 = CLIP-G (transformers names)
+LORA_TE_TARGETS = (("lora_te1_", "clip_l", "text_model.encoder.layers.0.self_attn.q_proj"),
+                   ("lora_te2_", "clip_g", "text_model.encoder.layers.0.self_attn.v_proj"))
+_ST_DTYPES = {"float16": ("F16", 2), "int64": ("I64", 8)}
+
+
+def _meta_modules():
+    """(ComfyUI-name prefix → module) of the three parts, built on the meta device (no storage)."""
+    import torch
+
+    import comfy.ops
+    import comfy.sdxl_clip
+    from comfy.ldm.models.autoencoder import AutoencoderKL
+    from comfy.ldm.modules.diffusionmodules.openaimodel import UNetModel
+
+    with torch.device("meta"):
+        unet = UNetModel(**SDXL_UNET, dtype=torch.float32, device="meta", operations=comfy.ops.disable_weight_init)
+        clip = comfy.sdxl_clip.SDXLClipModel(device="meta", dtype=torch.float32)
+        vae = AutoencoderKL(ddconfig=dict(SDXL_VAE), embed_dim=4)
+    return unet, clip, vae
+
+
+def _no_buffers(module) -> dict:
+    named = dict(module.named_parameters())
+    buffers = {k: b for k, b in module.named_buffers() if k not in named}
+    if buffers:  # none in 0.3.64; a new buffer needs a deliberate value, not a guess
+        raise RuntimeError(f"unexpected buffers in {type(module).__name__}: {sorted(buffers)}")
+    return named
+
+
+def checkpoint_layout() -> dict:
+    """{on-disk key: meta tensor (or the real tensor of a constant, e.g. CLIP-L position_ids)} in SDXL base's layout."""
+    import comfy.model_detection
+
+    unet, clip, vae = _meta_modules()
+    sd = {"model.diffusion_model." + k: v for k, v in _no_buffers(unet).items()}
+    config = comfy.model_detection.model_config_from_unet(sd, "model.diffusion_model.")
+    if type(config).__name__ != "SDXL":  # the recipe must be what the stock loader calls SDXL
+        raise RuntimeError(f"SDXL_UNET is detected as {type(config).__name__}, not SDXL")
+    sd.update(config.process_clip_state_dict_for_saving(dict(_no_buffers(clip))))  # → conditioner.embedders.*
+    sd.update({"first_stage_model." + k: v for k, v in _no_buffers(vae).items()})
+    return sd
+
+
+def _value(key: str, meta, seed: int):
+    """The stored fp16 (or int64 constant) tensor of one key."""
+    import torch
+
+    if meta.device.type != "meta":  # a constant ComfyUI's converter wrote (position_ids)
+        return meta.contiguous()
+    shape = tuple(meta.shape)
+    if key.endswith("_bias"):  # open_clip's attn.in_proj_bias: a bias under another leaf name
+        return torch.zeros(shape, dtype=torch.float16)
+    return seeded_tensor(key, shape, seed, _gain(key)).to(torch.float16)
+
+
+def write_streamed_safetensors(path: Path, layout: dict, make, metadata: dict) -> None:
+    """A safetensors file written tensor by tensor: the header from `layout` ({key: tensor with shape and dtype}),
+    then `make(key)` for each key in order (each must match its layout entry)."""
+    header, offset, order = {}, 0, sorted(layout)
+    for key in order:
+        t = layout[key]
+        dtype, size = _ST_DTYPES["int64" if t.device.type != "meta" else "float16"]
+        nbytes = math.prod(t.shape) * size
+        header[key] = {"dtype": dtype, "shape": list(t.shape), "data_offsets": [offset, offset + nbytes]}
+        offset += nbytes
+    header["__metadata__"] = metadata
+    blob = json.dumps(header, separators=(",", ":")).encode()
+    blob += b" " * (-len(blob) % 8)  # the format aligns the data to 8 bytes
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(blob)))
+        f.write(blob)
+        for key in order:
+            t = make(key)
+            want = header[key]
+            if list(t.shape) != want["shape"] or _ST_DTYPES[str(t.dtype).split(".")[-1]][0] != want["dtype"]:
+                raise RuntimeError(f"{key}: made {tuple(t.shape)} {t.dtype}, header says {want}")
+            f.write(t.numpy().tobytes())
+        if f.tell() != 8 + len(blob) + offset:
+            raise RuntimeError(f"{path}: wrote {f.tell()} bytes, expected {8 + len(blob) + offset}")
+
+
+def make_sdxl_checkpoint(path, seed: int = 0) -> Path:
+    """Write the random-weight SDXL base checkpoint (fp16 safetensors, ≈ 6.9 GB), atomically, tensor by tensor."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    layout = checkpoint_layout()
+    meta = {"clap2diffusion.standin": f"sdxl recipe {RECIPE_VERSION} seed {seed}",
+            "modelspec.architecture": "stable-diffusion-xl-v1-base"}
+    _atomic_save(lambda tmp: write_streamed_safetensors(tmp, layout, lambda k: _value(k, layout[k], seed), meta), path)
+    return path
+
+
+def lora_state_dict(seed: int = 0) -> dict:
+    """A rank-4 kohya-format SDXL LoRA: `lora_unet_<diffusers name>`, `lora_te1_` (CLIP-L) / `lora_te2_` (CLIP-G)
+    `<transformers name>`, with lora_down.weight, lora_up.weight and alpha (= rank, so scale 1)."""
+    import torch
+
+    import comfy.utils
+
+    unet, clip, _vae = _meta_modules()
+    unet_shapes = {k: tuple(v.shape) for k, v in unet.named_parameters()}
+    clip_shapes = {k: tuple(v.shape) for k, v in clip.named_parameters()}
+    diffusers_to_ldm = comfy.utils.unet_to_diffusers(dict(SDXL_UNET))
+    targets = []  # (kohya name, (out_features, in_features))
+    for block in LORA_UNET_TARGETS:
+        for proj in LORA_PROJECTIONS:
+            ldm = diffusers_to_ldm[f"{block}.{proj}.weight"]
+            targets.append(("lora_unet_" + f"{block}.{proj}".replace(".", "_"), unet_shapes[ldm]))
+    for prefix, encoder, name in LORA_TE_TARGETS:
+        targets.append((prefix + name.replace(".", "_"), clip_shapes[f"{encoder}.transformer.{name}.weight"]))
+    sd = {}
+    for name, (out_f, in_f) in targets:
+        down = torch.randn(LORA_RANK, in_f, generator=seeded_generator(seed, name + "d")) / math.sqrt(in_f)
+        up = torch.randn(out_f, LORA_RANK, generator=seeded_generator(seed, name + "u")) * 0.5
+        sd[f"{name}.lora_down.weight"], sd[f"{name}.lora_up.weight"] = down, up
+        sd[f"{name}.alpha"] = torch.tensor(float(LORA_RANK))
+    return {k: v.to(torch.float16) for k, v in sd.items()}
+
+
+def make_sdxl_lora(path, seed: int = 0) -> Path:
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    sd = lora_state_dict(seed)
+    _atomic_save(lambda tmp: save_file(sd, str(tmp), metadata={"ss_network_dim": str(LORA_RANK),
+                                                               "ss_network_alpha": str(LORA_RANK),
+                                                               "ss_base_model_version": "sdxl_base_v1-0"}), path)
+    return path
+
+
+def sdxl_standin_names(seed: int = 0) -> dict[str, str]:
+    tag = f"v{RECIPE_VERSION}-seed{seed}"
+    return {"sdxl": f"c2d-standin-sdxl-{tag}.safetensors", "sdxl_lora": f"c2d-standin-sdxl-lora-{tag}.safetensors"}
+
+
+def ensure_sdxl_standins(cache_dir=None, seed: int = 0, built: list | None = None) -> dict[str, Path]:
+    """Build (first call on a machine only; the checkpoint takes about a minute and 6.9 GB of disk) and return
+    {"sdxl", "sdxl_lora"} → file paths. Files of other recipe versions are deleted. Each build is logged with its
+    time and peak memory, and the line appended to `built` (tests show it)."""
+    from devtools.comfy_host import import_comfyui
+
+    cache_dir = Path(cache_dir) if cache_dir is not None else DEFAULT_CACHE
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    names = sdxl_standin_names(seed)
+    paths = {k: cache_dir / v for k, v in names.items()}
+    missing = [k for k, p in paths.items() if not p.exists()]
+    if not missing:
+        return paths
+    import_comfyui()
+    for f in cache_dir.glob("c2d-standin-sdxl-*.safetensors"):
+        if f.name not in names.values() and f"-v{RECIPE_VERSION}-" not in f.name:
+            log.warning("removing stand-in of another recipe: %s", f)
+            f.unlink()
+    for kind in missing:
+        t0 = time.perf_counter()
+        (make_sdxl_lora if kind == "sdxl_lora" else make_sdxl_checkpoint)(paths[kind], seed)
+        line = (f"built SDXL stand-in {kind} in {time.perf_counter() - t0:.1f} s (peak RSS so far "
+                f"{_peak_rss_mb():.0f} MB, {paths[kind].stat().st_size / 1e9:.2f} GB): {paths[kind]}")
+        log.warning(line)
+        if built is not None:
+            built.append(line)
+    return paths
