@@ -31,17 +31,29 @@ PRESETS = ("all", "mid_up", "up", "light")
 class Budget:
     """Sizes of one run (the CI test uses QUICK)."""
 
-    train_per_class: int = 32
+    train_per_class: int = 16
     test_per_class: int = 16
-    steps: tuple[int, int, int] = (200, 100, 0)
-    batch: int = 16
-    lr: float = 6e-3
-    audio_cfg: tuple[float, ...] = (1.0, 4.0)
+    steps: tuple[int, int, int] = (120, 40, 0)
+    batch: int = 8
+    lr: float = 3e-3
+    audio_cfg: tuple[float, ...] = (4.0,)
     sample_steps: int = 20
     pretraining: X.Pretraining = dataclasses.field(default_factory=X.Pretraining)
 
 
-QUICK = Budget(train_per_class=16, test_per_class=16, steps=(120, 0, 0), batch=8, audio_cfg=(4.0,))
+QUICK = Budget(steps=(120, 0, 0))
+
+
+@torch.no_grad()
+def caption_accuracy(view, labels: list[int], clf: S.CentroidClassifier, t: S.Task, steps: int, seed: int = 7) -> float:
+    """Accuracy of the base sampled with each colour's own caption (toy.sdxl.class_captions), no audio: how well the
+    cross-attention levels, where the adapter's blocks are, steer the colour."""
+    from training.sampling import sample
+
+    context = X.class_captions(t)[torch.tensor(labels)]
+    x = sample(view.model, None, (len(labels), t.channels, t.latent_size, t.latent_size), context, None, steps=steps,
+               seed=seed)
+    return float((clf.predict(x) == torch.tensor(labels)).float().mean())
 
 
 def step_seconds(csv_path: Path, batch: int, stage: str = "align") -> dict:
@@ -56,9 +68,10 @@ def step_seconds(csv_path: Path, batch: int, stage: str = "align") -> dict:
 
 
 def run(out: Path, budget: Budget = Budget(), *, presets: tuple[str, ...] = PRESETS, clap_dir: Path | None = None,
-        seed: int = 0, log_fn=log.info, base_cache: Path | None = None) -> dict:
+        seed: int = 0, log_fn=log.info, base_cache: Path | None = None, caption_check: bool = True) -> dict:
     """Embed the tones, get the pretrained tiny SDXL (toy.sdxl.ensure_base), train one adapter per preset and
-    score each on held-out clips. clap_dir: the random-weight CLAP folder (default: the toy bundle's).
+    score each on held-out clips. clap_dir: the random-weight CLAP folder (default: the toy bundle's); caption_check:
+    also sample the base with each colour's caption (caption_accuracy).
     Returns a JSON-able dict of results."""
     from c2d_core.adapter_file import load_adapter
     from c2d_core.unet_blocks import discover_blocks
@@ -96,7 +109,9 @@ def run(out: Path, budget: Budget = Budget(), *, presets: tuple[str, ...] = PRES
     base, view = X.load_base(weights, t)
     n_blocks_total = len(discover_blocks(base.unet)[0])
     base_acc = base_accuracy(view, te_y, clf, t)["accuracy"]
-    log_fn(f"base without audio: {base_acc:.0%} (chance {1 / S.N_CLASSES:.0%})")
+    caption_acc = caption_accuracy(view, te_y, clf, t, budget.sample_steps) if caption_check else None
+    log_fn(f"base without audio: {base_acc:.0%} (chance {1 / S.N_CLASSES:.0%})" + ("" if caption_acc is None else
+           f"; with each colour's caption instead of the task's one: {caption_acc:.0%}"))
     common = {"adapter.clap_dim": int(tr_e.shape[1]), "train.snr_gamma": 5.0, "stage.align.gate_lr_mult": 10.0,
               "train.seed": seed, "train.log_every": 10}
     rows = []
@@ -124,6 +139,7 @@ def run(out: Path, budget: Budget = Budget(), *, presets: tuple[str, ...] = PRES
                f" ({result.step} steps, {train_s:.0f} s, {sec['median']:.3f} s/step median)")
     timings["total_s"] = time.perf_counter() - t_start
     return {"family": "sdxl", "clap_dim": int(tr_e.shape[1]), "embedding_accuracy": emb_acc, "base_accuracy": base_acc,
+            "caption_accuracy": caption_acc,
             "chance": 1 / S.N_CLASSES, "rows": rows, "timings": timings, "budget": dataclasses.asdict(budget),
             "out": str(out), "task": dataclasses.asdict(t), "tiny_unet": dataclasses.asdict(X.TINY_SDXL),
             "base_weights": str(weights), "adm_channels": int(base.model.adm_channels), "torch_threads": torch.get_num_threads()}

@@ -4,7 +4,9 @@ The base is ComfyUI's own SDXL model (`training.model.build_tiny` with `TinyUNet
 transformer depth 0/2/10 and 10 in the middle = SDXL's 70 transformer blocks, 2048-wide text context, the 2816-wide
 ADM vector `y` made by ComfyUI's `encode_adm` from a 1280-d pooled caption and the image geometry) at
 `model_channels` 32. Everything else is the SD1.5 toy's: tones → random-weight CLAP → adapter; 8×8 latents whose
-square colour is the tone's class; held-out clips scored by the nearest-centroid classifier.
+square colour is the tone's class; held-out clips scored by the nearest-centroid classifier. One difference: the base
+is pretrained with a caption per colour on half the rows (see `pretrain`), so that, as in a real SDXL, the colour is
+steered through the cross-attention levels, where the adapter's blocks are.
 
 Pretraining this base (every weight but the two that only ever see constants, below) takes minutes on a CPU, and
 its fp16 weights are ~50 MB, too big for the repository; so `ensure_base` builds it once per machine into
@@ -36,9 +38,9 @@ log = logging.getLogger(__name__)
 TINY_SDXL = TinyUNetConfig(family="sdxl", model_channels=32, num_heads=2, context_dim=2048)
 POOLED_DIM = 1280                       # SDXL's pooled text embedding (CLIP-G); y = pooled ‖ 6 × 256 geometry
 CACHE_DIR = Path(os.environ.get("C2D_TOY_CACHE", Path.home() / ".cache" / "clap2diffusion" / "toy"))
-# Base pretraining leaves these at their seeded init: they only ever see constants (the one caption's text tokens,
-# the one ADM vector), so training them adds nothing the layers after them cannot learn, and they are 60 % of the
-# UNet's weights (the optimizer step over them would dominate a pretraining step).
+# Base pretraining leaves these at their seeded init: they only ever see five fixed captions' text tokens and one
+# ADM vector, which random projections keep apart, so training them adds little the layers after them cannot learn;
+# they are 60 % of the UNet's weights (the optimizer step over them would dominate a pretraining step).
 FROZEN_IN_PRETRAINING = ("attn2.to_k.", "attn2.to_v.", "label_emb.0.0.")
 
 
@@ -51,6 +53,12 @@ def pooled_caption() -> tuple[torch.Tensor, torch.Tensor]:
     """The fixed caption's pooled embedding (1280,) and the empty caption's (zeros)."""
     g = torch.Generator().manual_seed(4322)
     return torch.randn(POOLED_DIM, generator=g) * 0.5, torch.zeros(POOLED_DIM)
+
+
+def class_captions(t: S.Task) -> torch.Tensor:
+    """(4, L, D) one caption per colour ("a red square" …), only for pretraining the base (see `pretrain`)."""
+    g = torch.Generator().manual_seed(4323)
+    return torch.randn(S.N_CLASSES, t.context_len, t.context_dim, generator=g) * 0.5
 
 
 def write_cache(cache: Path, t: S.Task, embeds: torch.Tensor, labels: list[int], x0: torch.Tensor,
@@ -123,11 +131,19 @@ class Pretraining:
     batch: int = 16
     lr: float = 3e-3
     train_per_class: int = 32
+    named_fraction: float = 0.5     # rows captioned with their colour's caption; the rest get the task's one caption
     seed: int = 0
 
 
 def pretrain(t: S.Task, p: Pretraining, out: Path, log_fn=log.info) -> dict:
-    """Train the tiny SDXL (no audio, the fixed caption and ADM vector) to draw the task's squares; save fp16."""
+    """Train the tiny SDXL (no audio, the fixed ADM vector) to draw the task's squares; save fp16.
+
+    Half the rows are captioned with their colour's caption (`class_captions`), the rest with the task's one caption
+    (so with it the base draws a random colour). SDXL has no attention at its full-resolution level, and an 8×8
+    latent is small enough for that level's convolutions to decide the colour alone: a base trained with one caption
+    only leaves the colour to them, where no adapter block can reach (measured: the adapter then stays at chance). A
+    real SDXL is steered by text through its cross-attention levels; the named captions make the toy base the same,
+    so the colour is decided where the adapter's blocks are."""
     from safetensors.torch import save_file
 
     from training.model import build_tiny
@@ -149,13 +165,15 @@ def pretrain(t: S.Task, p: Pretraining, out: Path, log_fn=log.info) -> dict:
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: min(1.0, (s + 1) / 50) * (0.1 + 0.45 * (1 + math.cos(math.pi * s / p.steps))))
     text, _ = S.caption(t)
-    context = text[None].expand(p.batch, -1, -1)
+    named = class_captions(t)
     y = adm_y(base.model, p.batch, t.latent_size)
     g = torch.Generator().manual_seed(p.seed + 99)
     losses, t0 = [], time.perf_counter()
     for step in range(p.steps):
         idx = torch.randint(0, len(x0), (p.batch,), generator=g)
         rnd = draw_noise(g, (p.batch,) + tuple(x0.shape[1:]), len(ms.sigmas), 0.0, 0.0)
+        named_rows = torch.rand(p.batch, generator=g) < p.named_fraction
+        context = torch.where(named_rows.view(-1, 1, 1), named[torch.tensor(labels)[idx]], text[None])
         sigma = ms.sigmas[rnd.t].float()
         eps = predict_eps(base.model, None, ms.noise_scaling(sigma, rnd.noise, x0[idx]), sigma, context, None, y=y)
         loss = F.mse_loss(eps, rnd.noise)
@@ -188,7 +206,7 @@ def _key(t: S.Task, p: Pretraining) -> str:
     h = hashlib.sha256(json.dumps([dataclasses.asdict(_base_task(t, p)), dataclasses.asdict(p),
                                    dataclasses.asdict(TINY_SDXL), FROZEN_IN_PRETRAINING, torch.__version__],
                                   sort_keys=True, default=str).encode())
-    for f in (S.latents, S.colours, S.caption, pooled_caption, adm_y, _base_task, pretrain):
+    for f in (S.latents, S.colours, S.caption, class_captions, pooled_caption, adm_y, _base_task, pretrain):
         h.update(inspect.getsource(f).encode())
     return h.hexdigest()[:16]
 
