@@ -3,10 +3,15 @@
     python benchmarks/train_step_time.py [--batch 16] [--latent 16] [--steps 60] [--channels 32]
     python benchmarks/train_step_time.py --checkpoint sd15.safetensors --latent 64 --batch 4 --checkpointing \
         --mixed-precision bf16          # the SD1.5 512² target on a GPU (≤ 12 GB)
+    python benchmarks/train_step_time.py --family sdxl [--channels 64] [--placement all]
+                                        # the reduced-width SDXL (70 blocks, context 2048, ADM 2816)
+    python benchmarks/train_step_time.py --family sdxl --checkpoint sdxl.safetensors --latent 128 --batch 1 \
+        --checkpointing --mixed-precision bf16     # the SDXL 1024² target on a GPU (≤ 16 GB)
 
 "Bare" is the least any adapter inside the UNet costs: the frozen UNet's forward and the backward
 through it (to its input). The trainer step is the real loop's `Trainer.train_step` (data, noise, the patched UNet
-with the audio modules, backward, clipping, AdamW, schedule). Prints
+with the audio modules, backward, clipping, AdamW, schedule). On SDXL both get ComfyUI's ADM vector `y` (pooled
+text + size/crop embeddings, training/adm.py) for the same 77×2048 text context. Prints
 the ratio (target ≤ 1.15 in stage 1), samples/s and peak memory; not a test (timings vary by machine).
 Both are timed in interleaved rounds (min and median), so load from other processes hits both alike.
 """
@@ -29,6 +34,26 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def write_sdxl_cache(cache: Path, task, labels: list) -> None:
+    """The toy task's latents and embeddings with what SDXL needs besides: (77, 2048) text, 1280-d pooled text and
+    each image's geometry (original 1024×768, no crop, target = the latent's pixel size)."""
+    import torch
+
+    from toy import task as S
+    from training.cache import CacheWriter
+
+    g = torch.Generator().manual_seed(0)
+    text, pooled = torch.randn(task.context_len, task.context_dim, generator=g) * 0.5, torch.randn(1280, generator=g)
+    x0, embeds, px = S.latents(labels, task, 1), S.fake_embed(labels, 512, 0), task.latent_size * 8
+    w = CacheWriter(cache, {"kind": "synthetic", "latent_space": "model", "clap_model_id": "stand-in",
+                            "clap_dim": 512}, shard_size=256)
+    for i, (e, k) in enumerate(zip(embeds, labels)):
+        w.add(f"s{i:05d}", "synthetic", clap=e, latent=x0[i], text=text, pooled=pooled, size=(1024, 768, 0, 0, px, px),
+              label=str(k))
+    w.set_null_text(torch.zeros_like(text), torch.zeros(1280))
+    w.close()
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--batch", type=int, default=16)
@@ -42,6 +67,10 @@ def main() -> int:
     p.add_argument("--checkpointing", action="store_true", help="with gradient checkpointing in the trainer")
     p.add_argument("--checkpoint", default="", help="an SD1.5 checkpoint instead of the tiny UNet (context 768); "
                                                      "with --latent 64 that is 512² images")
+    p.add_argument("--family", default="sd15", choices=("sd15", "sdxl"),
+                   help="sdxl: the reduced-width SDXL (model_channels --channels) or --checkpoint an SDXL file; "
+                        "77×2048 text, pooled text and image sizes in the cache")
+    p.add_argument("--placement", default="all", help="adapter.placement (SDXL presets: all, mid_up, up, light)")
     p.add_argument("--mixed-precision", default="no", choices=("no", "bf16", "fp16"),
                    help="train.mixed_precision (bf16 on a GPU also stores the frozen UNet in bf16)")
     args = p.parse_args()
@@ -57,14 +86,20 @@ def main() -> int:
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
     work = Path(tempfile.mkdtemp(prefix="c2d_steptime_"))
+    sdxl = args.family == "sdxl"
     task = S.Task(train_per_class=max(8, args.batch), latent_size=args.latent,
-                  context_dim=768 if args.checkpoint else 32)
+                  context_dim=2048 if sdxl else 768 if args.checkpoint else 32, context_len=77 if sdxl else 4)
     labels = [k for k in range(4) for _ in range(task.train_per_class)]
-    S.write_cache(work / "cache", task, S.fake_embed(labels, 512, 0), labels, S.latents(labels, task, 1), "stand-in")
+    if sdxl:
+        write_sdxl_cache(work / "cache", task, labels)
+    else:
+        S.write_cache(work / "cache", task, S.fake_embed(labels, 512, 0), labels, S.latents(labels, task, 1), "stand-in")
     warm, n, per_round = args.warmup, args.steps, max(1, args.round_steps)
     cfg = load_config(None, {
         "model.tiny": not args.checkpoint, "model.checkpoint": args.checkpoint,
         "model.tiny_unet.model_channels": args.channels, "adapter.hidden_dim": args.hidden,
+        "model.tiny_unet.family": args.family, "model.tiny_unet.context_dim": task.context_dim,
+        "model.tiny_unet.num_heads": 2, "adapter.placement": args.placement,
         "data.cache": str(work / "cache"), "data.val_fraction": 0.0, "train.run_dir": str(work / "run"),
         "train.batch_size": args.batch, "train.stages": ("align",), "stage.align.steps": 10 ** 6,
         "train.progress": False, "train.tensorboard": False, "train.mixed_precision": args.mixed_precision,
@@ -87,12 +122,16 @@ def main() -> int:
     x_noisy = ms.noise_scaling(sigma, rnd.noise.to(device), b["latent"])
 
     dtype = next(unet.parameters()).dtype
+    extra = {}
+    if trainer.uses_adm:                                # SDXL: the same ADM vector the trainer builds per step
+        from training.adm import adm_vector
+        extra["y"] = adm_vector(base.model, b["pooled"], b["size"]).to(device, dtype)
 
     def bare():
         xc = ms.calculate_input(sigma, x_noisy).to(dtype).detach().requires_grad_(True)
         with trainer.acc.autocast():
             out = unet(xc, ms.timestep(sigma).float(), context=b["text"].to(dtype),
-                       transformer_options={"cond_or_uncond": [0]})
+                       transformer_options={"cond_or_uncond": [0]}, **extra)
         torch.nn.functional.mse_loss(out.float(), rnd.noise.to(device)).backward()
 
     # interleaved rounds, min and median per round: robust to other load on a shared machine
@@ -117,9 +156,11 @@ def main() -> int:
 
     n_unet = sum(p.numel() for p in unet.parameters())
     n_adapter = sum(p.numel() for p in trainer.trainable.adapter.parameters())
-    name = Path(args.checkpoint).name if args.checkpoint else f"tiny UNet (model_channels {args.channels})"
+    name = Path(args.checkpoint).name if args.checkpoint else (f"reduced-width SDXL (model_channels {args.channels}, "
+                                                               "context 2048)" if sdxl else
+                                                               f"tiny UNet (model_channels {args.channels})")
     print(f"{name}: {n_unet / 1e6:.2f} M params, adapter {n_adapter / 1e6:.2f} M "
-          f"({len(trainer.trainable.adapter.blocks)} blocks), batch {args.batch}, latent {args.latent}×{args.latent}, "
+          f"({len(trainer.trainable.adapter.blocks)} blocks, placement {args.placement}), batch {args.batch}, latent {args.latent}×{args.latent}, "
           f"{device}, {args.threads} threads, mixed precision {args.mixed_precision}, UNet {dtype}, "
           f"gradient checkpointing {'on' if args.checkpointing else 'off'}")
     print(f"bare frozen-UNet forward+backward: {bare_s * 1000:.1f} ms/step")

@@ -214,8 +214,9 @@ class _TrainPath:
 
     def branch(self, patch, key, module, x, plan, weight):
         tokens, null = (t.to(x.device) for t in self.tokens)
-        ka, va = module.attn.kv(tokens.to(x.dtype))
-        kn, vn = module.attn.kv(null.to(x.dtype))
+        n = tokens.shape[0]       # audio and null rows in one K/V projection: one weight gradient instead of two
+        k, v = module.attn.kv(torch.cat([tokens, null]).to(x.dtype))
+        ka, va, kn, vn = k[:n], v[:n], k[n:], v[n:]
         scale = weight * torch.tanh(module.gate).to(x.dtype)
         return module.branch(x, patch._rows(ka, kn, plan), patch._rows(va, vn, plan), scale)
 

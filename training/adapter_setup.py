@@ -32,7 +32,8 @@ def build_adapter_for(cfg: Config, base: Base, cache: LatentCache) -> nn.Module:
     in_c = base.unet.in_channels
     if latent_c != in_c:
         raise CacheError(f"the cache's latents have {latent_c} channels but the UNet takes {in_c}; "
-                         "inpainting (9-channel) UNets are not trainable yet: train on the base SD1.5 checkpoint")
+                         "inpainting (9-channel) UNets are not trainable yet: train on the base SD1.5 / SDXL checkpoint "
+                         "(the adapter also loads on its inpainting version)")
     clap_id = a.clap_model_id or cache.encoders.get("clap_model_id", "")
     if a.init:
         if Path(a.init).is_dir():   # a SonicDiffusion pair folder (projector .pth + adapter .pt), converted here

@@ -54,6 +54,19 @@ def adm_vector(base_model, pooled: torch.Tensor, sizes: torch.Tensor) -> torch.T
     return out
 
 
+def batch_with_geometry(b: dict) -> dict:
+    """A cache batch for an ADM model: `size` (B, 6) added when the cache has none (the latent's pixel size,
+    uncropped, as ComfyUI's sampler assumes)."""
+    if "size" not in b:
+        b["size"] = default_sizes(tuple(b["latent"].shape[2:]), b["latent"].shape[0]).to(b["latent"].device)
+    return b
+
+
+def adm_inputs(b: dict, null_pooled: torch.Tensor) -> dict:
+    """diffusion_loss's SDXL keyword arguments for batch b: pooled (B, P), null_pooled (P,), sizes (B, 6)."""
+    return {"pooled": b["pooled"], "null_pooled": null_pooled, "sizes": b["size"]}
+
+
 def check_cache_fits(base_model, cache) -> None:
     """An ADM model (SDXL) needs the pooled text embeddings of every sample and of the empty caption."""
     if not uses_adm(base_model):

@@ -33,7 +33,7 @@ EXIT_INTERRUPTED = 130
 SHORTCUTS = {  # flag → config key (the long --section.key form works for every option)
     "--run-dir": ("train.run_dir", "run folder (train.run_dir)"),
     "--data": ("data.source", "data folder or manifest (data.source)"),
-    "--model": ("model.checkpoint", "SD1.5 checkpoint to train on (model.checkpoint)"),
+    "--model": ("model.checkpoint", "SD1.5 or SDXL checkpoint to train on (model.checkpoint)"),
     "--clap": ("clap.model", "CLAP model folder (clap.model)"),
     "--lr": ("train.lr", "base learning rate (train.lr)"),
     "--lora-rank": ("lora.rank", "stage-2 LoRA rank (lora.rank)"),

@@ -38,7 +38,7 @@ class TinyUNetConfig:
     channel_mult: tuple[int, ...] = opt((1, 2), "channel multiplier per resolution level")
     num_res_blocks: int = opt(1, "res blocks per level")
     num_heads: int = opt(2, "attention heads per transformer block")
-    context_dim: int = opt(32, "text context width (SD1.5: 768)")
+    context_dim: int = opt(32, "text context width (SD1.5: 768, SDXL: 2048)")
     in_channels: int = opt(4, "latent channels")
     transformer_depth: int = opt(1, "transformer blocks per attention layer (sd15 family only)")
     family: str = opt("sd15", "block structure: sd15 (channel_mult, num_res_blocks and transformer_depth above) or sdxl "
@@ -48,7 +48,8 @@ class TinyUNetConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    checkpoint: str = opt("", "the SD1.5 checkpoint (.safetensors/.ckpt) to train on, loaded with ComfyUI's own loader "
+    checkpoint: str = opt("", "the SD1.5 or SDXL checkpoint (.safetensors/.ckpt, eps-prediction) to train on, loaded "
+                              "with ComfyUI's own loader "
                               "(needed by prepare; by train unless model.tiny)")
     comfyui: str = opt("", "ComfyUI folder (default: $COMFYUI_PATH, the custom_nodes/ parent, /opt/ComfyUI, ~/ComfyUI)")
     tiny: bool = opt(False, "train on a tiny UNet built from model.tiny_unet instead of a checkpoint (tests, benchmarks)")

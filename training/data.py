@@ -212,6 +212,12 @@ def video_frame(path: Path, at: float):
 
 def load_image(path: Path, resolution: int, video_at: float = 0.5) -> torch.Tensor:
     """(resolution, resolution, 3) float32 in [0, 1] (ComfyUI's IMAGE layout): short side resized, centre crop."""
+    return load_image_with_geometry(path, resolution, video_at)[0]
+
+
+def load_image_with_geometry(path: Path, resolution: int, video_at: float = 0.5) -> tuple[torch.Tensor, tuple]:
+    """load_image's image and its geometry (orig_h, orig_w, crop_top, crop_left): the size before the resize and
+    the crop's offset in the resized image (SDXL's original_size and crop_coords_top_left)."""
     from PIL import Image, UnidentifiedImageError
 
     if not path.is_file():
@@ -226,12 +232,12 @@ def load_image(path: Path, resolution: int, video_at: float = 0.5) -> torch.Tens
         except (UnidentifiedImageError, OSError, ValueError) as e:
             raise SampleError(f"cannot read image {path.name}: {e}") from None
     img = img.convert("RGB")
-    w, h = img.size
-    if min(w, h) < 8:
-        raise SampleError(f"{path.name} is {w}×{h}: too small")
-    s = resolution / min(w, h)
-    img = img.resize((max(resolution, round(w * s)), max(resolution, round(h * s))), Image.Resampling.LANCZOS)
+    w0, h0 = img.size
+    if min(w0, h0) < 8:
+        raise SampleError(f"{path.name} is {w0}×{h0}: too small")
+    s = resolution / min(w0, h0)
+    img = img.resize((max(resolution, round(w0 * s)), max(resolution, round(h0 * s))), Image.Resampling.LANCZOS)
     w, h = img.size
     left, top = (w - resolution) // 2, (h - resolution) // 2
     img = img.crop((left, top, left + resolution, top + resolution))
-    return torch.from_numpy(np.asarray(img, dtype=np.float32) / 255.0)
+    return torch.from_numpy(np.asarray(img, dtype=np.float32) / 255.0), (h0, w0, top, left)

@@ -30,6 +30,7 @@ from . import metrics as M
 from .cache import CacheError, LatentCache, load_cache
 from .config import Config
 from .model import load_base, load_checkpoint
+from .adm import adm_inputs, adm_vector, batch_with_geometry, check_cache_fits, uses_adm
 from .objective import Noise, diffusion_loss
 
 log = logging.getLogger(__name__)
@@ -112,6 +113,13 @@ def evaluate(cfg: Config, *, adapter_path: str, out: str = "", base=None, fid_fe
     b = cache.batch(rows)
     latent = images.to_unet(b["latent"])
     n = len(rows)
+    cond, y, uncond_y = {}, None, None
+    if uses_adm(base.model):          # SDXL: pooled text + size conditioning (training/adm.py)
+        check_cache_fits(base.model, cache)
+        b = batch_with_geometry(b)
+        cond = adm_inputs(b, cache.null_pooled)
+        y = adm_vector(base.model, b["pooled"], b["size"])
+        uncond_y = adm_vector(base.model, cache.null_pooled.expand(n, -1), b["size"])
 
     # --- denoising losses ---------------------------------------------------------------------------
     shuffled = b["clap"][torch.roll(torch.arange(n), 1)]
@@ -125,7 +133,7 @@ def evaluate(cfg: Config, *, adapter_path: str, out: str = "", base=None, fid_fe
             rnd = Noise(noise=noise, t=torch.full((n,), t), null_audio=torch.full((n,), null),
                         null_text=torch.zeros(n, dtype=torch.bool))
             losses[name] += float(diffusion_loss(base.model, adapter, latent, b["text"], cache.null_text, clap,
-                                                 rnd)) / k_timesteps
+                                                 rnd, **cond)) / k_timesteps
     result = {"adapter": str(adapter_path), "samples": n, "lora_layers_merged": merged, **losses,
               "audio_gain": (losses["loss_shuffled"] - losses["loss_audio"]) / losses["loss_shuffled"],
               "cfg_scale": e.cfg_scale, "guidance": e.guidance, "sample_steps": e.sample_steps}
@@ -138,7 +146,8 @@ def evaluate(cfg: Config, *, adapter_path: str, out: str = "", base=None, fid_fe
     gen_latents = torch.cat([
         sample(base.model, adapter, (len(rows[i:i + bs]),) + tuple(latent.shape[1:]), b["text"][i:i + bs],
                b["clap"][i:i + bs], steps=e.sample_steps, audio_cfg=e.cfg_scale, seed=e.seed + i,
-               uncond_context=uncond, device=latent.device)
+               uncond_context=uncond, device=latent.device, y=None if y is None else y[i:i + bs],
+               uncond_y=None if uncond_y is None else uncond_y[i:i + bs])
         for i in range(0, n, bs)])
     labels = [cache.labels[i] for i in rows.tolist()]
     names = sorted({lbl for lbl in cache.labels if lbl is not None})

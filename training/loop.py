@@ -18,7 +18,7 @@ import torch
 import torch.nn as nn
 
 from .adapter_setup import build_adapter_for
-from .adm import check_cache_fits, default_sizes, uses_adm
+from .adm import adm_inputs, batch_with_geometry, check_cache_fits, uses_adm
 from .batches import BatchSampler, mix_seed
 from .cache import CacheError, atomic_write_bytes, load_cache
 from .checkpoints import (Checkpointer, TrainState, list_checkpoints, load_checkpoint, load_latest, resolve_resume,
@@ -149,23 +149,14 @@ class Trainer:
                 "run": self.run_info}
 
     def _batch(self, idx: torch.Tensor) -> dict:
-        """The cache rows idx on the device; for SDXL-type models also pooled (B, P) and size (B, 6) (a cache
-        without sizes: the latent's pixel size, uncropped, as ComfyUI's sampler assumes)."""
         b = {k: v.to(self.device) for k, v in self.cache.batch(idx).items()}
         if self.cache.encoders.get("latent_space") == "vae":   # ComfyUI LATENTs → what the UNet sees
             b["latent"] = self.base.model.latent_format.process_in(b["latent"])
-        if self.uses_adm:
-            if "size" not in b:
-                b["size"] = default_sizes(tuple(b["latent"].shape[2:]), len(idx))
-        else:
-            b.pop("pooled", None), b.pop("size", None)
-        return b
+        return batch_with_geometry(b) if self.uses_adm else b
 
     def _cond(self, b: dict) -> dict:
         """The SDXL-only keyword arguments of diffusion_loss for batch b (none for SD1.5)."""
-        if not self.uses_adm:
-            return {}
-        return {"pooled": b["pooled"], "null_pooled": self.null_pooled, "sizes": b["size"]}
+        return adm_inputs(b, self.null_pooled) if self.uses_adm else {}
 
     def _noise(self, shape, step: int, micro: int) -> Noise:
         """Noise, timestep and dropout of each sample from its position in the sample stream, so one process

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from c2d_core.adapter import AudioAdapter
 from c2d_core.patch import AudioAttentionPatch
 
-from .adm import adm_vector
+from .adm import adm_vector, default_sizes
 
 
 @dataclass
@@ -79,7 +79,8 @@ def diffusion_loss(base_model, adapter: AudioAdapter, x0: torch.Tensor, context:
     x0: (B, C, H, W) latents as the UNet sees them (after latent_format.process_in); context: (B, L, D);
     null_context: (L, D) the empty caption's embedding; clap: (B, clap_dim). SDXL: pooled (B, P) and
     null_pooled (P,) (dropped-caption rows get the empty caption's pooled embedding too, as its negative would),
-    sizes (B, 6) each image's geometry (training.adm.SIZE_FIELDS; kept when the caption is dropped)."""
+    sizes (B, 6) each image's geometry (training.adm.SIZE_FIELDS; kept when the caption is dropped; None: the
+    latent's pixel size, uncropped)."""
     ms = base_model.model_sampling
     dev = x0.device
     sigma = ms.sigmas.to(dev)[rnd.t.to(dev)].float()
@@ -89,6 +90,8 @@ def diffusion_loss(base_model, adapter: AudioAdapter, x0: torch.Tensor, context:
     y = None
     if pooled is not None:
         drop = rnd.null_text.to(pooled.device).view(-1, 1)
+        if sizes is None:
+            sizes = default_sizes(tuple(x0.shape[2:]), x0.shape[0])
         y = adm_vector(base_model, torch.where(drop, null_pooled.to(pooled).unsqueeze(0), pooled), sizes)
     eps = predict_eps(base_model, adapter, x_noisy, sigma, ctx, clap, rnd.null_audio.to(dev), y=y)
     if snr_gamma <= 0:

@@ -2,7 +2,9 @@
 
 CLAP embeddings come from `c2d_core.clap.encoder.ClapAudioEncoder` (the nodes' encoder), VAE latents
 and text embeddings from the user's own checkpoint through ComfyUI's loader (`vae.encode`,
-`clip.encode_from_tokens`). Latents are stored as ComfyUI LATENTs (raw VAE space); the trainer
+`clip.encode_from_tokens`). For SDXL checkpoints (ADM conditioning) the text is both encoders' (77, 2048)
+context plus the pooled embedding (1280), and each image's geometry is kept for the size/crop
+conditioning: original size before the resize, crop offset, target size = data.resolution. Latents are stored as ComfyUI LATENTs (raw VAE space); the trainer
 applies the model's `latent_format.process_in` like the sampler does. A sample that cannot be read
 is skipped and listed in `skipped.json`; a re-run only encodes new or changed samples (and does not
 even load the checkpoint when nothing changed).
@@ -20,7 +22,7 @@ from c2d_core.errors import C2DError
 
 from .cache import CacheWriter
 from .config import Config
-from .data import DataError, Sample, SampleError, discover, load_audio, load_image
+from .data import DataError, Sample, SampleError, discover, load_audio, load_image_with_geometry
 
 log = logging.getLogger(__name__)
 
@@ -47,18 +49,29 @@ def _encoders(cfg: Config, clap) -> dict:
             "clap_model_id": clap.model_id, "clap_dim": int(clap.embed_dim), "resolution": cfg.data.resolution}
 
 
-def _text_encoder(clip):
-    cache: dict[str, torch.Tensor] = {}
+def _text_encoder(clip, pooled: bool):
+    cache: dict[str, tuple] = {}
 
-    def encode(caption: str) -> torch.Tensor:
-        """caption → (L, D) conditioning, as CLIPTextEncode makes it."""
+    def encode(caption: str) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """caption → ((L, D) conditioning, as CLIPTextEncode makes it; its (P,) pooled_output, or None when
+        not `pooled`)."""
         if caption not in cache:
             tokens = clip.tokenize(caption)
-            cond = clip.encode_from_tokens(tokens)
-            cache[caption] = cond[0].float().cpu()
+            if pooled:
+                cond, pool = clip.encode_from_tokens(tokens, return_pooled=True)
+                cache[caption] = (cond[0].float().cpu(), pool[0].float().cpu())
+            else:
+                cache[caption] = (clip.encode_from_tokens(tokens)[0].float().cpu(), None)
         return cache[caption]
 
     return encode
+
+
+def _uses_adm(base) -> bool:
+    """Whether the checkpoint's family conditions on pooled text + image size (SDXL), from the family's layout."""
+    from c2d_core.families import family_layout
+
+    return bool(family_layout(base.family).adm_in_channels)
 
 
 def prepare(cfg: Config, *, clap_encoder=None, base=None) -> PrepareReport:
@@ -67,7 +80,7 @@ def prepare(cfg: Config, *, clap_encoder=None, base=None) -> PrepareReport:
     samples, unpaired = discover(cfg.data.source, cfg.data.default_caption)
     if cfg.model.tiny or not cfg.model.checkpoint:
         raise DataError("prepare encodes images and captions with the checkpoint's VAE and text encoder: set "
-                        "model.checkpoint (--model PATH) to your SD1.5 checkpoint")
+                        "model.checkpoint (--model PATH) to your SD1.5 or SDXL checkpoint")
     if not cfg.clap.model and clap_encoder is None:
         raise DataError("prepare needs the CLAP model for the audio embeddings: set clap.model (--clap PATH) to a "
                         "CLAP folder or LAION-CLAP checkpoint")
@@ -95,37 +108,41 @@ def prepare(cfg: Config, *, clap_encoder=None, base=None) -> PrepareReport:
     if base is None:
         base = load_checkpoint(cfg.model, clip=True, vae=True)
         base.model = None   # only the VAE and the text encoder are needed; free the UNet
-    text = _text_encoder(base.clip)
+    sdxl = _uses_adm(base)
+    text = _text_encoder(base.clip, pooled=sdxl)
+    res = cfg.data.resolution
     bar = None
     if cfg.train.progress and todo:
         from tqdm.auto import tqdm
         bar = tqdm(total=len(todo), desc="prepare", dynamic_ncols=True)
     for start in range(0, len(todo), cfg.data.encode_batch):
         chunk = todo[start:start + cfg.data.encode_batch]
-        decoded: list[tuple[Sample, torch.Tensor, torch.Tensor]] = []
+        decoded: list[tuple[Sample, torch.Tensor, torch.Tensor, tuple]] = []
         for s in chunk:
             try:
                 wav, rate = load_audio(s.audio, cfg.data.max_audio_seconds)
                 emb = clap_encoder.encode(wav[None], rate)[0].float().cpu()
                 if not torch.isfinite(emb).all():
                     raise SampleError("CLAP embedding is not finite")
-                image = load_image(s.image, cfg.data.resolution, cfg.data.video_frame)
-                decoded.append((s, emb, image))
+                image, geometry = load_image_with_geometry(s.image, res, cfg.data.video_frame)
+                decoded.append((s, emb, image, geometry))
             except (SampleError, C2DError) as e:   # C2DError: audio the CLAP encoder refuses
                 writer.skip(s.id, str(e), fingerprint[s.id])
                 log.warning("skipped %s: %s", s.id, e)
         if decoded:
-            pixels = torch.stack([img for _, _, img in decoded])            # (B, H, W, 3) in [0, 1]
-            latents = base.vae.encode(pixels).float().cpu()                  # (B, 4, H/8, W/8) raw VAE latents
-            for (s, emb, _), lat in zip(decoded, latents):
-                writer.add(s.id, fingerprint[s.id], clap=emb, latent=lat, text=text(s.caption),
-                           caption=s.caption, label=s.label)
+            pixels = torch.stack([img for _, _, img, _ in decoded])          # (B, H, W, 3) in [0, 1]
+            with torch.no_grad():
+                latents = base.vae.encode(pixels).float().cpu()              # (B, 4, H/8, W/8) raw VAE latents
+            for (s, emb, _, geometry), lat in zip(decoded, latents):
+                cond, pool = text(s.caption)
+                writer.add(s.id, fingerprint[s.id], clap=emb, latent=lat, text=cond, caption=s.caption,
+                           label=s.label, pooled=pool, size=(*geometry, res, res) if sdxl else None)
                 report.encoded += 1
         if bar is not None:
             bar.update(len(chunk))
     if bar is not None:
         bar.close()
-    writer.set_null_text(text(""))
+    writer.set_null_text(*text(""))
     return _finish(writer, report, cfg)
 
 

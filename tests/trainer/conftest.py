@@ -122,3 +122,41 @@ def sdxl_config(run_dir, cache, steps=(3, 2, 2), **overrides):
             "stage.gates.steps": steps[2], "stage.gates.eval_every": 1}
     over.update({k.replace("__", "."): v for k, v in overrides.items()})
     return load_config(None, overrides=over)
+
+
+def _fast_init(module: torch.nn.Module, seed: int) -> torch.nn.Module:
+    """Random weights for ComfyUI modules (which allocate uninitialised storage): norms 1/0, the rest N(0, 1/fan_in)."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, p in module.named_parameters():
+            if p.dim() == 0:      # CLIP's logit_scale
+                continue
+            if p.dim() == 1:
+                p.fill_(1.0 if name.endswith("weight") and "norm" in name else 0.0)
+            else:
+                p.copy_(torch.randn(p.shape, generator=g) / p[0].numel() ** 0.5)
+    return module.requires_grad_(False)
+
+
+def tiny_sdxl_encoders(seed: int = 0):
+    """(clip, vae) as ComfyUI's checkpoint loader makes them for SDXL, at test size: `comfy.sd.CLIP` around
+    ComfyUI's own SDXLClipModel (CLIP-L 768 + CLIP-G 1280 wide → (77, 2048) context and 1280-d pooled, the real
+    tokenizers) made 3 layers deep through ComfyUI's `clip_l_model_config` / `clip_g_model_config` options (3: the
+    penultimate layer SDXL reads must exist), and a `comfy.sd.VAE` with a narrow AutoencoderKL (ch 32, factor 8).
+    Random weights (seeded)."""
+    import comfy.sd
+    import comfy.sdxl_clip
+    from comfy.ldm.models.autoencoder import AutoencoderKL
+    from comfy.supported_models_base import ClipTarget
+
+    small = {"num_hidden_layers": 3, "intermediate_size": 64}
+    clip = comfy.sd.CLIP(target=ClipTarget(comfy.sdxl_clip.SDXLTokenizer, comfy.sdxl_clip.SDXLClipModel),
+                         model_options={"clip_l_model_config": small, "clip_g_model_config": small,
+                                        "dtype": torch.float32})
+    _fast_init(clip.cond_stage_model, seed)
+    params = {"embed_dim": 4, "ddconfig": {"double_z": True, "z_channels": 4, "resolution": 64, "in_channels": 3,
+                                           "out_ch": 3, "ch": 32, "ch_mult": [1, 1, 1, 1], "num_res_blocks": 1,
+                                           "attn_resolutions": [], "dropout": 0.0}}
+    weights = _fast_init(AutoencoderKL(**params), seed + 1).state_dict()
+    vae = comfy.sd.VAE(sd=weights, config={"params": params}, dtype=torch.float32)
+    return clip, vae

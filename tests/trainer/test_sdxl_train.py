@@ -11,7 +11,7 @@ from training.grad_checkpoint import enable_gradient_checkpointing
 from training.logs import RunLog
 from training.loop import Trainer, train
 
-from .conftest import sdxl_config, write_sdxl_cache
+from .conftest import sdxl_config
 
 
 def test_adm_vector_is_comfyuis_encode_adm_per_sample(comfy_root):
@@ -135,3 +135,47 @@ def test_three_stages_resume_exactly_and_export_an_sdxl_adapter(tmp_path, tiny_s
     cfg_a = loaded.adapter.config
     assert (cfg_a.base_family, cfg_a.context_dim, len(cfg_a.blocks)) == ("sdxl", 2048, 11)
     assert loaded.lora and all(".lora_" in k or k.endswith(".alpha") for k in loaded.lora)
+    # `training export` of the final checkpoint writes the same adapter file
+    from training.checkpoints import list_checkpoints
+    from training.export import export_checkpoint
+
+    out = export_checkpoint(list_checkpoints(tmp_path / "run")[-1], tmp_path / "exported.safetensors")
+    exported = load_file(str(out))
+    assert set(exported) == set(got) and all(torch.equal(exported[k], got[k]) for k in got)
+
+
+def _fake_loader(v_pred: bool):
+    """comfy.sd.load_checkpoint_guess_config's result for an SDXL checkpoint (eps, or v-prediction as ComfyUI detects
+    it from the file's `v_pred` key), built at the reduced width so no multi-GB file is needed; ComfyUI's detection
+    of a real SDXL file is the host tests' job (full-size stand-in)."""
+    import comfy.model_patcher
+    import comfy.supported_models
+    from training.config import TinyUNetConfig
+    from training.model import tiny_unet_config
+
+    def load(*args, **kwargs):
+        mc = comfy.supported_models.SDXL(tiny_unet_config(TinyUNetConfig(family="sdxl", context_dim=64)))
+        mc.unet_config.update(num_heads=2, num_head_channels=-1)
+        mc.set_inference_dtype(torch.float32, None)
+        model = mc.get_model({"v_pred": torch.zeros(0)} if v_pred else {})
+        cpu = torch.device("cpu")
+        return comfy.model_patcher.ModelPatcher(model, load_device=cpu, offload_device=cpu), None, None, None
+
+    return load
+
+
+def test_load_checkpoint_takes_sdxl_and_refuses_v_prediction(tmp_path, monkeypatch, comfy_root):
+    import comfy.sd
+    from c2d_core.errors import UnsupportedModelError
+    from training.config import ModelConfig
+    from training.model import load_checkpoint
+
+    ckpt = tmp_path / "sdxl.safetensors"
+    ckpt.write_bytes(b"stand-in")
+    monkeypatch.setattr(comfy.sd, "load_checkpoint_guess_config", _fake_loader(v_pred=False))
+    base = load_checkpoint(ModelConfig(checkpoint=str(ckpt)))
+    assert (base.family, base.kind) == ("sdxl", "checkpoint") and base.model.adm_channels == 2816
+    monkeypatch.setattr(comfy.sd, "load_checkpoint_guess_config", _fake_loader(v_pred=True))
+    with pytest.raises(UnsupportedModelError, match="sdxl.safetensors is a v-prediction model; the trainer trains "
+                                                    "eps-prediction SD1.5 and SDXL checkpoints only"):
+        load_checkpoint(ModelConfig(checkpoint=str(ckpt)))
