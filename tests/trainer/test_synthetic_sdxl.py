@@ -2,7 +2,7 @@
 transformer blocks, 2048-wide context, ADM 2816), scored on held-out clips like the SD1.5 toy (≥ 45 %, chance 25 %).
 The full version with the placement ablation: benchmarks/train_synthetic_sdxl.py (table in training/README.md).
 
-KNOWN GAP: at this budget the adapter does not learn on the tiny SDXL yet (measured 31 % against the base's 27 %;
+KNOWN GAP: at this budget the adapter does not learn on the tiny SDXL yet (measured 28–31 % against the base's 27 %;
 training/README.md, "SDXL learning evidence and placement ablation"). Everything up to the bar (the run, the ADM
 model, the block layout, the gates opening) is asserted; below the bar the test reports XFAIL with the measured
 accuracy instead of failing, and passes the day the toy learns (then drop the xfail branch).
