@@ -16,21 +16,6 @@ import statistics
 import time
 
 
-def unet_config(layout) -> dict:
-    """ComfyUI UNetModel arguments of a declared c2d_core.families.UNetLayout."""
-    depth, res = layout.transformer_depth, layout.num_res_blocks
-    return dict(image_size=32, in_channels=4, out_channels=4, model_channels=layout.model_channels,
-                num_res_blocks=[res] * len(layout.channel_mult), channel_mult=list(layout.channel_mult),
-                transformer_depth=[d for d in depth for _ in range(res)],
-                transformer_depth_output=[d for d in depth for _ in range(res + 1)],
-                transformer_depth_middle=layout.transformer_depth_middle, context_dim=layout.context_dim,
-                num_heads=layout.num_heads, num_head_channels=layout.num_head_channels,
-                use_linear_in_transformer=layout.adm_in_channels is not None, use_spatial_transformer=True,
-                legacy=False, adm_in_channels=layout.adm_in_channels,
-                num_classes="sequential" if layout.adm_in_channels else None, use_temporal_attention=False,
-                use_temporal_resblock=False)
-
-
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--adapter", choices=("sonic", "mlp4"), default="sonic")
@@ -54,11 +39,12 @@ def main(argv=None):
     from c2d_core.patch import AudioAttentionPatch
     from c2d_core.seeded_init import seeded_tensor
     from c2d_core.sonic_convert import sonic_config
+    from training.model import layout_unet_config
 
     if args.adapter == "sonic" and args.family != "sd15":
         ap.error("SonicDiffusion adapters are SD1.x only")
     layout = family_layout(args.family)
-    unet = UNetModel(**unet_config(layout), operations=comfy.ops.disable_weight_init).eval().requires_grad_(False)
+    unet = UNetModel(**layout_unet_config(layout), operations=comfy.ops.disable_weight_init).eval().requires_grad_(False)
     with torch.no_grad():
         for name, p in unet.named_parameters():
             p.copy_(seeded_tensor(name, tuple(p.shape), 0, 0.3))

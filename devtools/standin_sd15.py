@@ -146,6 +146,13 @@ def lora_state_dict(seed: int = 0) -> dict:
             targets.append(("lora_unet_" + f"{block}.{proj}".replace(".", "_"), unet_shapes[ldm]))
     for name in LORA_TE_TARGETS:
         targets.append(("lora_te_" + name.replace(".", "_"), te_shapes[name + ".weight"]))
+    return random_lora_tensors(targets, seed)
+
+
+def random_lora_tensors(targets: list[tuple[str, tuple[int, int]]], seed: int) -> dict:
+    """kohya LoRA tensors (fp16) for (kohya name, (out_features, in_features)) targets, seeded per name."""
+    import torch
+
     sd = {}
     for name, (out_f, in_f) in targets:
         down = torch.randn(LORA_RANK, in_f, generator=seeded_generator(seed, name + "d")) / math.sqrt(in_f)

@@ -25,9 +25,9 @@ import struct
 import time
 from pathlib import Path
 
-from c2d_core.seeded_init import seeded_generator, seeded_tensor
+from c2d_core.seeded_init import seeded_tensor
 from devtools.standin_sd15 import DEFAULT_CACHE, LORA_PROJECTIONS, LORA_RANK, SD15_VAE, _atomic_save, _gain, \
-    _peak_rss_mb
+    _peak_rss_mb, random_lora_tensors
 
 log = logging.getLogger(__name__)
 
@@ -162,13 +162,7 @@ def lora_state_dict(seed: int = 0) -> dict:
             targets.append(("lora_unet_" + f"{block}.{proj}".replace(".", "_"), unet_shapes[ldm]))
     for prefix, encoder, name in LORA_TE_TARGETS:
         targets.append((prefix + name.replace(".", "_"), clip_shapes[f"{encoder}.transformer.{name}.weight"]))
-    sd = {}
-    for name, (out_f, in_f) in targets:
-        down = torch.randn(LORA_RANK, in_f, generator=seeded_generator(seed, name + "d")) / math.sqrt(in_f)
-        up = torch.randn(out_f, LORA_RANK, generator=seeded_generator(seed, name + "u")) * 0.5
-        sd[f"{name}.lora_down.weight"], sd[f"{name}.lora_up.weight"] = down, up
-        sd[f"{name}.alpha"] = torch.tensor(float(LORA_RANK))
-    return {k: v.to(torch.float16) for k, v in sd.items()}
+    return random_lora_tensors(targets, seed)
 
 
 def make_sdxl_lora(path, seed: int = 0) -> Path:

@@ -54,21 +54,29 @@ def family_of(model_config) -> str:
                                     fix="give an SD1.5 or SDXL checkpoint in model.checkpoint")
 
 
+def layout_unet_config(layout, **overrides) -> dict:
+    """ComfyUI UNetModel arguments of a declared c2d_core.families.UNetLayout (real widths); `overrides` replace
+    any of them (the tiny SDXL: model_channels, context_dim, heads)."""
+    depth, res = layout.transformer_depth, layout.num_res_blocks
+    config = dict(
+        image_size=32, in_channels=4, out_channels=4, model_channels=layout.model_channels,
+        num_res_blocks=[res] * len(layout.channel_mult), channel_mult=list(layout.channel_mult),
+        transformer_depth=[d for d in depth for _ in range(res)],
+        transformer_depth_middle=layout.transformer_depth_middle,
+        transformer_depth_output=[d for d in depth for _ in range(res + 1)],
+        context_dim=layout.context_dim, num_heads=layout.num_heads, num_head_channels=layout.num_head_channels,
+        use_linear_in_transformer=layout.adm_in_channels is not None, use_spatial_transformer=True, legacy=False,
+        adm_in_channels=layout.adm_in_channels, num_classes="sequential" if layout.adm_in_channels else None,
+        use_temporal_attention=False, use_temporal_resblock=False, use_checkpoint=False)
+    return {**config, **overrides}
+
+
 def tiny_unet_config(t: TinyUNetConfig) -> dict:
     """UNetModel arguments of the tiny UNet: sd15 family (attention at every level, like SD1.5's upper levels) or
     SDXL's block structure (families.FAMILIES["sdxl"]) at t.model_channels width."""
     if t.family == "sdxl":
-        sdxl = family_layout("sdxl")
-        levels, res, depth = len(sdxl.channel_mult), sdxl.num_res_blocks, sdxl.transformer_depth
-        return dict(
-            image_size=32, in_channels=t.in_channels, out_channels=4, model_channels=t.model_channels,
-            num_res_blocks=[res] * levels, channel_mult=list(sdxl.channel_mult),
-            transformer_depth=[d for d in depth for _ in range(res)],
-            transformer_depth_middle=sdxl.transformer_depth_middle,
-            transformer_depth_output=[d for d in depth for _ in range(res + 1)],
-            context_dim=t.context_dim, num_heads=t.num_heads, num_head_channels=-1, use_linear_in_transformer=True,
-            use_spatial_transformer=True, legacy=False, adm_in_channels=sdxl.adm_in_channels, num_classes="sequential",
-            use_temporal_attention=False, use_temporal_resblock=False, use_checkpoint=False)
+        return layout_unet_config(family_layout("sdxl"), in_channels=t.in_channels, model_channels=t.model_channels,
+                                  context_dim=t.context_dim, num_heads=t.num_heads, num_head_channels=-1)
     if t.family != "sd15":
         raise ValueError(f"model.tiny_unet.family must be sd15 or sdxl, got {t.family!r}")
     levels = len(t.channel_mult)

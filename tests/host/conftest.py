@@ -67,8 +67,13 @@ def standins(stock_host, host_models_dir) -> dict:
 
     cache = os.environ.get("C2D_STANDIN_CACHE")  # default: ~/.cache/clap2diffusion/standins
     paths = ensure_standins(cache)
+    return _link_standins(host_models_dir, STANDIN_NAMES, paths)
+
+
+def _link_standins(host_models_dir: Path, table: dict, paths: dict) -> dict:
+    """Symlink each cached stand-in into the host's models folder: {key: file name, ..., "paths": paths}."""
     names = {}
-    for key, (folder, name) in STANDIN_NAMES.items():
+    for key, (folder, name) in table.items():
         link = host_models_dir / folder / name
         link.parent.mkdir(parents=True, exist_ok=True)
         if not link.exists():
@@ -91,14 +96,7 @@ def sdxl_standins(stock_host, host_models_dir) -> dict:
     paths = ensure_sdxl_standins(os.environ.get("C2D_STANDIN_CACHE"), built=built)
     for line in built:
         warnings.warn(line)  # shown in the run's warnings summary: this run paid for the build
-    names = {}
-    for key, (folder, name) in SDXL_STANDIN_NAMES.items():
-        link = host_models_dir / folder / name
-        link.parent.mkdir(parents=True, exist_ok=True)
-        if not link.exists():
-            link.symlink_to(paths[key])
-        names[key] = name
-    return {**names, "paths": paths}
+    return _link_standins(host_models_dir, SDXL_STANDIN_NAMES, paths)
 
 
 @pytest.fixture(scope="module")
