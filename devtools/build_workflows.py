@@ -170,7 +170,6 @@ def timeline_graph() -> dict:
 
 def to_ui(graph: dict, node_defs, workflow_id: str, note: str) -> dict:
     nodes, links = [], []
-    out_links: dict[tuple, list] = {}
     ids = {k: int(k) for k in graph}
     for dst, (ctype, inputs, _pos) in graph.items():
         for name, value in inputs.items():

@@ -1,8 +1,12 @@
-"""Which samples each micro-batch trains on: a pure function of the position in the sample stream, so a resumed,
-accumulated or multi-process run trains exactly the samples an uninterrupted single-process run would."""
+"""Which samples each micro-batch trains on, and their noise: pure functions of the position in the sample stream,
+so a resumed, accumulated or multi-process run trains exactly what an uninterrupted single-process run would."""
 from __future__ import annotations
 
+import dataclasses
+
 import torch
+
+from .objective import Noise, draw_noise
 
 
 def mix_seed(*parts: int) -> int:
@@ -37,3 +41,24 @@ class BatchSampler:
         n = len(self.rows)
         pos = self.positions(step, micro, rank).tolist()
         return torch.tensor([int(self.rows[self._perm(p // n)[p % n]]) for p in pos], dtype=torch.long)
+
+
+def stream_noise(positions: torch.Tensor, shape: tuple, n_timesteps: int, seed: int, audio_dropout: float,
+                 text_dropout: float) -> Noise:
+    """Noise (B, C, H, W), timestep and dropout of each sample from its stream position (B,), so one process with
+    batch B·N draws exactly what N processes with batch B draw together."""
+    parts = []
+    for pos in positions.tolist():
+        g = torch.Generator().manual_seed(mix_seed(seed, 1, pos))
+        parts.append(draw_noise(g, (1,) + tuple(shape[1:]), n_timesteps, audio_dropout, text_dropout))
+    return Noise(*(torch.cat([getattr(p, f.name) for p in parts]) for f in dataclasses.fields(Noise)))
+
+
+def validation_noise(start: int, n: int, shape: tuple, k: int, k_timesteps: int, n_timesteps: int,
+                     seed: int) -> Noise:
+    """Fixed noise for validation rows start … start+n at the k-th of k_timesteps evenly spaced timesteps, audio and
+    text on; per sample, so it does not depend on the batch size."""
+    noise = torch.stack([torch.randn(shape[1:], generator=torch.Generator().manual_seed(mix_seed(seed, 2, start + i, k)))
+                         for i in range(n)])
+    return Noise(noise=noise, t=torch.full((n,), int((k + 0.5) / k_timesteps * n_timesteps)),
+                 null_audio=torch.zeros(n, dtype=torch.bool), null_text=torch.zeros(n, dtype=torch.bool))

@@ -19,7 +19,7 @@ import torch.nn as nn
 
 from .adapter_setup import build_adapter_for
 from .adm import adm_inputs, batch_with_geometry, check_cache_fits, uses_adm
-from .batches import BatchSampler, mix_seed
+from .batches import BatchSampler, stream_noise, validation_noise
 from .cache import CacheError, atomic_write_bytes, load_cache
 from .checkpoints import (Checkpointer, TrainState, list_checkpoints, load_checkpoint, load_latest, resolve_resume,
                           set_rng_state)
@@ -31,7 +31,7 @@ from .interrupt import StopOnSignal
 from .logs import RunLog, plot_loss
 from .lora import UNetLora
 from .model import load_base, unet_dtype
-from .objective import Noise, diffusion_loss, draw_noise
+from .objective import Noise, diffusion_loss
 from .resume import check_resume_config
 from .stages import Stage, apply_stage, make_optimizer, resolve_stages
 from .trainable import StageModule, Trainable
@@ -159,14 +159,9 @@ class Trainer:
         return adm_inputs(b, self.null_pooled) if self.uses_adm else {}
 
     def _noise(self, shape, step: int, micro: int) -> Noise:
-        """Noise, timestep and dropout of each sample from its position in the sample stream, so one process
-        with batch B·N draws exactly what N processes with batch B draw together."""
         t = self.cfg.train
-        parts = []
-        for pos in self.sampler.positions(step, micro, self.rank).tolist():
-            g = torch.Generator().manual_seed(mix_seed(t.seed, 1, pos))
-            parts.append(draw_noise(g, (1,) + tuple(shape[1:]), self.n_timesteps, t.audio_dropout, t.text_dropout))
-        return Noise(*(torch.cat([getattr(p, f.name) for p in parts]) for f in dataclasses.fields(Noise)))
+        return stream_noise(self.sampler.positions(step, micro, self.rank), shape, self.n_timesteps, t.seed,
+                            t.audio_dropout, t.text_dropout)
 
     @torch.no_grad()
     def validation_loss(self, k_timesteps: int = 4) -> float | None:
@@ -179,17 +174,13 @@ class Trainer:
             idx = self.val_rows[start:start + bs]
             b = self._batch(idx)
             for k in range(k_timesteps):
-                n = len(idx)
-                t_k = int((k + 0.5) / k_timesteps * self.n_timesteps)
-                noise = torch.stack([torch.randn(b["latent"].shape[1:], generator=torch.Generator().manual_seed(
-                    mix_seed(self.cfg.train.seed, 2, start + i, k))) for i in range(n)])   # per sample: batch-size free
-                rnd = Noise(noise=noise, t=torch.full((n,), t_k),
-                            null_audio=torch.zeros(n, dtype=torch.bool), null_text=torch.zeros(n, dtype=torch.bool))
+                rnd = validation_noise(start, len(idx), tuple(b["latent"].shape), k, k_timesteps, self.n_timesteps,
+                                       self.cfg.train.seed)
                 with self.acc.autocast():
                     loss = diffusion_loss(self.base.model, self.trainable.adapter, b["latent"], b["text"],
                                           self.null_text, b["clap"], rnd, self.cfg.train.snr_gamma, **self._cond(b))
-                total += float(loss) * n
-                count += n
+                total += float(loss) * len(idx)
+                count += len(idx)
         return total / count
 
     def _gates(self) -> tuple[float, float]:

@@ -9,7 +9,6 @@ import math
 
 import pytest
 import torch
-import torch.nn.functional as F
 
 from c2d_core.clap import MsClapAudioEncoder
 from c2d_core.clap.msclap_audio import slaney_mel_filters
