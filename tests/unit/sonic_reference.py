@@ -15,6 +15,9 @@ Source: BurakCanBiner/SonicDiffusion (fetched with the session's fetch tool, HEA
 Their UNet threads `audio_context` through unet2d_custom.py → unet_2d_blocks_custom.py →
 transformer_2d_custom.py (lines 261-401) into each block; here the test sets `AudioContext.value` before
 calling a stock diffusers UNet whose adapter blocks are `TheirBlock`s (same tensors, same names).
+
+Licence: their repository has no licence file (checked 2026-12-02). Only what the parity tests need is re-typed
+here, and nothing the nodes or the trainer load imports this file.
 """
 from __future__ import annotations
 
