@@ -65,13 +65,16 @@ def pretrain_base(cfg: Config, x0: torch.Tensor, context: torch.Tensor, out: Pat
 # ---- scoring ---------------------------------------------------------------------------------
 @torch.no_grad()
 def held_out_accuracy(base, adapter, embeds: torch.Tensor, labels: list[int], clf: CentroidClassifier, task: Task,
-                      *, steps: int = 20, audio_cfg: float = 2.0, seed: int = 7) -> dict:
+                      *, steps: int = 20, audio_cfg: float = 2.0, seed: int = 7, y: torch.Tensor | None = None) -> dict:
+    """Sample one latent per clip (the task's caption; y: (B, adm) SDXL's ADM vector of every row, None for SD1.5)
+    and score it with the classifier."""
     from training.sampling import sample
 
     text, _ = caption(task)
     B = len(labels)
     shape = (B, task.channels, task.latent_size, task.latent_size)
-    x = sample(base.model, adapter, shape, text.expand(B, -1, -1), embeds, steps=steps, audio_cfg=audio_cfg, seed=seed)
+    x = sample(base.model, adapter, shape, text.expand(B, -1, -1), embeds, steps=steps, audio_cfg=audio_cfg, seed=seed,
+               y=y)
     pred = clf.predict(x)
     y = torch.tensor(labels)
     acc = float((pred == y).float().mean())
@@ -80,9 +83,9 @@ def held_out_accuracy(base, adapter, embeds: torch.Tensor, labels: list[int], cl
 
 
 @torch.no_grad()
-def base_accuracy(base, labels, clf, task, seed: int = 7) -> dict:
+def base_accuracy(base, labels, clf, task, seed: int = 7, y: torch.Tensor | None = None) -> dict:
     """The pretrained base without audio: a random colour (≈ chance), and its colour histogram."""
-    return held_out_accuracy(base, None, None, labels, clf, task, seed=seed)
+    return held_out_accuracy(base, None, None, labels, clf, task, seed=seed, y=y)
 
 
 @torch.no_grad()
