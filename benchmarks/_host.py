@@ -11,8 +11,11 @@ The layout is ComfyUI's own (`models/checkpoints`, `models/clap`, `models/audio_
 """
 from __future__ import annotations
 
+import contextlib
 import tempfile
+import time
 from pathlib import Path
+from types import SimpleNamespace
 
 CKPT = "sd15.safetensors"   # name of the SD1.5 stand-in in models/checkpoints
 RATE = 44_100
@@ -55,39 +58,44 @@ def bench_host(work: Path):
 
 class SamplingClock:
     """Seconds spent in ComfyUI's denoising loop (`CFGGuider.inner_sample`: conds set-up and every sampler step),
-    summed per run; the rest of a run (loading, audio encoding, the nodes that ComfyUI's classic cache re-runs when
-    the previous prompt lacked them) is not sampling.
+    summed per run, and the batch size of every UNet call in it (`BaseModel.apply_model`); the rest of a run
+    (loading, audio encoding, the nodes that ComfyUI's classic cache re-runs when the previous prompt lacked them) is
+    not sampling. ComfyUI runs the cond and uncond rows as one batch only while it thinks memory allows
+    (`comfy.samplers._calc_cond_batch`), so two runs with different call lists did different work.
 
         clock = SamplingClock()            # after the host has imported ComfyUI
-        with clock.run() as seconds: host.run(prompt, fresh=False)
-        seconds[0]                         # denoising time of that run
+        with clock.run() as span: host.run(prompt, fresh=False)
+        span.seconds, span.unet_rows       # denoising time of that run, rows of each UNet call
     """
 
     def __init__(self):
+        import comfy.model_base
         import comfy.samplers
 
-        self._guider = comfy.samplers.CFGGuider
-        self._current: list[float] | None = None
-        original = self._guider.inner_sample
+        self._current: SimpleNamespace | None = None
         clock = self
+        guider, base = comfy.samplers.CFGGuider, comfy.model_base.BaseModel
+        original_sample, original_apply = guider.inner_sample, base.apply_model
 
-        def timed(guider, *args, **kwargs):
-            import time
+        def timed(guider_self, *args, **kwargs):
             t0 = time.perf_counter()
             try:
-                return original(guider, *args, **kwargs)
+                return original_sample(guider_self, *args, **kwargs)
             finally:
                 if clock._current is not None:
-                    clock._current[0] += time.perf_counter() - t0
+                    clock._current.seconds += time.perf_counter() - t0
 
-        self._guider.inner_sample = timed
+        def counted(model_self, x, *args, **kwargs):
+            if clock._current is not None:
+                clock._current.unet_rows.append(int(x.shape[0]))
+            return original_apply(model_self, x, *args, **kwargs)
+
+        guider.inner_sample, base.apply_model = timed, counted
 
     def run(self):
-        import contextlib
-
         @contextlib.contextmanager
         def span():
-            self._current = [0.0]
+            self._current = SimpleNamespace(seconds=0.0, unet_rows=[])
             try:
                 yield self._current
             finally:

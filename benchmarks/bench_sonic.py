@@ -52,14 +52,15 @@ def main(argv=None):
     host.run(graph(args.size, 1, 0, True), fresh=False)   # warm: loads everything
     host.run(graph(args.size, 1, 0, False), fresh=False)
     clock = SamplingClock()
-    plain, patched, plain_loop, patched_loop = [], [], [], []
+    plain, patched, plain_loop, patched_loop, rows = [], [], [], [], {False: [], True: []}
     for r in range(args.repeats):
         for is_patched, bucket, loop in ((False, plain, plain_loop), (True, patched, patched_loop)):
             t0 = time.perf_counter()
-            with clock.run() as seconds:
+            with clock.run() as span:
                 host.run(graph(args.size, args.steps, 100 + r, is_patched), fresh=False)
             bucket.append(time.perf_counter() - t0)
-            loop.append(seconds[0])
+            loop.append(span.seconds)
+            rows[is_patched].append(span.unet_rows)
 
     p_med, a_med = statistics.median(plain_loop), statistics.median(patched_loop)
     device = torch.cuda.get_device_name() if torch.cuda.is_available() else "CPU"
@@ -70,6 +71,8 @@ def main(argv=None):
     print(f"RATIO with/without = {a_med / p_med:.3f}  (target <= 1.03; denoising loop only)")
     print(f"ratio of the fastest runs = {min(patched_loop) / min(plain_loop):.3f}  (less sensitive to other load on "
           f"the machine)")
+    for is_patched, name in ((False, "without"), (True, "with")):   # 2-row calls = cond and uncond batched together
+        print(f"UNet calls per run {name} adapter (rows per call): {'; '.join(map(str, rows[is_patched]))}")
     whole_p, whole_a = statistics.median(plain), statistics.median(patched)
     print(f"whole runs (alternating prompts: ComfyUI's classic cache re-runs the audio nodes, MS-CLAP encode of the "
           f"10 s clip and adapter load, in every patched run): {whole_p:.2f} s vs {whole_a:.2f} s, "
