@@ -21,12 +21,13 @@ CLAP = "CLAP_weights_2022.pth"
 ADAPTER = "landscape"     # models/audio_adapters/landscape/: audio_projector_landscape.pth + landscape.pt
 
 
-def graph(size, steps, seed, patched):
+def graph(size, steps, seed, patched, strength=1.0):
     """bench_inference's graph with the MS-CLAP 2022 file and the SonicDiffusion pair folder."""
     p = inference_graph("sd15.safetensors", size, steps, seed, patched)
     if patched:
         p["11"]["inputs"]["clap_name"] = CLAP
         p["13"]["inputs"]["adapter_name"] = ADAPTER
+        p["14"]["inputs"]["strength"] = strength
     return p
 
 
@@ -35,6 +36,8 @@ def main(argv=None):
     ap.add_argument("--size", type=int, default=512)
     ap.add_argument("--steps", type=int, default=3)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--strength", type=float, default=1.0,
+                    help="of the patched runs; 0 = hooks installed but nothing computed (isolates the patch's compute)")
     args = ap.parse_args(argv)
 
     import torch
@@ -49,7 +52,7 @@ def main(argv=None):
     make_random_sonic_folder(work / "models" / "audio_adapters" / ADAPTER, seed=0)
     host = bench_host(work)
 
-    host.run(graph(args.size, 1, 0, True), fresh=False)   # warm: loads everything
+    host.run(graph(args.size, 1, 0, True, args.strength), fresh=False)   # warm: loads everything
     host.run(graph(args.size, 1, 0, False), fresh=False)
     clock = SamplingClock()
     plain, patched, plain_loop, patched_loop, rows = [], [], [], [], {False: [], True: []}
@@ -57,7 +60,7 @@ def main(argv=None):
         for is_patched, bucket, loop in ((False, plain, plain_loop), (True, patched, patched_loop)):
             t0 = time.perf_counter()
             with clock.run() as span:
-                host.run(graph(args.size, args.steps, 100 + r, is_patched), fresh=False)
+                host.run(graph(args.size, args.steps, 100 + r, is_patched, args.strength), fresh=False)
             bucket.append(time.perf_counter() - t0)
             loop.append(span.seconds)
             rows[is_patched].append(span.unet_rows)
@@ -65,7 +68,8 @@ def main(argv=None):
     p_med, a_med = statistics.median(plain_loop), statistics.median(patched_loop)
     device = torch.cuda.get_device_name() if torch.cuda.is_available() else "CPU"
     print(f"device: {device}; SD1.5 random weights, {args.size}x{args.size}, 1 latent x CFG (2 UNet rows), "
-          f"euler {args.steps} steps, {args.repeats} interleaved repeats; SonicDiffusion pair (10 blocks, 77 tokens)")
+          f"euler {args.steps} steps, {args.repeats} interleaved repeats; SonicDiffusion pair (10 blocks, 77 tokens), "
+          f"strength {args.strength:g}")
     print(f"sampling without adapter:            median {p_med:.2f} s ({', '.join(f'{t:.2f}' for t in plain_loop)})")
     print(f"sampling with SonicDiffusion adapter: median {a_med:.2f} s ({', '.join(f'{t:.2f}' for t in patched_loop)})")
     print(f"RATIO with/without = {a_med / p_med:.3f}  (target <= 1.03; denoising loop only)")
