@@ -129,7 +129,6 @@ def make_sd15_checkpoint(path, seed: int = 0, inpaint: bool = False) -> Path:
 def lora_state_dict(seed: int = 0) -> dict:
     """A rank-4 kohya-format LoRA for SD1.5: `lora_unet_<diffusers name>` / `lora_te_<HF name>` with
     lora_down.weight, lora_up.weight and alpha (= rank, so scale 1)."""
-
     import comfy.utils
 
     shapes = _state_dict_shapes(4)

@@ -147,7 +147,6 @@ def make_sdxl_checkpoint(path, seed: int = 0) -> Path:
 def lora_state_dict(seed: int = 0) -> dict:
     """A rank-4 kohya-format SDXL LoRA: `lora_unet_<diffusers name>`, `lora_te1_` (CLIP-L) / `lora_te2_` (CLIP-G)
     `<transformers name>`, with lora_down.weight, lora_up.weight and alpha (= rank, so scale 1)."""
-
     import comfy.utils
 
     unet, clip, _vae = _meta_modules()

@@ -45,14 +45,15 @@ QUICK = Budget(audio_cfg=(4.0,))   # the test: the same training, scored at audi
 
 
 @torch.no_grad()
-def caption_accuracy(base, labels: list[int], clf: S.CentroidClassifier, t: S.Task, steps: int, seed: int = 7) -> float:
+def caption_accuracy(base, labels: list[int], clf: S.CentroidClassifier, t: S.Task, steps: int, y: torch.Tensor,
+                     seed: int = 7) -> float:
     """Accuracy of the base sampled with each colour's own caption (toy.sdxl.class_captions), no audio: how well the
-    cross-attention levels, where the adapter's blocks are, steer the colour."""
+    cross-attention levels, where the adapter's blocks are, steer the colour. y: (len(labels), 2816) ADM rows."""
     from training.sampling import sample
 
     context = X.class_captions(t)[torch.tensor(labels)]
     x = sample(base.model, None, (len(labels), t.channels, t.latent_size, t.latent_size), context, None, steps=steps,
-               seed=seed, y=X.adm_y(base.model, len(labels), t.latent_size))
+               seed=seed, y=y)
     return float((clf.predict(x) == torch.tensor(labels)).float().mean())
 
 
@@ -96,7 +97,8 @@ def run(out: Path, budget: Budget = Budget(), *, presets: tuple[str, ...] = PRES
     log_fn(f"embeddings (random CLAP {clap_dir}, {tr_e.shape[1]}-d): held-out nearest-class-mean accuracy {emb_acc:.0%}")
 
     t0 = time.perf_counter()
-    weights = X.ensure_base(t, budget.pretraining, base_cache, log_fn=log_fn)
+    base_built: list[str] = []
+    weights = X.ensure_base(t, budget.pretraining, base_cache, log_fn=log_fn, built=base_built)
     timings["base_s"] = time.perf_counter() - t0
     x0 = S.latents(tr_y, t, seed + 1)
     cache = out / "cache"
@@ -110,7 +112,7 @@ def run(out: Path, budget: Budget = Budget(), *, presets: tuple[str, ...] = PRES
     y = X.adm_y(base.model, len(te_y), t.latent_size)       # every row: the task's caption at the latent's size
     n_blocks_total = len(discover_blocks(base.unet)[0])
     base_acc = base_accuracy(base, te_y, clf, t, y=y)["accuracy"]
-    caption_acc = caption_accuracy(base, te_y, clf, t, budget.sample_steps) if caption_check else None
+    caption_acc = caption_accuracy(base, te_y, clf, t, budget.sample_steps, y) if caption_check else None
     log_fn(f"base without audio: {base_acc:.0%} (chance {1 / S.N_CLASSES:.0%})" + ("" if caption_acc is None else
            f"; with each colour's caption instead of the task's one: {caption_acc:.0%}"))
     common = {"adapter.clap_dim": int(tr_e.shape[1]), "train.snr_gamma": 5.0, "stage.align.gate_lr_mult": 10.0,
@@ -143,7 +145,8 @@ def run(out: Path, budget: Budget = Budget(), *, presets: tuple[str, ...] = PRES
             "caption_accuracy": caption_acc,
             "chance": 1 / S.N_CLASSES, "rows": rows, "timings": timings, "budget": dataclasses.asdict(budget),
             "out": str(out), "task": dataclasses.asdict(t), "tiny_unet": dataclasses.asdict(X.TINY_SDXL),
-            "base_weights": str(weights), "adm_channels": int(base.model.adm_channels), "torch_threads": torch.get_num_threads()}
+            "base_weights": str(weights), "base_built": base_built, "adm_channels": int(base.model.adm_channels),
+            "torch_threads": torch.get_num_threads()}
 
 
 def table(results: dict) -> str:

@@ -11,7 +11,7 @@ adapter learns the task (training/README.md, "SDXL learning evidence and placeme
 which follows its captions on only 36 % of held-out samples, it did not.
 
 Pretraining this base (every weight but the two that only ever see constants, below) takes minutes on a CPU, and
-its fp16 weights are ~50 MB, too big for the repository; so `ensure_base` builds it once per machine into
+its fp16 weights are 114 MB, too big for the repository; so `ensure_base` builds it once per machine into
 ~/.cache/clap2diffusion/toy/ (keyed by a hash of the toy's sources and the pretraining settings) and reuses it.
 """
 from __future__ import annotations
@@ -195,8 +195,10 @@ def _key(t: S.Task, p: Pretraining) -> str:
     return h.hexdigest()[:16]
 
 
-def ensure_base(t: S.Task, p: Pretraining = Pretraining(), cache_dir: Path | None = None, log_fn=log.info) -> Path:
-    """The pretrained tiny-SDXL base for task t: built once per machine (says so through log_fn), then reused."""
+def ensure_base(t: S.Task, p: Pretraining = Pretraining(), cache_dir: Path | None = None, log_fn=log.info,
+                built: list | None = None) -> Path:
+    """The pretrained tiny-SDXL base for task t: built once per machine (says so through log_fn, and appends that
+    line to `built`, as devtools.standin_sdxl.ensure_sdxl_standins does: tests show it), then reused."""
     path = Path(cache_dir or CACHE_DIR) / f"tiny_sdxl_base_{_key(t, p)}.safetensors"
     meta = path.with_suffix(".json")
     if path.is_file() and meta.is_file():
@@ -205,7 +207,10 @@ def ensure_base(t: S.Task, p: Pretraining = Pretraining(), cache_dir: Path | Non
     log_fn(f"tiny SDXL base: not cached yet, pretraining it ({p.steps} steps, once per machine) into {path}")
     info = pretrain(t, p, path, log_fn)
     meta.write_text(json.dumps(info, indent=1))
-    log_fn(f"tiny SDXL base: built, loss {info['loss_start']:.3f} → {info['loss_end']:.3f} in {info['seconds']:.0f} s")
+    line = f"tiny SDXL base: built, loss {info['loss_start']:.3f} → {info['loss_end']:.3f} in {info['seconds']:.0f} s"
+    log_fn(line)
+    if built is not None:
+        built.append(line)
     return path
 
 

@@ -11,14 +11,8 @@ def test_sdxl_toy_adapter_picks_the_colour_from_the_sound(tmp_path, comfy_root):
     """Trains a fresh "light" adapter (QUICK: 600 stage-1 steps, ≈ 5 min) through the real trainer on the pretrained tiny SDXL
     (built once per machine, ≈ 8 min on 2 CPU cores, then cached; a warning says when this run built it) and scores
     64 held-out clips at audio CFG 4 (chance 25 %)."""
-    built = []
-
-    def log_fn(message):
-        if "not cached yet" in message or message.startswith("tiny SDXL base: built"):
-            built.append(message)
-
-    results = P.run(tmp_path, P.QUICK, presets=("light",), caption_check=False, log_fn=log_fn)
-    for line in built:
+    results = P.run(tmp_path, P.QUICK, presets=("light",), caption_check=False)
+    for line in results["base_built"]:
         warnings.warn(line)  # shown in the run's warnings summary: this run paid for the pretraining
     row = results["rows"][0]
     assert results["adm_channels"] == 2816 and row["blocks_total"] == 70    # SDXL's conditioning and blocks
