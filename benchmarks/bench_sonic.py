@@ -14,9 +14,8 @@ Usage: python -m benchmarks.bench_sonic [--size 512] [--steps 3] [--repeats 3]
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
+from .bench_inference import AUDIO_NODES
 from .bench_inference import graph as inference_graph
 
 CLAP = "CLAP_weights_2022.pth"
@@ -24,17 +23,12 @@ ADAPTER = "landscape"     # models/audio_adapters/landscape/: audio_projector_la
 
 
 def graph(size, steps, seed, patched, strength=1.0):
-    """bench_inference's graph with the MS-CLAP 2022 file and the SonicDiffusion pair folder. Both prompts hold the
-    same audio nodes and an embeds preview (an output, so they run): ComfyUI's cache then keeps them between the
-    alternating prompts, and both runs have the same models loaded. Only the KSampler's model differs."""
-    p = inference_graph("sd15.safetensors", size, steps, seed, True)
+    """bench_inference's graph (both prompts hold the audio nodes) with the MS-CLAP 2022 file and the SonicDiffusion
+    pair folder."""
+    p = inference_graph("sd15.safetensors", size, steps, seed, patched)
     p["11"]["inputs"]["clap_name"] = CLAP
     p["13"]["inputs"]["adapter_name"] = ADAPTER
     p["14"]["inputs"]["strength"] = strength
-    p["20"] = {"class_type": "C2DAudioEmbedsPreview", "inputs": {"embeds": ["12", 0], "size": 64}}
-    if not patched:
-        p["5"]["inputs"]["model"] = ["1", 0]
-        del p["14"]
     return p
 
 
@@ -52,41 +46,24 @@ def main(argv=None):
     from devtools.standin_msclap import ensure_msclap_standin
     from devtools.standin_sonic import make_random_sonic_folder
 
-    from ._host import SamplingClock, bench_host, make_workspace
+    from ._ab import interleave
+    from ._host import bench_host, make_workspace
 
     work = make_workspace("c2d_bench_sonic_", adapters={}, sounds={"bench.wav": ("rain", 10.0)})
     (work / "models" / "clap" / CLAP).symlink_to(ensure_msclap_standin())
     make_random_sonic_folder(work / "models" / "audio_adapters" / ADAPTER, seed=0)
     host = bench_host(work)
 
-    host.run(graph(args.size, 1, 0, True, args.strength), fresh=False)   # warm: loads everything
-    host.run(graph(args.size, 1, 0, False), fresh=False)
-    clock = SamplingClock()
-    plain, patched, plain_loop, patched_loop, rows = [], [], [], [], {False: [], True: []}
-    for r in range(args.repeats):
-        for is_patched, bucket, loop in ((False, plain, plain_loop), (True, patched, patched_loop)):
-            t0 = time.perf_counter()
-            with clock.run() as span:
-                host.run(graph(args.size, args.steps, 100 + r, is_patched, args.strength), fresh=False)
-            bucket.append(time.perf_counter() - t0)
-            loop.append(span.seconds)
-            rows[is_patched].append(span.unet_rows)
-
-    p_med, a_med = statistics.median(plain_loop), statistics.median(patched_loop)
+    ab = interleave(host, lambda patched, seed: graph(args.size, args.steps, seed, patched, args.strength),
+                    args.repeats, cached=AUDIO_NODES)
+    result = host.run(graph(args.size, 1, 7, True, args.strength), fresh=False)
+    dtype = result["outputs"]["14"][0].model.get_dtype()
     device = torch.cuda.get_device_name() if torch.cuda.is_available() else "CPU"
-    print(f"device: {device}; SD1.5 random weights, {args.size}x{args.size}, 1 latent x CFG (2 UNet rows), "
-          f"euler {args.steps} steps, {args.repeats} interleaved repeats; SonicDiffusion pair (10 blocks, 77 tokens), "
-          f"strength {args.strength:g}")
-    print(f"sampling without adapter:            median {p_med:.2f} s ({', '.join(f'{t:.2f}' for t in plain_loop)})")
-    print(f"sampling with SonicDiffusion adapter: median {a_med:.2f} s ({', '.join(f'{t:.2f}' for t in patched_loop)})")
-    print(f"RATIO with/without = {a_med / p_med:.3f}  (target <= 1.03; denoising loop only)")
-    print(f"ratio of the fastest runs = {min(patched_loop) / min(plain_loop):.3f}  (less sensitive to other load on "
-          f"the machine)")
-    for is_patched, name in ((False, "without"), (True, "with")):   # 2-row calls = cond and uncond batched together
-        print(f"UNet calls per run {name} adapter (rows per call): {'; '.join(map(str, rows[is_patched]))}")
-    whole_p, whole_a = statistics.median(plain), statistics.median(patched)
-    print(f"whole runs (audio nodes cached: both prompts hold them): {whole_p:.2f} s vs {whole_a:.2f} s, "
-          f"ratio {whole_a / whole_p:.3f}")
+    print(f"device: {device}, torch threads {torch.get_num_threads()}; SD1.5 random weights, UNet {dtype}, "
+          f"{args.size}x{args.size}, 1 latent x CFG (2 UNet rows), euler {args.steps} steps, {args.repeats} "
+          f"interleaved repeats; SonicDiffusion pair (10 blocks, 77 tokens), strength {args.strength:g}")
+    for line in ab.report(target=1.03):
+        print(line)
 
 
 if __name__ == "__main__":

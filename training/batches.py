@@ -54,10 +54,11 @@ def stream_noise(positions: torch.Tensor, shape: tuple, n_timesteps: int, seed: 
     return Noise(*(torch.cat([getattr(p, f.name) for p in parts]) for f in dataclasses.fields(Noise)))
 
 
-def validation_noise(start: int, n: int, shape: tuple, k: int, k_timesteps: int, n_timesteps: int,
+def validation_noise(*, start: int, n: int, shape: tuple, k: int, k_timesteps: int, n_timesteps: int,
                      seed: int) -> Noise:
-    """Fixed noise for validation rows start … start+n at the k-th of k_timesteps evenly spaced timesteps, audio and
-    text on; per sample, so it does not depend on the batch size."""
+    """Fixed noise for validation rows start … start+n (shape: the batch's latent shape (B, C, H, W)) at the k-th of
+    k_timesteps evenly spaced timesteps of n_timesteps, audio and text on; per sample, so it does not depend on the
+    batch size."""
     noise = torch.stack([torch.randn(shape[1:], generator=torch.Generator().manual_seed(mix_seed(seed, 2, start + i, k)))
                          for i in range(n)])
     return Noise(noise=noise, t=torch.full((n,), int((k + 0.5) / k_timesteps * n_timesteps)),

@@ -174,8 +174,8 @@ class Trainer:
             idx = self.val_rows[start:start + bs]
             b = self._batch(idx)
             for k in range(k_timesteps):
-                rnd = validation_noise(start, len(idx), tuple(b["latent"].shape), k, k_timesteps, self.n_timesteps,
-                                       self.cfg.train.seed)
+                rnd = validation_noise(start=start, n=len(idx), shape=tuple(b["latent"].shape), k=k,
+                                       k_timesteps=k_timesteps, n_timesteps=self.n_timesteps, seed=self.cfg.train.seed)
                 with self.acc.autocast():
                     loss = diffusion_loss(self.base.model, self.trainable.adapter, b["latent"], b["text"],
                                           self.null_text, b["clap"], rnd, self.cfg.train.snr_gamma, **self._cond(b))

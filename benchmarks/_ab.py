@@ -1,0 +1,84 @@
+"""A/B timing of two ComfyUI prompts in one process: the same graph sampled with the bare model (A) and with the
+audio adapter applied (B), interleaved in ABBA order so that a machine slowing down or speeding up over the run
+weighs on both sides alike.
+
+    ab = interleave(host, lambda patched, seed: graph(..., seed, patched), repeats=8)
+    for line in ab.report(target=1.03): print(line)
+
+Per run it keeps the denoising-loop time (`SamplingClock`: only `CFGGuider.inner_sample`), the whole prompt's time,
+the rows of every UNet call, and the nodes ComfyUI ran again instead of serving them from its cache. Three ratios
+B/A are printed: of the medians, the median of the per-repeat pair ratios (robust to drift: each pair ran back to
+back), and of the fastest runs (least touched by other load).
+"""
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import dataclass, field
+
+
+@dataclass
+class ABTimes:
+    loop: dict[bool, list[float]] = field(default_factory=lambda: {False: [], True: []})    # patched? → seconds
+    whole: dict[bool, list[float]] = field(default_factory=lambda: {False: [], True: []})
+    rows: dict[bool, list[list[int]]] = field(default_factory=lambda: {False: [], True: []})
+    uncached: set[str] = field(default_factory=set)    # "patched/plain: node ids" that re-ran in a timed prompt
+
+    @property
+    def pair_ratios(self) -> list[float]:
+        return [b / a for a, b in zip(self.loop[False], self.loop[True])]
+
+    @property
+    def ratio_of_medians(self) -> float:
+        return statistics.median(self.loop[True]) / statistics.median(self.loop[False])
+
+    @property
+    def pair_median(self) -> float:
+        return statistics.median(self.pair_ratios)
+
+    @property
+    def fastest_ratio(self) -> float:
+        return min(self.loop[True]) / min(self.loop[False])
+
+    def report(self, target: float) -> list[str]:
+        def times(xs):
+            return ", ".join(f"{t:.2f}" for t in xs)
+
+        lines = [
+            f"denoising loop without adapter: median {statistics.median(self.loop[False]):.2f} s ({times(self.loop[False])})",
+            f"denoising loop with adapter:    median {statistics.median(self.loop[True]):.2f} s ({times(self.loop[True])})",
+            f"pair ratios (each repeat's two runs back to back, ABBA order): {', '.join(f'{r:.3f}' for r in self.pair_ratios)}",
+            f"RATIO with/without, median of the pair ratios = {self.pair_median:.3f}  (target <= {target:g})",
+            f"ratio of the medians = {self.ratio_of_medians:.3f}; ratio of the fastest runs = {self.fastest_ratio:.3f}",
+        ]
+        for patched, name in ((False, "without"), (True, "with")):   # 2-row calls = cond and uncond batched together
+            calls = sorted({" ".join(map(str, r)) for r in self.rows[patched]})
+            lines.append(f"UNet call rows per run {name} adapter: {' | '.join(calls)}")
+        w_a, w_b = statistics.median(self.whole[False]), statistics.median(self.whole[True])
+        lines.append(f"whole prompts: median {w_a:.2f} s vs {w_b:.2f} s, ratio {w_b / w_a:.3f}")
+        lines += [f"NOTE: {u} re-ran instead of coming from ComfyUI's cache" for u in sorted(self.uncached)]
+        return lines
+
+
+def interleave(host, prompt, repeats: int, *, cached: set[str] | None = None) -> ABTimes:
+    """Run prompt(patched, seed) → API prompt dict in ABBA order, `repeats` pairs, seed 100 + repeat on both sides of
+    a pair, after one warm-up run of each (loads every model). `cached`: node ids the timed prompts should serve from
+    ComfyUI's cache where they have them (one that re-runs is noted in the report)."""
+    from ._host import SamplingClock
+
+    host.run(prompt(True, 0), fresh=False)
+    host.run(prompt(False, 0), fresh=False)
+    clock, ab = SamplingClock(), ABTimes()
+    for r in range(repeats):
+        for patched in ((False, True) if r % 2 == 0 else (True, False)):
+            t0 = time.perf_counter()
+            graph = prompt(patched, 100 + r)
+            with clock.run() as span:
+                result = host.run(graph, fresh=False)
+            ab.whole[patched].append(time.perf_counter() - t0)
+            ab.loop[patched].append(span.seconds)
+            ab.rows[patched].append(span.unet_rows)
+            missing = sorted(((cached or set()) & set(graph)) - set(result["cached"]))
+            if missing:
+                ab.uncached.add(f"{'patched' if patched else 'plain'}: nodes {', '.join(missing)}")
+    return ab
