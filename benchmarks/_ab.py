@@ -23,6 +23,7 @@ class ABTimes:
     whole: dict[bool, list[float]] = field(default_factory=lambda: {False: [], True: []})
     rows: dict[bool, list[list[int]]] = field(default_factory=lambda: {False: [], True: []})
     uncached: set[str] = field(default_factory=set)    # "patched/plain: node ids" that re-ran in a timed prompt
+    warm_patched: dict | None = None                   # host.run result of the patched warm-up (its outputs)
 
     @property
     def pair_ratios(self) -> list[float]:
@@ -62,17 +63,18 @@ class ABTimes:
 
 def interleave(host, prompt, repeats: int, *, cached: set[str] | None = None) -> ABTimes:
     """Run prompt(patched, seed) → API prompt dict in ABBA order, `repeats` pairs, seed 100 + repeat on both sides of
-    a pair, after one warm-up run of each (loads every model). `cached`: node ids the timed prompts should serve from
-    ComfyUI's cache where they have them (one that re-runs is noted in the report)."""
+    a pair, after one warm-up run of each (loads every model; the patched one's result is kept as `warm_patched`).
+    `cached`: node ids the timed prompts should serve from ComfyUI's cache where they have them (one that re-runs is
+    noted in the report)."""
     from ._host import SamplingClock
 
-    host.run(prompt(True, 0), fresh=False)
+    ab = ABTimes(warm_patched=host.run(prompt(True, 0), fresh=False))
     host.run(prompt(False, 0), fresh=False)
-    clock, ab = SamplingClock(), ABTimes()
+    clock = SamplingClock()
     for r in range(repeats):
         for patched in ((False, True) if r % 2 == 0 else (True, False)):
-            t0 = time.perf_counter()
             graph = prompt(patched, 100 + r)
+            t0 = time.perf_counter()
             with clock.run() as span:
                 result = host.run(graph, fresh=False)
             ab.whole[patched].append(time.perf_counter() - t0)

@@ -2,7 +2,7 @@
 
 Prints:
   - sampling time with the adapter applied ÷ without (SD1.5, 1 latent with CFG = 2 UNet rows per step,
-    KSampler euler; A/B runs interleaved, medians); target ≤ 1.05;
+    KSampler euler; denoising loop only; A/B runs interleaved, see benchmarks/_ab.py); target ≤ 1.05;
   - CLAP encode time of a 10 s clip (HTSAT-tiny at its real size, random weights);
   - extra memory of the applied adapter (parameters at the UNet's dtype + cached audio K/V).
 
@@ -16,7 +16,7 @@ import statistics
 import time
 
 
-AUDIO_NODES = {"1", "2", "3", "4", "10", "11", "12", "13", "14", "20"}   # all but the sampler: cached when timed
+CACHED_NODES = {"1", "2", "3", "4", "10", "11", "12", "13", "14", "20"}   # all but the sampler: cached when timed
 
 
 def graph(ckpt, size, steps, seed, patched):
@@ -78,9 +78,8 @@ def main(argv=None):
     del enc
 
     ab = interleave(host, lambda patched, seed: graph("sd15.safetensors", args.size, args.steps, seed, patched),
-                    args.repeats, cached=AUDIO_NODES)
-    result = host.run(graph("sd15.safetensors", args.size, 1, 7, True), fresh=False)
-    model = result["outputs"]["14"][0]
+                    args.repeats, cached=CACHED_NODES)
+    model = ab.warm_patched["outputs"]["14"][0]
     [patch] = model.model_options["transformer_options"]["patches"]["middle_patch"]
     dtype = model.model.get_dtype()
     adapter_bytes = sum(p.numel() for p in patch.adapter.parameters()) * torch.finfo(dtype).bits // 8

@@ -1,11 +1,11 @@
 """Inference cost of a SonicDiffusion adapter (released pair layout, random weights) inside real ComfyUI.
 
 Prints sampling time with the adapter applied ÷ without: SD1.5 stand-in, 1 latent with CFG (2 UNet rows per step:
-the negative row gets projector(zeros) tokens, as SonicDiffusion), KSampler euler, A/B runs interleaved, medians;
+the negative row gets projector(zeros) tokens, as SonicDiffusion), KSampler euler, A/B runs interleaved (benchmarks/_ab.py);
 target ≤ 1.03 (audio attention in only 10 blocks). The audio comes from a Microsoft CLAP 2022 stand-in
-(`CLAP_weights_2022.pth`, random weights, real size). Same graph and set-up as bench_inference.py, except that both
-prompts hold the audio nodes (see `graph`): when only the patched prompt had them, ComfyUI re-ran the MS-CLAP encode
-before every patched run and the patched sampling loop took 1.13× as long even at strength 0 (nothing computed).
+(`CLAP_weights_2022.pth`, random weights, real size). Same graph and set-up as bench_inference.py: both prompts hold
+the audio nodes; when only the patched prompt had them, ComfyUI re-ran the MS-CLAP encode before every patched run
+and the patched sampling loop took 1.13× as long even at strength 0 (nothing computed).
 MS-CLAP 2022 encode time of a 10 s clip vs the LAION path: `python -m benchmarks.bench_msclap_encode`.
 
 Usage: python -m benchmarks.bench_sonic [--size 512] [--steps 3] [--repeats 3]
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import argparse
 
-from .bench_inference import AUDIO_NODES
+from .bench_inference import CACHED_NODES
 from .bench_inference import graph as inference_graph
 
 CLAP = "CLAP_weights_2022.pth"
@@ -55,9 +55,8 @@ def main(argv=None):
     host = bench_host(work)
 
     ab = interleave(host, lambda patched, seed: graph(args.size, args.steps, seed, patched, args.strength),
-                    args.repeats, cached=AUDIO_NODES)
-    result = host.run(graph(args.size, 1, 7, True, args.strength), fresh=False)
-    dtype = result["outputs"]["14"][0].model.get_dtype()
+                    args.repeats, cached=CACHED_NODES)
+    dtype = ab.warm_patched["outputs"]["14"][0].model.get_dtype()
     device = torch.cuda.get_device_name() if torch.cuda.is_available() else "CPU"
     print(f"device: {device}, torch threads {torch.get_num_threads()}; SD1.5 random weights, UNet {dtype}, "
           f"{args.size}x{args.size}, 1 latent x CFG (2 UNet rows), euler {args.steps} steps, {args.repeats} "
