@@ -49,6 +49,21 @@ def make_workspace(prefix: str, *, adapters: dict, sounds: dict[str, tuple[str, 
     return work
 
 
+def float_mode(keep_denormals: bool) -> str:
+    """Flush subnormal floats to zero on the CPU (FTZ/DAZ via `torch.set_flush_denormal`) unless keep_denormals, and
+    say which it is. Call it first in a benchmark, before torch starts its worker threads (they inherit the mode).
+
+    Random stand-in weights drive some activations into subnormals, which x86 CPUs compute many times slower; the
+    bare and the patched model hold different activations, so their speeds then differ by how many subnormals each
+    meets, not by the adapter's work. Measured (bench_sonic, 128², 1 thread): 3.16 s without vs 2.80 s with the
+    adapter per UNet call; flushed, 2.47 vs 2.40 s."""
+    import torch
+
+    if keep_denormals or not torch.set_flush_denormal(True):
+        return "subnormal floats kept"
+    return "subnormal floats flushed to zero"
+
+
 def bench_host(work: Path):
     """The process-wide in-process ComfyUI host (devtools.comfy_host) on `work`, pack loaded."""
     from devtools.comfy_host import get_host
@@ -58,14 +73,17 @@ def bench_host(work: Path):
 
 class SamplingClock:
     """Seconds spent in ComfyUI's denoising loop (`CFGGuider.inner_sample`: conds set-up and every sampler step),
-    summed per run, and the batch size of every UNet call in it (`BaseModel.apply_model`); the rest of a run
+    summed per run, wall-clock and CPU (this process's, all threads: time taken by other processes or by the
+    hypervisor is not in it), the wall time and batch size of every UNet call in it (`BaseModel.apply_model`; the
+    loop's time outside them is the sampler's and the conds' own); the rest of a run
     (loading, audio encoding, the nodes that ComfyUI's classic cache re-runs when the previous prompt lacked them) is
     not sampling. ComfyUI runs the cond and uncond rows as one batch only while it thinks memory allows
     (`comfy.samplers._calc_cond_batch`), so two runs with different call lists did different work.
 
         clock = SamplingClock()            # after the host has imported ComfyUI
         with clock.run() as span: host.run(prompt, fresh=False)
-        span.seconds, span.unet_rows       # denoising time of that run, rows of each UNet call
+        span.seconds, span.cpu_seconds     # denoising time of that run, wall and CPU
+        span.unet_seconds, span.unet_rows  # wall time in the UNet calls, rows of each call
     """
 
     def __init__(self):
@@ -78,24 +96,30 @@ class SamplingClock:
         original_sample, original_apply = guider.inner_sample, base.apply_model
 
         def timed(guider_self, *args, **kwargs):
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             try:
                 return original_sample(guider_self, *args, **kwargs)
             finally:
                 if clock._current is not None:
                     clock._current.seconds += time.perf_counter() - t0
+                    clock._current.cpu_seconds += time.process_time() - c0
 
         def counted(model_self, x, *args, **kwargs):
-            if clock._current is not None:
-                clock._current.unet_rows.append(int(x.shape[0]))
-            return original_apply(model_self, x, *args, **kwargs)
+            if clock._current is None:
+                return original_apply(model_self, x, *args, **kwargs)
+            clock._current.unet_rows.append(int(x.shape[0]))
+            t0 = time.perf_counter()
+            try:
+                return original_apply(model_self, x, *args, **kwargs)
+            finally:
+                clock._current.unet_seconds += time.perf_counter() - t0
 
         guider.inner_sample, base.apply_model = timed, counted
 
     def run(self):
         @contextlib.contextmanager
         def span():
-            self._current = SimpleNamespace(seconds=0.0, unet_rows=[])
+            self._current = SimpleNamespace(seconds=0.0, cpu_seconds=0.0, unet_seconds=0.0, unet_rows=[])
             try:
                 yield self._current
             finally:

@@ -15,6 +15,7 @@ import argparse
 import statistics
 import time
 
+from ._host import float_mode
 
 CACHED_NODES = {"1", "2", "3", "4", "10", "11", "12", "13", "14", "20"}   # all but the sampler: cached when timed
 
@@ -49,7 +50,10 @@ def main(argv=None):
     ap.add_argument("--size", type=int, default=512)
     ap.add_argument("--steps", type=int, default=3)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--keep-denormals", action="store_true",
+                    help="don't flush subnormal floats to zero on the CPU (see benchmarks/_host.float_mode)")
     args = ap.parse_args(argv)
+    floats = float_mode(args.keep_denormals)   # first: before torch starts its threads
 
     import torch
 
@@ -89,7 +93,7 @@ def main(argv=None):
     device = torch.cuda.get_device_name() if torch.cuda.is_available() else "CPU"
     print(f"device: {device}, torch threads {torch.get_num_threads()}; SD1.5 random weights, UNet {dtype}, "
           f"{args.size}x{args.size}, 1 latent x CFG (2 UNet rows), euler {args.steps} steps, {args.repeats} "
-          f"interleaved repeats")
+          f"interleaved repeats; {floats}")
     for line in ab.report(target=1.05):
         print(line)
     print(f"CLAP encode, 10 s clip (HTSAT-tiny size, {clap_params / 1e6:.1f} M audio params): "

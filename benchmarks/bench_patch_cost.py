@@ -15,6 +15,8 @@ import argparse
 import statistics
 import time
 
+from ._host import float_mode
+
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -23,7 +25,10 @@ def main(argv=None):
     ap.add_argument("--placement", default="all", help="mlp4 only (sonic: its own 10 blocks)")
     ap.add_argument("--size", type=int, default=512)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--keep-denormals", action="store_true",
+                    help="don't flush subnormal floats to zero on the CPU (see benchmarks/_host.float_mode)")
     args = ap.parse_args(argv)
+    floats = float_mode(args.keep_denormals)   # first: before torch starts its threads
 
     import torch
     from torch.utils.flop_counter import FlopCounterMode
@@ -82,7 +87,7 @@ def main(argv=None):
 
     print(f"{layout.name} UNet (ComfyUI's class, random weights), {args.size}x{args.size}, 2 rows (CFG); adapter "
           f"{args.adapter}, {len(adapter.blocks)} blocks, {adapter.config.n_tokens} tokens; threads "
-          f"{torch.get_num_threads()}")
+          f"{torch.get_num_threads()}; {floats}")
     print(f"FLOPs per call: without {plain_flops / 1e9:.1f} G, with {patched_flops / 1e9:.1f} G, "
           f"RATIO {patched_flops / plain_flops:.4f}")
     print(f"time per call without: median {statistics.median(plain):.2f} s ({', '.join(f'{t:.2f}' for t in plain)})")

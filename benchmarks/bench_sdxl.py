@@ -3,9 +3,10 @@
 Prints, for each preset (all, mid_up, up, light; one adapter file each, made by `new_adapter(base_family="sdxl")` at
 the default widths):
   - sampling time with the adapter applied ÷ without: the full-size SDXL base stand-in (devtools.standin_sdxl) through
-    the stock CheckpointLoaderSimple, 1 latent with CFG (2 UNet rows per step), KSampler euler; A/B runs interleaved,
-    medians; target ≤ 1.05 for `all`. Only the sampler runs in the timed prompts (the checkpoint, CLAP encode and
-    adapter stay in ComfyUI's cache: checked, a note is printed otherwise);
+    the stock CheckpointLoaderSimple, 1 latent with CFG (2 UNet rows per step), KSampler euler; denoising loop only,
+    A/B runs in ABBA order (benchmarks/_ab.py, its full report per preset); target ≤ 1.05 for `all`. Only the sampler
+    runs in the timed prompts (the checkpoint, CLAP encode and adapter stay in ComfyUI's cache: checked, a note is
+    printed otherwise);
   - adapter size: parameters, MB at fp16 and fp32;
   - extra sampling memory: the cached audio K/V (AudioAttentionPatch.kv_cache_bytes) at the UNet's dtype.
 
@@ -18,13 +19,16 @@ import argparse
 import statistics
 import time
 
+from ._host import float_mode
+from .bench_inference import CACHED_NODES
+
 CKPT = "sdxl.safetensors"
 PRESETS = ("all", "mid_up", "up", "light")
-SAMPLER = "5"
 
 
 def graph(size, steps, seed, adapter, patched):
-    """API prompt; the plain one keeps the audio nodes (so ComfyUI keeps them cached) but samples the bare model."""
+    """API prompt. As in bench_inference, both sides hold the audio nodes and an embeds preview (an output, so they
+    run and stay in ComfyUI's cache); only the KSampler's model differs."""
     return {
         "1": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": CKPT}},
         "2": {"class_type": "CLIPTextEncode", "inputs": {"text": "a landscape", "clip": ["1", 1]}},
@@ -37,24 +41,13 @@ def graph(size, steps, seed, adapter, patched):
         "14": {"class_type": "C2DApplyAudioAdapter", "inputs": {
             "model": ["1", 0], "adapter": ["13", 0], "embeds": ["12", 0], "strength": 1.0,
             "start_percent": 0.0, "end_percent": 1.0}},
-        SAMPLER: {"class_type": "KSampler", "inputs": {
+        "5": {"class_type": "KSampler", "inputs": {
             "model": ["14", 0] if patched else ["1", 0], "positive": ["2", 0], "negative": ["3", 0],
             "latent_image": ["4", 0], "seed": seed, "steps": steps, "cfg": 6.0, "sampler_name": "euler",
             "scheduler": "normal", "denoise": 1.0}},
-        "6": {"class_type": "SaveLatent", "inputs": {"samples": [SAMPLER, 0], "filename_prefix": "bench_sdxl"}},
+        "6": {"class_type": "SaveLatent", "inputs": {"samples": ["5", 0], "filename_prefix": "bench_sdxl"}},
+        "20": {"class_type": "C2DAudioEmbedsPreview", "inputs": {"embeds": ["12", 0], "size": 64}},
     }
-
-
-def _timed(host, prompt, notes: list) -> float:
-    t0 = time.perf_counter()
-    result = host.run(prompt, fresh=False)
-    elapsed = time.perf_counter() - t0
-    patched = prompt[SAMPLER]["inputs"]["model"][0] == "14"
-    expected = {"1", "2", "3", "4"} | ({"10", "11", "12", "13", "14"} if patched else set())
-    missing = expected - set(result["cached"])
-    if missing:  # these ran again: the time includes loading / encoding, not only sampling
-        notes.append(f"nodes {sorted(missing)} were not served from ComfyUI's cache in a timed prompt")
-    return elapsed
 
 
 def main(argv=None):
@@ -63,7 +56,10 @@ def main(argv=None):
     ap.add_argument("--steps", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--presets", nargs="+", default=list(PRESETS), choices=PRESETS)
+    ap.add_argument("--keep-denormals", action="store_true",
+                    help="don't flush subnormal floats to zero on the CPU (see benchmarks/_host.float_mode)")
     args = ap.parse_args(argv)
+    floats = float_mode(args.keep_denormals)   # first: before torch starts its threads
 
     import torch
 
@@ -72,6 +68,7 @@ def main(argv=None):
     from c2d_core.factory import new_adapter
     from devtools.standin_sdxl import ensure_sdxl_standins
 
+    from ._ab import geometric_mean_interval, interleave
     from ._host import bench_host, make_workspace
 
     t0 = time.perf_counter()
@@ -95,37 +92,35 @@ def main(argv=None):
     for preset in args.presets:
         name = f"sdxl_{preset}.safetensors"
         t1 = time.perf_counter()
-        host.run(graph(args.size, 1, 0, name, True), fresh=False)   # warm: loads everything (the checkpoint once)
-        host.run(graph(args.size, 1, 0, name, False), fresh=False)
-        warm = time.perf_counter() - t1
-        plain, patched, notes = [], [], []
-        for r in range(args.repeats):
-            plain.append(_timed(host, graph(args.size, args.steps, 100 + r, name, False), notes))
-            patched.append(_timed(host, graph(args.size, args.steps, 100 + r, name, True), notes))
-        for note in sorted(set(notes)):
-            print(f"  NOTE {preset}: {note}")
-        result = host.run(graph(args.size, 1, 7, name, True), fresh=False)
-        model = result["outputs"]["14"][0]
+        ab = interleave(host, lambda patched, seed: graph(args.size, args.steps, seed, name, patched),
+                        args.repeats, cached=CACHED_NODES)
+        model = ab.warm_patched["outputs"]["14"][0]
         [patch] = model.model_options["transformer_options"]["patches"]["middle_patch"]
         dtype = model.model.get_dtype()
         kv = patch.kv_cache_bytes()
         unet_bytes = sum(p.numel() * p.element_size() for p in model.model.diffusion_model.parameters())
-        del result, model, patch
-        rows.append((preset, statistics.median(plain), statistics.median(patched), plain, patched, kv, warm))
-        print(f"  {preset}: warm-up {warm:.0f} s, plain {', '.join(f'{t:.2f}' for t in plain)} s, "
-              f"with adapter {', '.join(f'{t:.2f}' for t in patched)} s", flush=True)
+        del model, patch
+        ab.warm_patched = None   # drops this preset's applied model before the next adapter loads
+        rows.append((preset, ab, kv))
+        print(f"  {preset} ({time.perf_counter() - t1:.0f} s):", flush=True)
+        for line in ab.report(target=1.05 if preset == "all" else None):
+            print(f"    {line}", flush=True)
 
     device = torch.cuda.get_device_name() if torch.cuda.is_available() else "CPU"
     print(f"\ndevice: {device}; SDXL base random weights (UNet {unet_bytes / 2**30:.1f} GiB {dtype}), "
           f"{args.size}x{args.size}, 1 latent x CFG (2 UNet rows), euler {args.steps} steps, {args.repeats} "
-          f"interleaved repeats per preset")
+          f"interleaved repeats per preset; {floats}")
     print(f"{'preset':8} {'blocks':>6} {'params':>9} {'fp16 MB':>8} {'fp32 MB':>8} {'audio K/V':>10} "
-          f"{'plain s':>8} {'adapter s':>9} {'RATIO':>6}")
-    for preset, p_med, a_med, _plain, _patched, kv, _warm in rows:
+          f"{'plain s':>8} {'adapter s':>9} {'RATIO':>6} {'90 % interval':>15}")
+    for preset, ab, kv in rows:
         blocks, n = sizes[preset]
+        _mean, low, high = geometric_mean_interval(ab.pair_ratios)
         target = "  (target <= 1.05)" if preset == "all" else ""
         print(f"{preset:8} {blocks:6d} {n / 1e6:8.1f}M {n * 2 / 1e6:8.0f} {n * 4 / 1e6:8.0f} {kv / 2**10:8.0f} KiB "
-              f"{p_med:8.2f} {a_med:9.2f} {a_med / p_med:6.3f}{target}")
+              f"{statistics.median(ab.loop[False]):8.2f} {statistics.median(ab.loop[True]):9.2f} "
+              f"{ab.pair_median:6.3f} [{low:.3f}, {high:.3f}]{target}")
+    print("RATIO: median of the ABBA pair ratios of the denoising loop; interval: 90 % bootstrap of their "
+          "geometric mean")
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 
+from ._host import float_mode
 from .bench_inference import CACHED_NODES
 from .bench_inference import graph as inference_graph
 
@@ -39,7 +40,10 @@ def main(argv=None):
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--strength", type=float, default=1.0,
                     help="of the patched runs; 0 = hooks installed but nothing computed (isolates the patch's compute)")
+    ap.add_argument("--keep-denormals", action="store_true",
+                    help="don't flush subnormal floats to zero on the CPU (see benchmarks/_host.float_mode)")
     args = ap.parse_args(argv)
+    floats = float_mode(args.keep_denormals)   # first: before torch starts its threads
 
     import torch
 
@@ -60,7 +64,7 @@ def main(argv=None):
     device = torch.cuda.get_device_name() if torch.cuda.is_available() else "CPU"
     print(f"device: {device}, torch threads {torch.get_num_threads()}; SD1.5 random weights, UNet {dtype}, "
           f"{args.size}x{args.size}, 1 latent x CFG (2 UNet rows), euler {args.steps} steps, {args.repeats} "
-          f"interleaved repeats; SonicDiffusion pair (10 blocks, 77 tokens), strength {args.strength:g}")
+          f"interleaved repeats; SonicDiffusion pair (10 blocks, 77 tokens), strength {args.strength:g}; {floats}")
     for line in ab.report(target=1.03):
         print(line)
 
