@@ -47,13 +47,14 @@ class ABTimes:
     uncached: set[str] = field(default_factory=set)    # "patched/plain: node ids" that re-ran in a timed prompt
     warm_patched: dict | None = None                   # host.run result of the patched warm-up (its outputs)
 
-    @property
-    def pair_ratios(self) -> list[float]:
-        return [b / a for a, b in zip(self.loop[False], self.loop[True])]
+    @staticmethod
+    def pairs(series: dict[bool, list[float]]) -> list[float]:
+        """Per-repeat ratios with/without of one series (loop, loop_cpu, unet)."""
+        return [b / a for a, b in zip(series[False], series[True])]
 
     @property
-    def cpu_pair_ratios(self) -> list[float]:
-        return [b / a for a, b in zip(self.loop_cpu[False], self.loop_cpu[True])]
+    def pair_ratios(self) -> list[float]:
+        return self.pairs(self.loop)
 
     @property
     def ratio_of_medians(self) -> float:
@@ -71,6 +72,7 @@ class ABTimes:
         def times(xs):
             return ", ".join(f"{t:.2f}" for t in xs)
 
+        cpu_pairs, unet_pairs = self.pairs(self.loop_cpu), self.pairs(self.unet)
         lines = [
             f"denoising loop without adapter: median {statistics.median(self.loop[False]):.2f} s ({times(self.loop[False])})",
             f"denoising loop with adapter:    median {statistics.median(self.loop[True]):.2f} s ({times(self.loop[True])})",
@@ -82,11 +84,10 @@ class ABTimes:
                 *geometric_mean_interval(self.pair_ratios)),
             f"CPU time (this process, all threads): without median {statistics.median(self.loop_cpu[False]):.2f} s, "
             f"with {statistics.median(self.loop_cpu[True]):.2f} s; pair ratios "
-            f"{', '.join(f'{r:.3f}' for r in self.cpu_pair_ratios)}",
+            f"{', '.join(f'{r:.3f}' for r in cpu_pairs)}",
             "CPU-time RATIO: median of the pair ratios {:.3f}; geometric mean {:.3f}, 90 % interval [{:.3f}, {:.3f}]"
-            .format(statistics.median(self.cpu_pair_ratios), *geometric_mean_interval(self.cpu_pair_ratios)),
+            .format(statistics.median(cpu_pairs), *geometric_mean_interval(cpu_pairs)),
         ]
-        unet_pairs = [b / a for a, b in zip(self.unet[False], self.unet[True])]
         lines.append(f"in the UNet calls: without median {statistics.median(self.unet[False]):.2f} s, with "
                      f"{statistics.median(self.unet[True]):.2f} s, median of the pair ratios "
                      f"{statistics.median(unet_pairs):.3f}; the rest of the loop: without "

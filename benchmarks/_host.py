@@ -49,6 +49,12 @@ def make_workspace(prefix: str, *, adapters: dict, sounds: dict[str, tuple[str, 
     return work
 
 
+def add_float_mode_option(ap) -> None:
+    """The `--keep-denormals` option of every timing benchmark (read by `float_mode`)."""
+    ap.add_argument("--keep-denormals", action="store_true",
+                    help="don't flush subnormal floats to zero on the CPU (see benchmarks/_host.float_mode)")
+
+
 def float_mode(keep_denormals: bool) -> str:
     """Flush subnormal floats to zero on the CPU (FTZ/DAZ via `torch.set_flush_denormal`) unless keep_denormals, and
     say which it is. Call it first in a benchmark, before torch starts its worker threads (they inherit the mode).

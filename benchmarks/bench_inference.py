@@ -15,7 +15,7 @@ import argparse
 import statistics
 import time
 
-from ._host import float_mode
+from ._host import add_float_mode_option, float_mode
 
 CACHED_NODES = {"1", "2", "3", "4", "10", "11", "12", "13", "14", "20"}   # all but the sampler: cached when timed
 
@@ -50,8 +50,7 @@ def main(argv=None):
     ap.add_argument("--size", type=int, default=512)
     ap.add_argument("--steps", type=int, default=3)
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--keep-denormals", action="store_true",
-                    help="don't flush subnormal floats to zero on the CPU (see benchmarks/_host.float_mode)")
+    add_float_mode_option(ap)
     args = ap.parse_args(argv)
     floats = float_mode(args.keep_denormals)   # first: before torch starts its threads
 

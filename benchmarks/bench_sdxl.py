@@ -19,7 +19,7 @@ import argparse
 import statistics
 import time
 
-from ._host import float_mode
+from ._host import add_float_mode_option, float_mode
 from .bench_inference import CACHED_NODES
 
 CKPT = "sdxl.safetensors"
@@ -56,8 +56,7 @@ def main(argv=None):
     ap.add_argument("--steps", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--presets", nargs="+", default=list(PRESETS), choices=PRESETS)
-    ap.add_argument("--keep-denormals", action="store_true",
-                    help="don't flush subnormal floats to zero on the CPU (see benchmarks/_host.float_mode)")
+    add_float_mode_option(ap)
     args = ap.parse_args(argv)
     floats = float_mode(args.keep_denormals)   # first: before torch starts its threads
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import argparse
 
-from ._host import float_mode
+from ._host import add_float_mode_option, float_mode
 from .bench_inference import CACHED_NODES
 from .bench_inference import graph as inference_graph
 
@@ -40,8 +40,7 @@ def main(argv=None):
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--strength", type=float, default=1.0,
                     help="of the patched runs; 0 = hooks installed but nothing computed (isolates the patch's compute)")
-    ap.add_argument("--keep-denormals", action="store_true",
-                    help="don't flush subnormal floats to zero on the CPU (see benchmarks/_host.float_mode)")
+    add_float_mode_option(ap)
     args = ap.parse_args(argv)
     floats = float_mode(args.keep_denormals)   # first: before torch starts its threads
 
