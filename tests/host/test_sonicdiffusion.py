@@ -18,8 +18,9 @@ pytestmark = pytest.mark.usefixtures("drop_cache_after_module")
 SEED = 11
 
 
-def comfy_unet(diffusers_state: dict):
-    """ComfyUI's SD15 BaseModel of the tiny shape, weights = the diffusers state dict via ComfyUI's key map."""
+def comfy_unet(diffusers_state: dict, dtype: torch.dtype = torch.float32):
+    """ComfyUI's SD15 BaseModel of the tiny shape, weights = the diffusers state dict via ComfyUI's key map, held and
+    run in `dtype` (fp16 is what ComfyUI picks for SD1.x on a GPU)."""
     import comfy.model_management as mm
     import comfy.model_patcher
     import comfy.supported_models
@@ -27,11 +28,11 @@ def comfy_unet(diffusers_state: dict):
 
     mc = comfy.supported_models.SD15(dict(COMFY_TINY))
     mc.unet_config["num_heads"] = 8
-    mc.set_inference_dtype(torch.float32, None)
+    mc.set_inference_dtype(dtype, None)
     model = mc.get_model({})
     key_map = comfy.utils.unet_to_diffusers(mc.unet_config)          # diffusers name → ComfyUI name
     assert set(diffusers_state) <= set(key_map)                        # every diffusers tensor has a ComfyUI name
-    model.diffusion_model.load_state_dict({key_map[k]: v for k, v in diffusers_state.items()}, strict=True)
+    model.diffusion_model.load_state_dict({key_map[k]: v.to(dtype) for k, v in diffusers_state.items()}, strict=True)
     model.eval()
     return comfy.model_patcher.ModelPatcher(model, load_device=mm.get_torch_device(), offload_device=mm.get_torch_device())
 
@@ -161,6 +162,36 @@ def test_a_short_sampled_latent_matches_sonicdiffusion(comfy_host, sonic):
     torch.testing.assert_close(plain, _sample(ref_plain, sonic), rtol=1e-5, atol=1e-5 * scale)
     torch.testing.assert_close(ours, theirs, rtol=1e-5, atol=1e-5 * scale)
     assert (ours - plain).abs().max() > 100 * (ours - theirs).abs().max()
+
+
+def _apply_model(patcher, s, x, sigma):
+    """BaseModel.apply_model on CFG rows [uncond, cond]: casts the input to the UNet's dtype, returns fp32 denoised."""
+    sig = torch.full((2,), sigma)
+    options = dict(patcher.model_options.get("transformer_options", {}), cond_or_uncond=[1, 0], sigmas=sig)
+    with torch.no_grad():
+        return patcher.model.apply_model(torch.cat([x, x]), sig, c_crossattn=torch.cat([s["uncond_text"], s["text"]]),
+                                         transformer_options=options)
+
+
+def test_fp16_unet_as_on_a_gpu(comfy_host, sonic):
+    """ComfyUI holds SD1.x in fp16 on a GPU while the released adapter stays fp32 (c2d_core/cast.py casts at use).
+    On an fp16 copy of the base UNet the audio's effect on one denoised prediction points the same way as in fp32
+    (cosine > 0.95, relative error < 0.35: the random tiny UNet's fp16 rounding alone is ~0.16 here), and strength 0
+    is bit-identical to the fp16 base model."""
+    base16 = comfy_unet(base_state(sonic["unet"]), torch.float16)
+    assert base16.model.get_dtype() == torch.float16
+    s16 = dict(sonic, base=base16)
+    _, patched16 = apply(comfy_host, s16)
+    _, patched32 = apply(comfy_host, sonic)
+    x = torch.randn(1, 4, 16, 16, generator=torch.Generator().manual_seed(5))
+    for sigma in (14.6, 1.0):
+        with_audio = _apply_model(patched16, s16, x, sigma)
+        assert torch.isfinite(with_audio).all()
+        effect16 = (with_audio - _apply_model(base16, s16, x, sigma)).flatten()
+        effect32 = (_apply_model(patched32, sonic, x, sigma) - _apply_model(sonic["base"], sonic, x, sigma)).flatten()
+        assert torch.nn.functional.cosine_similarity(effect16, effect32, dim=0) > 0.95
+        assert (effect16 - effect32).norm() < 0.35 * effect32.norm()
+    assert torch.equal(_sample(apply(comfy_host, s16, strength=0.0)[1], s16), _sample(base16, s16))
 
 
 @pytest.mark.parametrize("case", ["strength0", "gate0", "block_weights0"])
