@@ -67,16 +67,19 @@ def apply(host, s, name="sonic_tiny", strength=1.0, **kw):
 
 
 def comfy_eps(patcher, s, x, sigma):
-    """One ComfyUI UNet call, CFG-batched as ComfyUI does: rows [uncond, cond] with cond_or_uncond [1, 0]."""
+    """One ComfyUI UNet call, CFG-batched as ComfyUI does: rows [uncond, cond] with cond_or_uncond [1, 0]; input and
+    context in the UNet's dtype (as BaseModel._apply_model casts them), the prediction returned in fp32."""
     ms = patcher.model.model_sampling
+    dtype = patcher.model.get_dtype()
     options = dict(patcher.model_options.get("transformer_options", {}))
     sig = torch.full((2,), sigma)
     options.update(cond_or_uncond=[1, 0], sigmas=sig)
     xs = torch.cat([x, x])
-    xc = ms.calculate_input(sig, xs)
+    xc = ms.calculate_input(sig, xs).to(dtype)
+    context = torch.cat([s["uncond_text"], s["text"]]).to(dtype)
     with torch.no_grad():
-        return patcher.model.diffusion_model(xc, ms.timestep(sig).float(), context=torch.cat([s["uncond_text"], s["text"]]),
-                                             transformer_options=options)
+        return patcher.model.diffusion_model(xc, ms.timestep(sig).float(), context=context,
+                                             transformer_options=options).float()
 
 
 def their_eps(s, x, sigma, ms, audio=True):
@@ -164,18 +167,9 @@ def test_a_short_sampled_latent_matches_sonicdiffusion(comfy_host, sonic):
     assert (ours - plain).abs().max() > 100 * (ours - theirs).abs().max()
 
 
-def _apply_model(patcher, s, x, sigma):
-    """BaseModel.apply_model on CFG rows [uncond, cond]: casts the input to the UNet's dtype, returns fp32 denoised."""
-    sig = torch.full((2,), sigma)
-    options = dict(patcher.model_options.get("transformer_options", {}), cond_or_uncond=[1, 0], sigmas=sig)
-    with torch.no_grad():
-        return patcher.model.apply_model(torch.cat([x, x]), sig, c_crossattn=torch.cat([s["uncond_text"], s["text"]]),
-                                         transformer_options=options)
-
-
 def test_fp16_unet_as_on_a_gpu(comfy_host, sonic):
     """ComfyUI holds SD1.x in fp16 on a GPU while the released adapter stays fp32 (c2d_core/cast.py casts at use).
-    On an fp16 copy of the base UNet the audio's effect on one denoised prediction points the same way as in fp32
+    On an fp16 copy of the base UNet the audio's effect on one noise prediction points the same way as in fp32
     (cosine > 0.95, relative error < 0.35: the random tiny UNet's fp16 rounding alone is ~0.16 here), and strength 0
     is bit-identical to the fp16 base model."""
     base16 = comfy_unet(base_state(sonic["unet"]), torch.float16)
@@ -185,10 +179,10 @@ def test_fp16_unet_as_on_a_gpu(comfy_host, sonic):
     _, patched32 = apply(comfy_host, sonic)
     x = torch.randn(1, 4, 16, 16, generator=torch.Generator().manual_seed(5))
     for sigma in (14.6, 1.0):
-        with_audio = _apply_model(patched16, s16, x, sigma)
+        with_audio = comfy_eps(patched16, s16, x, sigma)
         assert torch.isfinite(with_audio).all()
-        effect16 = (with_audio - _apply_model(base16, s16, x, sigma)).flatten()
-        effect32 = (_apply_model(patched32, sonic, x, sigma) - _apply_model(sonic["base"], sonic, x, sigma)).flatten()
+        effect16 = (with_audio - comfy_eps(base16, s16, x, sigma)).flatten()
+        effect32 = (comfy_eps(patched32, sonic, x, sigma) - comfy_eps(sonic["base"], sonic, x, sigma)).flatten()
         assert torch.nn.functional.cosine_similarity(effect16, effect32, dim=0) > 0.95
         assert (effect16 - effect32).norm() < 0.35 * effect32.norm()
     assert torch.equal(_sample(apply(comfy_host, s16, strength=0.0)[1], s16), _sample(base16, s16))
