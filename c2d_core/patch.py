@@ -27,6 +27,12 @@ from .errors import AudioInputError
 from .rows import AUDIO, PLAIN, SOURCE_NULL, RowPlan, row_plan
 
 
+def _weights_device(module: torch.nn.Module, default: torch.device) -> torch.device:
+    """The device of a module's first parameter (where the host loaded it), or `default` for one without any."""
+    param = next(module.parameters(), None)
+    return param.device if param is not None else torch.device(default)
+
+
 def block_key(extra_options: dict) -> str | None:
     """ComfyUI's ("output", 3) + block_index 0 → "output_3_0" (None outside a UNet block)."""
     block = extra_options.get("block")
@@ -68,12 +74,13 @@ class AudioAttentionPatch:
         self.null_rows = null_rows
         self.image_weights = list(image_weights) if image_weights else None  # per-image strength schedule
         self.host_models: list = []      # set by the ComfyUI node: ModelPatchers the host must load
-        self._hidden: dict = {}          # after_text: block key → x seen by middle_patch (shared by copies)
+        self._hidden: dict = {}          # after_text: (block key, device) → x seen by middle_patch (shared by copies)
         self._path = _TrainPath(self) if train else _InferencePath()
 
     # --- ComfyUI protocol -------------------------------------------------------------------
     def __deepcopy__(self, memo):
-        """model.clone() deep-copies model_options: share weights, embeddings and caches."""
+        """ComfyUI 0.3.64's clone() deep-copies model_options (0.33's copies only its dicts and lists and shares this
+        object): either way the clone shares weights, embeddings and caches."""
         new = object.__new__(type(self))
         new.__dict__.update(self.__dict__)
         return new
@@ -104,10 +111,21 @@ class AudioAttentionPatch:
         return {"middle_patch": [self]}
 
     # --- forward ------------------------------------------------------------------------------
+    def cleanup(self) -> None:
+        """ComfyUI 0.33+ calls this on every patch after sampling (ModelPatcher.cleanup): drop hidden states an
+        interrupted run left behind; the K/V caches stay valid for the next run."""
+        self._hidden.clear()
+
     def _tokens(self, device) -> tuple[torch.Tensor, torch.Tensor]:
-        """Audio tokens (N_e, N_a, context_dim) and the null row (1, N_a, context_dim), fp32."""
-        tokens = self.adapter.tokens(self.embeds.to(device=device, dtype=torch.float32))
-        return tokens, self.adapter.uncond_tokens(device=device, dtype=torch.float32)
+        """Audio tokens (N_e, N_a, context_dim) and the null row (1, N_a, context_dim), fp32, on `device`.
+
+        Computed where the host loaded the projector, then moved: ComfyUI 0.33 runs the UNet (and so this hook) on
+        other devices too (multi-GPU work units, Select Model Device), and a projector of plain nn layers
+        (SonicDiffusion's Conv1d / LayerNorm) cannot take inputs on another device. No-op moves on one device."""
+        home = _weights_device(self.adapter.projector, device)
+        tokens = self.adapter.tokens(self.embeds.to(device=home, dtype=torch.float32))
+        null = self.adapter.uncond_tokens(device=home, dtype=torch.float32)
+        return tokens.to(device), null.to(device)
 
     def _rows(self, audio: torch.Tensor, null: torch.Tensor, plan: RowPlan) -> torch.Tensor:
         """(B, ...) per the row plan from audio rows (N_e, ...) and the null row (1, ...); plain rows get
@@ -232,7 +250,7 @@ class _RecordHidden:
     def __call__(self, x: torch.Tensor, extra_options: dict) -> torch.Tensor:
         key = block_key(extra_options)
         if key in self.patch.adapter.blocks:
-            self.patch._hidden[key] = x
+            self.patch._hidden[(key, x.device)] = x  # per device: ComfyUI 0.33 runs each GPU's rows in a thread
         return x
 
     def __deepcopy__(self, memo):
@@ -249,7 +267,7 @@ class _AfterTextOutput(_RecordHidden):
     """after_text, ComfyUI `attn2_output_patch`: n (text attention output) → n + branch(x + n)."""
 
     def __call__(self, n: torch.Tensor, extra_options: dict) -> torch.Tensor:
-        x = self.patch._hidden.pop(block_key(extra_options), None)
+        x = self.patch._hidden.pop((block_key(extra_options), n.device), None)
         if x is None:
             return n
         branch = self.patch.branch(x + n, extra_options)

@@ -118,6 +118,7 @@ class _ServerStub:
         self.routes = web.RouteTableDef()
         self.prompt_queue = _QueueStub()
         self.number = 0
+        self.node_replace_manager = _node_replace_manager()  # 0.33+: core extras register replacements
 
     def send_sync(self, event, data, sid=None):
         if event in ("executing", "executed", "execution_error", "execution_success"):
@@ -128,6 +129,33 @@ class _ServerStub:
 
     def queue_updated(self):
         pass
+
+
+def _node_replace_manager():
+    """ComfyUI's own NodeReplaceManager where the host has one (0.33+), else None."""
+    try:
+        from app.node_replace_manager import NodeReplaceManager
+    except ImportError:  # 0.3.64
+        return None
+    return NodeReplaceManager()
+
+
+def new_executor(execution, server):
+    """A PromptExecutor with ComfyUI's classic cache, built the way this host's executor wants it: 0.33+ takes
+    `cache_args` and reads its "ram" and "ram_inactive" keys on every prompt; 0.3.64 takes no cache arguments."""
+    params = inspect.signature(execution.PromptExecutor.__init__).parameters
+    if "cache_args" in params:
+        return execution.PromptExecutor(server, cache_type=execution.CacheType.CLASSIC,
+                                        cache_args={"lru": 0, "ram": 0, "ram_inactive": 0})
+    return execution.PromptExecutor(server, cache_type=execution.CacheType.CLASSIC)
+
+
+def cached_outputs(executor, node_id: str):
+    """What the executor's output cache holds for a node: ComfyUI's per-slot lists, or None. 0.33+ stores a
+    CacheEntry(ui, outputs) and reads it without awaiting through `get_local`; 0.3.64 stores the lists."""
+    cache = executor.caches.outputs
+    value = cache.get_local(node_id) if hasattr(cache, "get_local") else _run_coro(cache.get(node_id))
+    return getattr(value, "outputs", value)
 
 
 class _LogCapture(logging.Handler):
@@ -333,7 +361,7 @@ class ComfyHost:
         self.server.messages.clear()
         execution = self.execution
         if fresh or self._executor is None:
-            executor = execution.PromptExecutor(self.server, cache_type=execution.CacheType.CLASSIC)
+            executor = new_executor(execution, self.server)
             if not fresh:
                 self._executor = executor
         else:
@@ -351,7 +379,7 @@ class ComfyHost:
         raw = {}
         outputs = {}
         for node_id, node in prompt.items():
-            value = executor.caches.outputs.get(node_id)
+            value = cached_outputs(executor, node_id)
             if value is None:
                 continue
             raw[node_id] = value

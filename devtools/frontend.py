@@ -46,7 +46,8 @@ FRONTEND_VERSIONS_FILE = Path(__file__).resolve().parent / "frontend_versions.tx
 
 
 def pinned_frontend_version() -> str | None:
-    """The comfyui-frontend-package installed with the environment (requirements-dev.txt pins it)."""
+    """The comfyui-frontend-package installed with the environment (the main ComfyUI host's requirements.txt pins
+    it; scripts/setup_env.sh installs them)."""
     from importlib.metadata import PackageNotFoundError, version
     try:
         return version("comfyui-frontend-package")

@@ -51,8 +51,9 @@ def _edit_sampler(record: InversionRecord, feature_fraction: float, attention_fr
 
     def sample(model, x, sigmas, extra_args=None, callback=None, disable=None):
         extra_args = dict(extra_args or {})
-        base = model.inner_model.inner_model
-        if id(base) != record.model_id:
+        guider = model.inner_model         # KSamplerX0Inpaint → the guider (CFGGuider, Audio Guider, ...)
+        base = guider.inner_model          # what is sampled (0.33: maybe a non-dynamic delegate's reloaded model)
+        if not record.made_with(guider):
             raise EditInputError(f"the latent was inverted with another model ({record.model_name}); invert it with "
                                  "the same checkpoint the edit samples with")
         if sigmas.shape != traj.sigmas.shape or not torch.allclose(sigmas.cpu().float(), traj.sigmas.float(),
@@ -72,7 +73,10 @@ def _edit_sampler(record: InversionRecord, feature_fraction: float, attention_fr
         state = PnPState(feature_block=feature_blocks[0] if feature_blocks else None,
                          more_feature_blocks=feature_blocks[1:], attention_from=attention_from,
                          conv_blocks=blocks.conv_blocks)
-        opts = extra_args["model_options"] = dict(extra_args.get("model_options") or {})
+        # ComfyUI 0.33 multi-GPU: the source row, the PnP state and the conv hooks (installed on this UNet only) need
+        # every row in one call on this device, so the edit runs on the main device (as core's guiders do for uncond)
+        opts = extra_args["model_options"] = {k: v for k, v in (extra_args.get("model_options") or {}).items()
+                                              if k != "multigpu_clones"}
         to = opts["transformer_options"] = dict(opts.get("transformer_options") or {})
         patches = to["patches"] = {k: list(v) for k, v in (to.get("patches") or {}).items()}
         patches.setdefault("attn1_patch", []).append(PnPAttentionPatch(state))

@@ -45,7 +45,7 @@ class C2DInvertLatent(io.ComfyNode):
         steps = len(sigmas) - 1  # the host's progress bar (and preview) advances once per inversion step
         out = guider.sample(noise, samples, inversion_sampler(refine_steps, holder), sigmas.cpu(),
                             callback=latent_preview.prepare_callback(model, steps), seed=0, disable_pbar=False)
-        record = InversionRecord(holder[-1], id(model.model), type(model.model).__name__)
+        record = InversionRecord.of(holder[-1], model)
         result = {k: v for k, v in latent.items() if k not in ("noise_mask", INVERSION_KEY)}
         result["samples"] = out
         result[INVERSION_KEY] = record

@@ -1,5 +1,14 @@
-"""Root conftest: says loudly at the end of every run whether the ComfyUI host tests and the front-end
-(browser) tests ran."""
+"""Root conftest: markers for a fast inner loop, the time each run spends per test folder, and a loud line at the
+end of every run saying whether the ComfyUI host tests and the front-end (browser) tests ran.
+
+Markers (tests/pytest.ini lists them; CI runs everything): `host` (needs ComfyUI in-process), `browser` (drives the
+real front end in Chromium), `interop` (loads another node pack), `slow` (a test or its fixtures take over a minute
+on the 2-core CI machine), `smoke` (the subset the test command also runs on the oldest supported ComfyUI).
+Inner loop: `bash scripts/test.sh -m "not slow and not browser"`.
+"""
+import time
+from collections import defaultdict
+from pathlib import Path
 
 HOST_SKIP_MARK = "ComfyUI host not found"  # tests/host/conftest.py skips with this text
 FRONTEND_SKIP_MARK = "front-end tests did NOT run"  # tests/host/test_frontend.py skips with this text
@@ -18,6 +27,7 @@ def _skipped_with(terminalreporter, mark: str) -> list:
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    _write_folder_totals(terminalreporter)
     skipped = _skipped_with(terminalreporter, HOST_SKIP_MARK)
     host = getattr(config, "c2d_host_description", None)
     if skipped:
@@ -44,3 +54,71 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     ran = getattr(config, "c2d_other_packs", None)
     if ran:
         terminalreporter.write_sep("=", "INTEROP TESTS RAN with " + ", ".join(sorted(ran.values())), green=True, bold=True)
+
+
+# The smoke subset run on the oldest supported ComfyUI (scripts/test.sh, C2D_SMOKE_COMFYUI), one test per property:
+SMOKE_TESTS = (
+    # the harness on that executor API: fresh executor, outputs read from its cache, PNG written, determinism
+    "host/test_host_infra.py::test_txt2img_writes_png_and_is_deterministic",
+    "host/test_host_infra.py::test_fresh_false_reuses_cached_outputs",
+    "host/test_host_infra.py::test_executor_matches_the_hosts_api",
+    # the pack's nodes load and the core contract holds (identity at strength 0, effect, audio decides, determinism)
+    "host/test_nodes.py::test_no_op_settings_are_bit_identical_to_the_plain_model",
+    "host/test_nodes.py::test_nonzero_gate_and_strength_change_the_image",
+    "host/test_nodes.py::test_audio_decides_the_image_and_is_reproducible",
+    # what that host's clone() does with the patch objects (a deep copy over shared weights on 0.3.64)
+    "host/test_nodes.py::test_clone_shares_adapter_weights_and_blocks_match_the_family",
+    # SonicDiffusion parity through the nodes on that UNet
+    "host/test_sonicdiffusion.py::test_tokens_and_one_noise_prediction_match_sonicdiffusion",
+    # editing: inversion + Plug-and-Play with a mask
+    "host/test_editing.py::test_outside_the_mask_the_source_is_kept",
+    # trainer round trip: train on ComfyUI's UNet classes, export, the nodes reproduce the trainer's prediction
+    "trainer/test_parity.py::test_exported_adapter_through_the_nodes_reproduces_the_trainer",
+)
+HOST_FIXTURES = {"stock_host", "comfy_host", "comfy_root", "pack_host"}
+
+
+def _relative_id(item) -> str:
+    path = Path(str(item.path)).resolve()
+    return path.relative_to(Path(__file__).resolve().parent).as_posix() + "::" + item.name.split("[")[0]
+
+
+def pytest_collection_modifyitems(config, items):
+    import pytest
+    for item in items:
+        rel = _relative_id(item)
+        if rel in SMOKE_TESTS:
+            item.add_marker(pytest.mark.smoke)
+        if HOST_FIXTURES & set(getattr(item, "fixturenames", ())) or rel.startswith("host/"):
+            item.add_marker(pytest.mark.host)
+        if rel.startswith("host/test_frontend.py"):
+            item.add_marker(pytest.mark.browser)
+        if rel.startswith("host/test_interop_"):
+            item.add_marker(pytest.mark.interop)
+
+
+_FOLDER_SECONDS: dict = defaultdict(float)
+_STARTED = [time.time()]
+
+
+def pytest_sessionstart(session):
+    _STARTED[0] = time.time()
+
+
+_FOLDER_TESTS: dict = defaultdict(set)
+
+
+def pytest_runtest_logreport(report):
+    folder = report.nodeid.split("/")[0] if "/" in report.nodeid else "."
+    _FOLDER_SECONDS[folder] += report.duration  # setup + call + teardown (fixtures are paid where first used)
+    _FOLDER_TESTS[folder].add(report.nodeid)
+
+
+def _write_folder_totals(terminalreporter) -> None:
+    if not _FOLDER_SECONDS:
+        return
+    terminalreporter.write_sep("=", "time per test folder (setup + call + teardown)")
+    for folder, seconds in sorted(_FOLDER_SECONDS.items(), key=lambda kv: -kv[1]):
+        terminalreporter.write_line(f"{seconds:9.1f} s  {len(_FOLDER_TESTS[folder]):4d} tests  tests/{folder}")
+    terminalreporter.write_line(f"{sum(_FOLDER_SECONDS.values()):9.1f} s  in all "
+                                f"(wall {time.time() - _STARTED[0]:.1f} s)")

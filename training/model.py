@@ -15,6 +15,8 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+import inspect
+
 import torch
 
 from c2d_core.errors import CheckpointFileError, UnsupportedModelError, wrap_upstream
@@ -138,6 +140,14 @@ def build_tiny(cfg: ModelConfig, *, seed: int = 0, comfyui: str | None = None) -
     return Base(model=model, family=family_of(mc), kind="tiny", source=source)
 
 
+def static_weights_option(sd_module) -> dict:
+    """{"disable_dynamic": True} where ComfyUI's loader takes it (0.33+), else {}. The trainer moves the UNet itself
+    (`base.model.to(device)`) and calls it directly, so it wants a plain ModelPatcher whose weights are copied into
+    the modules, never dynamic VRAM's file-backed weights (`assign=True`) that a running ComfyUI server may turn on."""
+    params = inspect.signature(sd_module.load_checkpoint_guess_config).parameters
+    return {"disable_dynamic": True} if "disable_dynamic" in params else {}
+
+
 def load_checkpoint(cfg: ModelConfig, *, clip: bool = False, vae: bool = False, dtype: torch.dtype | None = None) -> Base:
     """The user's checkpoint through ComfyUI's loader; raises a one-line error for other model families."""
     if not cfg.checkpoint:
@@ -152,7 +162,7 @@ def load_checkpoint(cfg: ModelConfig, *, clip: bool = False, vae: bool = False, 
     options = {"dtype": dtype} if dtype is not None else {}
     try:
         patcher, clip_obj, vae_obj, _ = comfy.sd.load_checkpoint_guess_config(
-            str(path), output_vae=vae, output_clip=clip, model_options=options)
+            str(path), output_vae=vae, output_clip=clip, model_options=options, **static_weights_option(comfy.sd))
     except Exception as e:   # safetensors, torch.load (unpickling) and ComfyUI's own detection errors
         if isinstance(e, RuntimeError) and "Could not detect model type" in str(e):
             raise UnsupportedModelError(f"{path.name} is not a diffusion checkpoint ComfyUI recognises; give an SD1.5 "

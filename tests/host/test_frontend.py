@@ -149,6 +149,26 @@ def test_front_end_loads_the_pack_extension(browser_page):
     assert not _pack_problems(problems), "\n".join(problems)
 
 
+WIDGETS_OF = """(types) => types.map(t => {
+    const node = (window.LiteGraph ?? window.comfyAPI?.litegraph?.LiteGraph).createNode(t);
+    window.app.graph.add(node);
+    const widgets = (node.widgets ?? []).map(w => `${w.name}:${w.type}`);
+    window.app.graph.remove(node);
+    return widgets;
+})"""
+
+
+def test_load_audio_node_has_the_core_audio_player(browser_page, server):
+    """Each served front end draws Load Audio (C2D, checked) with the widgets of the core Load Audio node: the
+    file list, the audio player (web/c2d_audio_player.js adds it) and the upload button, without errors."""
+    page, problems = browser_page
+    problems.clear()
+    core, ours = page.evaluate(WIDGETS_OF, ["LoadAudio", "C2DLoadAudio"])
+    assert any(w.startswith("audioUI:") for w in core), core
+    assert ours == core, f"core Load Audio has {core}, Load Audio (C2D, checked) has {ours}"
+    assert not _relevant(problems, server), "\n".join(problems)
+
+
 def test_workflows_are_served_as_templates(server):
     """The front end lists a pack's example workflows from GET /api/workflow_templates."""
     templates = server.get("/api/workflow_templates")
@@ -211,6 +231,12 @@ def test_workflow_loads_queues_and_makes_an_image(browser_page, server, path, tm
     answer = response.value.json()
     assert response.value.status == 200 and answer.get("node_errors") == {}, \
         f"{path.name}: the server rejected the front end's prompt: {json.dumps(answer, indent=1)[:4000]}"
+    if server.front_end_root is not None:
+        # A newer front end: what it can change is loading and the graph → prompt conversion, checked above (the
+        # server validated its prompt). The host's own front end runs every workflow to an image, so this one stops
+        # the run instead of paying for it twice (the suite's budget).
+        _stop_queued(server)
+        return
     entry = server.wait_for_history(answer["prompt_id"], RUN_TIMEOUT_S)
     print(f"{path.name}: ran in {time.perf_counter() - t0:.1f} s")
     assert entry["status"]["status_str"] == "success", \
@@ -229,6 +255,19 @@ def test_workflow_loads_queues_and_makes_an_image(browser_page, server, path, tm
     errors = _relevant(problems, server)
     assert not errors, f"{path.name} raised in the front end while running:\n" + "\n".join(errors)
     server.post("/api/free", {"unload_models": True, "free_memory": True})
+
+
+def _stop_queued(server, timeout: float = 300.0) -> None:
+    """Drop what is pending, interrupt what runs, and wait until the server's queue is empty."""
+    server.post("/api/queue", {"clear": True})
+    server.post("/api/interrupt", {})
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        queue = server.get("/api/queue") or {}
+        if not queue.get("queue_running") and not queue.get("queue_pending"):
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"the server's queue did not empty within {timeout:.0f} s after an interrupt")
 
 
 # the other packs' model widgets in PACK_WORKFLOWS → (models/ sub-folder, devtools.standin_packs kind)

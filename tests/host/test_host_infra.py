@@ -206,7 +206,8 @@ def test_unknown_node_type_is_a_clear_error(stock_host, standins):
     workflow["nodes"].append(_node(30, "C2DNoSuchNode", widgets=[1]))
     with pytest.raises(MissingNodeTypeError, match=r"node 30 \('C2DNoSuchNode'\)"):
         ui_to_api(workflow, stock_host.nodes.NODE_CLASS_MAPPINGS)
-    with pytest.raises(PromptValidationError, match="C2DNoSuchNode does not exist"):
+    # 0.3.64: "Cannot execute because node C2DNoSuchNode does not exist."; 0.33: "Node 'C2DNoSuchNode' not found."
+    with pytest.raises(PromptValidationError, match=r"C2DNoSuchNode('? does not exist|' not found)"):
         stock_host.run({"1": {"class_type": "C2DNoSuchNode", "inputs": {}}})
 
 
@@ -263,3 +264,29 @@ def test_the_pack_and_the_tests_share_one_c2d_core(comfy_host):
     pack = comfy_host.pack_module.__name__
     assert sys.modules[f"{pack}.c2d_core.errors"] is c2d_core.errors
     assert comfy_host.pack_module.nodes.apply_adapter.AudioAttentionPatch is c2d_core.patch.AudioAttentionPatch
+
+
+def test_executor_matches_the_hosts_api(stock_host):
+    """The harness builds its executor and reads its cache the way this host's ComfyUI does: 0.33+ takes cache_args
+    (read as "ram" / "ram_inactive" on every prompt) and caches CacheEntry(ui, outputs); 0.3.64 takes no cache
+    arguments and caches the per-slot lists. The smoke run proves the 0.3.64 path, the main run the 0.33 path."""
+    import inspect
+
+    from comfy_locator import version_key
+    from devtools.comfy_host import cached_outputs, new_executor
+
+    takes_cache_args = "cache_args" in inspect.signature(stock_host.execution.PromptExecutor.__init__).parameters
+    assert takes_cache_args == (version_key(stock_host.version) >= (0, 33)), stock_host.version
+    executor = new_executor(stock_host.execution, stock_host.server)
+    if takes_cache_args:
+        assert {"ram", "ram_inactive"} <= set(executor.cache_args)
+    prompt = {"1": {"class_type": "EmptyLatentImage", "inputs": {"width": 64, "height": 40, "batch_size": 2}},
+              "2": {"class_type": "SaveLatent", "inputs": {"samples": ["1", 0], "filename_prefix": "api"}}}
+    executor.execute(prompt, "api-check", {}, ["2"])
+    assert executor.success
+    slots = cached_outputs(executor, "1")
+    assert isinstance(slots, list) and len(slots) == 1 and isinstance(slots[0], list), type(slots)
+    assert slots[0][0]["samples"].shape == (2, 4, 5, 8) and not slots[0][0]["samples"].any()
+    result = stock_host.run(prompt)
+    assert result["outputs"]["1"][0]["samples"].shape == (2, 4, 5, 8)
+    assert [f.suffix for f in result["files"]] == [".latent"] and result["files"][0].is_file()

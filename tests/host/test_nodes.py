@@ -194,6 +194,10 @@ def test_clone_shares_adapter_weights_and_blocks_match_the_family(comfy_host, as
     [p2] = clone.model_options["transformer_options"]["patches"]["middle_patch"]
     ptrs = lambda p: {n: t.data_ptr() for n, t in p.adapter.state_dict().items()}
     assert ptrs(p1) == ptrs(p2) and p1.adapter is p2.adapter
+    # what the host's clone() does with the patch object itself: 0.3.64 deep-copies model_options (our __deepcopy__
+    # makes a new wrapper over the same adapter, embeddings and caches), 0.33 copies only dicts and lists (shared)
+    from comfy_locator import version_key
+    assert (p1 is p2) == (version_key(comfy_host.version) >= (0, 33)) and p1._hidden is p2._hidden
     assert clone.model is base.model  # the UNet is shared too, as ComfyUI does
     assert "middle_patch" not in base.model_options.get("transformer_options", {}).get("patches", {})
     comfy_model = comfy_host.pack_module.nodes.comfy_model

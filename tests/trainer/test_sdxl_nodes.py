@@ -320,3 +320,35 @@ def test_sdxl_inpainting_model_with_stock_inpaint_conditioning(pack_host, adapte
     assert torch.equal(run(apply(pack_host, model, adapters["sdxl_gate05"], embeds(1), strength=0.0)), plain)
     audio = run(apply(pack_host, model, adapters["sdxl_gate05"], embeds(1)))
     assert (audio - plain).abs().max() > 1e-3
+
+
+def _reload_tiny(family, disable_dynamic=False):
+    """A loader as ComfyUI 0.33 records it in cached_patcher_init: called again, it builds a new model."""
+    return tiny(family)[0]
+
+
+def test_inversion_record_follows_the_model_through_clones_and_reloads(pack_host):
+    """The Audio Edit Sampler accepts the model a latent was inverted with (any clone, LoRA added) and, on ComfyUI
+    0.33, a reloaded copy from the same loader call (the non-dynamic delegate and multi-GPU clones are made that
+    way: ModelPatcher.clone(force_deepcopy / disable_dynamic) reruns cached_patcher_init); another model is refused."""
+    import importlib
+
+    import comfy.samplers
+
+    ec = importlib.import_module(pack_host.pack_module.__name__ + ".nodes.edit_common")
+
+    def guider(patcher):
+        g = comfy.samplers.CFGGuider(patcher)
+        g.inner_model = patcher.model            # what prepare_sampling sets before the sampler runs
+        return g
+
+    patcher, other = tiny("sd15")[0], tiny("sd15")[0]
+    record = ec.InversionRecord.of(None, patcher)
+    assert record.made_with(guider(patcher.clone())) and not record.made_with(guider(other))
+    if hasattr(patcher, "cached_patcher_init"):  # ComfyUI 0.33+
+        patcher.cached_patcher_init = (_reload_tiny, ("sd15",))
+        other.cached_patcher_init = (_reload_tiny, ("sdxl",))
+        record = ec.InversionRecord.of(None, patcher)
+        reloaded = patcher.clone(force_deepcopy=True)
+        assert reloaded.model is not patcher.model and record.made_with(guider(reloaded))
+        assert not record.made_with(guider(other))

@@ -179,3 +179,28 @@ def test_load_checkpoint_takes_sdxl_and_refuses_v_prediction(tmp_path, monkeypat
     with pytest.raises(UnsupportedModelError, match="sdxl.safetensors is a v-prediction model; the trainer trains "
                                                     "eps-prediction SD1.5 and SDXL checkpoints only"):
         load_checkpoint(ModelConfig(checkpoint=str(ckpt)))
+
+
+def test_the_trainer_asks_comfyui_for_static_weights_where_it_can(tmp_path, monkeypatch, comfy_root):
+    """ComfyUI 0.33's loader takes disable_dynamic (a server on a GPU may otherwise give dynamic-VRAM, file-backed
+    weights); the trainer, which moves and calls the UNet itself, passes True where the loader has it."""
+    import inspect
+
+    import comfy.sd
+
+    from comfy_locator import comfyui_version, version_key
+    from training.config import ModelConfig
+    from training.model import load_checkpoint
+
+    real = inspect.signature(comfy.sd.load_checkpoint_guess_config).parameters
+    assert ("disable_dynamic" in real) == (version_key(comfyui_version(comfy_root)) >= (0, 33))
+    fake, seen = _fake_loader(v_pred=False), []
+
+    def load(ckpt_path, output_vae=True, output_clip=True, model_options={}, disable_dynamic=False):
+        seen.append(disable_dynamic)
+        return fake(ckpt_path)
+
+    monkeypatch.setattr(comfy.sd, "load_checkpoint_guess_config", load)
+    ckpt = tmp_path / "sdxl.safetensors"
+    ckpt.write_bytes(b"stand-in")
+    assert load_checkpoint(ModelConfig(checkpoint=str(ckpt))).family == "sdxl" and seen == [True]

@@ -261,3 +261,31 @@ def test_converted_adapter_survives_our_own_file_round_trip_strictly(tmp_path, t
     b = load_adapter(tmp_path / "s.safetensors").adapter
     e = torch.randn(2, 1024)
     torch.testing.assert_close(b.tokens(e), a.tokens(e), rtol=0, atol=0)
+
+
+def test_hooks_on_another_device_than_the_adapter(monkeypatch):
+    """ComfyUI 0.33 runs the UNet on other devices (multi-GPU work units, each in a thread; Select Model Device) while
+    the adapter stays where its patcher loaded it. The tokens are computed on the projector's device (SonicDiffusion's
+    plain Conv1d / LayerNorm take no inputs from elsewhere) and moved to the hidden states'; the after_text hooks
+    keep one hidden state per device, so two devices running the same block do not take each other's rows."""
+    a = AudioAdapter(sonic_config(SMALL))
+    patch = AudioAttentionPatch(a, torch.randn(1, 1024))
+    seen = []
+    a.projector.register_forward_pre_hook(lambda module, args: seen.append(args[0].device.type))
+    tokens, null = patch._tokens(torch.device("meta"))            # "meta" stands in for a second GPU here
+    assert seen and set(seen) == {"cpu"}
+    assert tokens.device.type == null.device.type == "meta" and tokens.shape[1:] == null.shape[1:]
+    record, output = patch.hooks()["middle_patch"][0], patch.hooks()["attn2_output_patch"][0]
+    opts = {"block": ("output", 10), "block_index": 0, "cond_or_uncond": [0]}
+    x_cpu, x_meta = torch.randn(1, 6, 32), torch.empty(3, 6, 32, device="meta")
+    record(x_cpu, opts)
+    record(x_meta, opts)                                          # the other device's thread, same block
+    branched = []
+    monkeypatch.setattr(patch, "branch", lambda h, extra: branched.append(h) or None)
+    output(torch.empty(3, 6, 32, device="meta"), opts)
+    output(torch.zeros(1, 6, 32), opts)
+    assert [h.shape[0] for h in branched] == [3, 1] and [h.device.type for h in branched] == ["meta", "cpu"]
+    torch.testing.assert_close(branched[1], x_cpu)
+    record(x_cpu, opts)
+    patch.cleanup()                                               # ComfyUI 0.33 calls it after sampling
+    assert patch._hidden == {}
