@@ -112,7 +112,8 @@ def main(argv=None) -> int:
     for name in ("clap2diffusion", "devtools"):
         logging.getLogger(name).setLevel(logging.INFO)
 
-    from devtools.comfy_host import NOT_FOUND, PromptExecutionError, PromptValidationError, find_comfyui, get_host
+    from devtools.comfy_host import (NOT_FOUND, HostError, PromptExecutionError, PromptValidationError, find_comfyui,
+                                     get_host)
     from devtools.workflow_api import ui_to_api
 
     comfy_root = find_comfyui()
@@ -124,7 +125,11 @@ def main(argv=None) -> int:
         return 2
     workflow = json.loads(Path(args.workflow).read_text())
     out = Path(args.out)
-    host = get_host(out / "models", out, load_pack=True, comfy_root=comfy_root)
+    try:
+        host = get_host(out / "models", out, load_pack=True, comfy_root=comfy_root)
+    except HostError as e:  # e.g. a package the found ComfyUI needs is not installed: one line with the fix
+        print(f"[demo] {e}", file=sys.stderr)
+        return 2
     api = ui_to_api(workflow, host.nodes.NODE_CLASS_MAPPINGS)
     nodes = {n["class_type"]: n["inputs"] for n in api.values()}
     names = {"ckpt": nodes["CheckpointLoaderSimple"]["ckpt_name"], "clap": nodes["C2DCLAPLoader"]["clap_name"],

@@ -29,7 +29,11 @@ fi
 export C2D_PY="$VENV/bin/python"
 source "$HERE/scripts/find_comfyui.sh"
 # The requirements of the ComfyUI versions found (0.33 adds comfy-aimdo, comfy-kitchen, blake3, ...).
-_c2d_host_reqs() { grep -hvE '^[[:space:]]*(#|$)|^(torch|torchvision|torchaudio)[[:space:]]*(#.*)?$' "$1/requirements.txt"; }
+# The smoke host's front-end packages are left out: only the main host's front end is served by the tests.
+_c2d_host_reqs() {
+  grep -hvE '^[[:space:]]*(#|$)|^(torch|torchvision|torchaudio)[[:space:]]*(#.*)?$' "$1/requirements.txt" |
+    if [ "$1" = "${C2D_SMOKE_COMFYUI:-}" ]; then grep -vE '^comfyui-(frontend-package|workflow-templates|embedded-docs)'; else cat; fi
+}
 C2D_HOST_REQS=""
 for host in "${C2D_SMOKE_COMFYUI:-}" "${COMFYUI_PATH:-}"; do
   [ -n "$host" ] && [ -f "$host/requirements.txt" ] && C2D_HOST_REQS="$C2D_HOST_REQS $host"

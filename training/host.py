@@ -20,5 +20,7 @@ def import_comfy(comfyui: str | os.PathLike | None = None, *, cpu: bool | None =
     """`comfy_locator.import_comfy` with the trainer's wording: comfyui is the `model.comfyui` setting."""
     try:
         return comfy_locator.import_comfy(comfyui, cpu=cpu)
+    except comfy_locator.HostDependencyError as e:  # found, but a package it needs is missing: the line says which
+        raise HostNotFoundError(str(e)) from None
     except comfy_locator.HostNotFoundError as e:
         raise HostNotFoundError(f"{e}; the trainer uses ComfyUI's model code: set model.comfyui (or COMFYUI_PATH)")

@@ -40,14 +40,20 @@ def test_newest_version_is_the_main_host_and_the_oldest_other_runs_the_smoke_sub
     assert L.test_hosts()[1] is None                              # one version found: no smoke run
 
 
-def test_a_missing_host_dependency_is_one_line_naming_it_and_the_fix(tmp_path):
-    """ComfyUI 0.33 imports comfy_aimdo from comfy/memory_management.py; without it, one line says what to install."""
-    root = fake_comfyui(tmp_path / "ComfyUI", "0.33.0")
+def _needs_a_missing_package(root: Path) -> Path:
+    """A ComfyUI whose comfy.model_management imports a package this environment lacks (as 0.33's comfy_aimdo)."""
     (root / "utils").mkdir()
     (root / "utils" / "__init__.py").write_text("")
     (root / "utils" / "extra_config.py").write_text("")
     (root / "comfy" / "cli_args.py").write_text("class _A:\n    cpu = False\nargs = _A()\n")
     (root / "comfy" / "model_management.py").write_text("import comfy_aimdo_not_installed_here\n")
+    return root
+
+
+def test_a_missing_host_dependency_is_one_line_naming_it_and_the_fix(tmp_path):
+    """ComfyUI 0.33 imports comfy_aimdo from comfy/memory_management.py; without it, one line says what to install,
+    from the locator and from the demo (the README's main job)."""
+    root = _needs_a_missing_package(fake_comfyui(tmp_path / "ComfyUI", "0.33.0"))
     code = ("import comfy_locator as L\n"
             "try:\n    L.import_comfy(%r, cpu=True)\nexcept L.HostDependencyError as e:\n    print('ERR', e)\n" % str(root))
     r = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
@@ -55,6 +61,10 @@ def test_a_missing_host_dependency_is_one_line_naming_it_and_the_fix(tmp_path):
     assert r.returncode == 0 and len(lines) == 1, r.stdout + r.stderr
     assert "ComfyUI 0.33.0" in lines[0] and "'comfy_aimdo_not_installed_here'" in lines[0]
     assert f"pip install -r {root.resolve() / 'requirements.txt'}" in lines[0] and "Traceback" not in r.stderr
+    demo = subprocess.run([sys.executable, "-m", "devtools.demo", "--out", str(tmp_path / "out"), "--no-toy"], cwd=REPO,
+                          env={**os.environ, "COMFYUI_PATH": str(root)}, capture_output=True, text=True, timeout=300)
+    said = [l for l in demo.stderr.splitlines() if "comfy_aimdo_not_installed_here" in l]
+    assert demo.returncode == 2 and len(said) == 1 and "Traceback" not in demo.stderr, demo.stderr[-3000:]
 
 
 def test_comfyui_path_comes_first_and_a_wrong_one_is_reported(tmp_path, monkeypatch, caplog):
