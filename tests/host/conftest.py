@@ -26,8 +26,8 @@ from devtools.comfy_host import find_comfyui, get_host
 
 log = logging.getLogger(__name__)
 
-SKIP_REASON = ("ComfyUI host not found: set COMFYUI_PATH to a ComfyUI checkout (>= 0.3.64), or install ComfyUI "
-               "at /opt/ComfyUI or ~/ComfyUI; host tests did NOT run")
+SKIP_REASON = ("ComfyUI host not found: set COMFYUI_PATH to a ComfyUI checkout (0.3.64 to 0.33.0 are tested), or "
+               "install ComfyUI at /opt/ComfyUI or ~/ComfyUI; host tests did NOT run")
 STANDIN_NAMES = {"sd15": ("checkpoints", "c2d_standin_sd15.safetensors"),
                  "sd15_inpaint": ("checkpoints", "c2d_standin_sd15_inpainting.safetensors"),
                  "sd15_lora": ("loras", "c2d_standin_sd15_lora.safetensors")}

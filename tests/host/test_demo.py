@@ -3,7 +3,10 @@ import os
 import subprocess
 from pathlib import Path
 
+import pytest
 from PIL import Image
+
+pytestmark = pytest.mark.slow  # 108 s on the 2-core CPU (the whole main job in a subprocess)
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -13,6 +13,8 @@ import pytest
 import torch
 from PIL import Image
 
+pytestmark = pytest.mark.slow  # 88 s on the 2-core CPU (a fresh clone draws the grid)
+
 REPO = Path(__file__).resolve().parents[2]
 
 
