@@ -2,8 +2,8 @@
 end of every run saying whether the ComfyUI host tests and the front-end (browser) tests ran.
 
 Markers (tests/pytest.ini lists them; CI runs everything): `host` (needs ComfyUI in-process), `browser` (drives the
-real front end in Chromium), `interop` (loads another node pack), `slow` (a test or its fixtures take over a minute
-on the 2-core CI machine), `smoke` (the subset the test command also runs on the oldest supported ComfyUI).
+real front end in Chromium), `interop` (loads another node pack), `slow` (over a minute on the 2-core CI machine with
+cold caches or a busy CPU), `smoke` (the subset the test command also runs on the oldest supported ComfyUI).
 Inner loop: `bash scripts/test.sh -m "not slow and not browser"`.
 """
 import time

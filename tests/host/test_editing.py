@@ -97,7 +97,7 @@ def run(host, prompt, node="25"):
     return out[node][0]["samples"].clone(), out["21"][0]["samples"].clone()
 
 
-@pytest.mark.slow  # 221 s on the 2-core CPU (it pays for the module's inversions)
+@pytest.mark.slow  # pays for the module's first inversions: 221 s on a busy 2-core CPU, 32 s alone
 def test_inversion_reconstructs_far_better_than_img2img(comfy_host, names):
     rec, source = run(comfy_host, edit_graph(names["ckpt"], mode="reconstruct"))
     img2img, _ = run(comfy_host, edit_graph(names["ckpt"], mode="img2img"), node="5")

@@ -311,7 +311,7 @@ def _stage_pack_models(workflow, server, models_dir, workdir, keys):
         pool.submit(work).result()
 
 
-@pytest.mark.slow  # 140 s for AnimateDiff's on the 2-core CPU
+@pytest.mark.slow  # AnimateDiff's: 140 s on a busy 2-core CPU, 47 s alone
 @pytest.mark.parametrize("name", sorted(PACK_WORKFLOWS))
 def test_pack_workflow_loads_queues_and_runs_with_the_other_packs(request, browser_page, server, host_models_dir,
                                                                   host_workdir, name, tmp_path):

@@ -8,7 +8,7 @@ import pytest
 
 from toy import placement as P
 
-# 870 s measured on the 2-core CPU with the base pretrained in the same run (the base is cached per machine after)
+# 870 s on a busy 2-core CPU with the base pretrained in the same run; 303 s alone with the base cached per machine
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400)]
 
 
