@@ -1,10 +1,10 @@
 """Finds ComfyUI checkouts and imports one as a library — the one locator the trainer, the demo and the tests
 share (the nodes themselves run inside ComfyUI and never need it).
 
-Where it looks: $COMFYUI_PATH (an explicit choice: used first), the folders in $COMFYUI_PATHS (os.pathsep-separated),
-the parent of the `custom_nodes/` folder this repository sits in, then the conventional places /opt/ComfyUI*,
-~/ComfyUI* (or the folders in $C2D_COMFYUI_PLACES instead) and the releases `scripts/setup_env.sh` fetches into
-~/.cache/clap2diffusion/ComfyUI-<version>. Without COMFYUI_PATH the newest version found is used; the test command
+Where it looks: $COMFYUI_PATH (an explicit choice: used first), the parent of the `custom_nodes/` folder this
+repository sits in (used next), the folders in $COMFYUI_PATHS (os.pathsep-separated), then the conventional places
+/opt/ComfyUI*, ~/ComfyUI* (or the folders in $C2D_COMFYUI_PLACES instead) and the releases `scripts/setup_env.sh`
+fetches into ~/.cache/clap2diffusion/ComfyUI-<version>. Otherwise the newest version found is used; the test command
 also runs a smoke subset on the oldest other version found (`test_hosts`).
 """
 from __future__ import annotations
@@ -21,7 +21,6 @@ log = logging.getLogger(__name__)
 REPO_ROOT = Path(__file__).resolve().parent
 OLDEST_VERSION = "0.3.64"   # the oldest ComfyUI release the suite runs against (its smoke subset)
 NEWEST_VERSION = "0.33.0"   # the newest ComfyUI release the suite runs against (the default host; fetched when none)
-TESTED_VERSIONS = (OLDEST_VERSION, NEWEST_VERSION)
 TESTED_VERSION = NEWEST_VERSION  # what the set-up fetches (git tag v<version>) when nothing is found
 FETCH_ROOT = Path.home() / ".cache" / "clap2diffusion"
 FETCHED = FETCH_ROOT / f"ComfyUI-{TESTED_VERSION}"
@@ -85,7 +84,8 @@ def _conventional_places() -> list[Path]:
     else:
         for place in DEFAULT_PLACES:  # /opt/ComfyUI, /opt/ComfyUI-0.33.0, ~/ComfyUI, ...
             found += [place, *sorted(place.parent.glob(place.name + "-*"))]
-    return found + sorted(FETCH_ROOT.glob("ComfyUI-*"))  # what scripts/setup_env.sh fetched
+    fetched = [p for p in sorted(FETCH_ROOT.glob("ComfyUI-*")) if p.suffix != ".part"]  # .part: a fetch under way
+    return found + fetched
 
 
 def find_all() -> list[FoundHost]:
@@ -95,10 +95,10 @@ def find_all() -> list[FoundHost]:
     env = os.environ.get("COMFYUI_PATH")
     if env:
         candidates.append(("COMFYUI_PATH", Path(env).expanduser()))
-    candidates += [("COMFYUI_PATHS", Path(p).expanduser())
-                   for p in os.environ.get("COMFYUI_PATHS", "").split(os.pathsep) if p]
     if REPO_ROOT.parent.name == "custom_nodes":
         candidates.append(("custom_nodes parent", REPO_ROOT.parent.parent))
+    candidates += [("COMFYUI_PATHS", Path(p).expanduser())
+                   for p in os.environ.get("COMFYUI_PATHS", "").split(os.pathsep) if p]
     candidates += [("conventional place", p) for p in _conventional_places()]
     hosts, seen = [], set()
     for origin, path in candidates:
@@ -114,11 +114,12 @@ def find_all() -> list[FoundHost]:
 
 
 def find_host() -> FoundHost | None:
-    """The ComfyUI to use: COMFYUI_PATH when it is a checkout, else the newest version found; None when none is."""
+    """The ComfyUI to use: COMFYUI_PATH when it is a checkout, else the ComfyUI whose custom_nodes/ holds this
+    repository, else the newest version found; None when none is."""
     hosts = find_all()
     if not hosts:
         return None
-    if hosts[0].origin == "COMFYUI_PATH":
+    if hosts[0].origin in ("COMFYUI_PATH", "custom_nodes parent"):
         return hosts[0]
     return max(hosts, key=lambda h: version_key(h.version))  # max keeps the first of equal versions
 

@@ -35,6 +35,10 @@ def test_newest_version_is_the_main_host_and_the_oldest_other_runs_the_smoke_sub
     monkeypatch.setenv("COMFYUI_PATH", str(old))                  # an explicit choice wins over the newest
     main, smoke = L.test_hosts()
     assert (main.path, smoke.path) == (old.resolve(), mid.resolve())
+    monkeypatch.delenv("COMFYUI_PATH")
+    installed_in = fake_comfyui(tmp_path / "in-use", "0.20.0")
+    monkeypatch.setattr(L, "REPO_ROOT", installed_in / "custom_nodes" / "ComfyUI-CLAP2Diffusion")
+    assert L.find() == installed_in.resolve()                     # the ComfyUI this pack is installed in comes next
     monkeypatch.setenv("COMFYUI_PATHS", "")
     monkeypatch.setenv("C2D_COMFYUI_PLACES", "")
     assert L.test_hosts()[1] is None                              # one version found: no smoke run
