@@ -37,9 +37,6 @@ class FoundHost:
     version: str
     origin: str
 
-    def __str__(self) -> str:
-        return f"{self.path} ({self.version or 'version unknown'})"
-
 
 class HostNotFoundError(ValueError):
     """No usable ComfyUI checkout."""
