@@ -22,6 +22,7 @@ else
   echo "!!! [test] NO CHROMIUM FOUND: front-end tests will be SKIPPED and prove nothing."
   echo "!!!        Install Debian's chromium (.ci/run does) or set C2D_CHROMIUM."
 fi
+echo "[test] disk: $(df -Pk "${TMPDIR:-/tmp}" | awk 'NR==2 {printf "%.1f", $4/1e6}') GB free in ${TMPDIR:-/tmp}"
 REPORTS="$(mktemp -d)"
 set +e
 "$C2D_PY" -m pytest -c tests/pytest.ini tests --junitxml="$REPORTS/main.xml" "$@"

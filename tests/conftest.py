@@ -5,7 +5,11 @@ Markers (tests/pytest.ini lists them; CI runs everything): `host` (needs ComfyUI
 real front end in Chromium), `interop` (loads another node pack), `slow` (over a minute on the 2-core CI machine with
 cold caches or a busy CPU), `smoke` (the subset the test command also runs on the oldest supported ComfyUI).
 Inner loop: `bash scripts/test.sh -m "not slow and not browser"`.
+The last lines also say the lowest free disk space seen in the temp folder, and after which test (tests/pytest.ini
+removes a passed test's tmp_path at once and keeps one session's folders, so a run needs its largest fixtures only).
 """
+import shutil
+import tempfile
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -101,17 +105,32 @@ _FOLDER_SECONDS: dict = defaultdict(float)
 _STARTED = [time.time()]
 
 
+_STARTED_FREE = [0]
+
+
 def pytest_sessionstart(session):
     _STARTED[0] = time.time()
+    _STARTED_FREE[0] = _free_bytes()
 
 
 _FOLDER_TESTS: dict = defaultdict(set)
+
+
+_LOWEST_FREE: list = []  # [free bytes, nodeid] at the lowest point seen after a test phase
+
+
+def _free_bytes() -> int:
+    return shutil.disk_usage(tempfile.gettempdir()).free
 
 
 def pytest_runtest_logreport(report):
     folder = report.nodeid.split("/")[0] if "/" in report.nodeid else "."
     _FOLDER_SECONDS[folder] += report.duration  # setup + call + teardown (fixtures are paid where first used)
     _FOLDER_TESTS[folder].add(report.nodeid)
+    if report.when == "call":  # the test's files are all there before tmp_path is cleaned in teardown
+        free = _free_bytes()
+        if not _LOWEST_FREE or free < _LOWEST_FREE[0]:
+            _LOWEST_FREE[:] = [free, report.nodeid]
 
 
 def _write_folder_totals(terminalreporter) -> None:
@@ -122,3 +141,6 @@ def _write_folder_totals(terminalreporter) -> None:
         terminalreporter.write_line(f"{seconds:9.1f} s  {len(_FOLDER_TESTS[folder]):4d} tests  tests/{folder}")
     terminalreporter.write_line(f"{sum(_FOLDER_SECONDS.values()):9.1f} s  in all "
                                 f"(wall {time.time() - _STARTED[0]:.1f} s)")
+    if _LOWEST_FREE:
+        terminalreporter.write_line(f"disk: {_STARTED_FREE[0] / 1e9:.1f} GB free in {tempfile.gettempdir()} at the start, "
+                                    f"lowest {_LOWEST_FREE[0] / 1e9:.1f} GB after {_LOWEST_FREE[1]}")
