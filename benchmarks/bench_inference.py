@@ -56,7 +56,7 @@ def main(argv=None):
 
     import torch
 
-    from c2d_core.clap.encoder import ClapAudioEncoder
+    from c2d_core.encoder_registry import load_audio_encoder
     from c2d_core.config import AdapterConfig
     from devtools.demo_audio import synth
 
@@ -69,7 +69,7 @@ def main(argv=None):
     clap_dir = work / "models" / "clap" / "bench-clap"
 
     # CLAP encode, 10 s clip, real HTSAT-tiny size
-    enc = ClapAudioEncoder.from_path(clap_dir)
+    enc = load_audio_encoder(clap_dir)
     wav = torch.from_numpy(synth("rain", 10.0, 44_100, 2))
     enc.encode(wav, 44_100)
     clap_times = []

@@ -43,14 +43,14 @@ def main(argv=None) -> int:
     ap.add_argument("--dtype", choices=sorted(DTYPES), default="fp32")
     args = ap.parse_args(argv)
     from c2d_core.clap import MsClapAudioEncoder
-    from c2d_core.clap.encoder import ClapAudioEncoder
+    from c2d_core.encoder_registry import load_audio_encoder
     from devtools.standin_clap import make_random_clap_folder
     from devtools.standin_msclap import random_msclap_state
 
     device, dtype = torch.device(args.device), DTYPES[args.dtype]
     ms = MsClapAudioEncoder.from_checkpoint({"model": random_msclap_state(seed=0)}, device=device, dtype=dtype)
     with tempfile.TemporaryDirectory() as tmp:
-        laion = ClapAudioEncoder.from_path(make_random_clap_folder(f"{tmp}/clap", seed=0, tiny=False),
+        laion = load_audio_encoder(make_random_clap_folder(f"{tmp}/clap", seed=0, tiny=False),
                                            device=device, dtype=dtype)
     wav = clip()
     times = {"msclap-2022": [], "laion-htsat": []}

@@ -35,7 +35,7 @@ def main(argv=None):
     import torch
 
     from c2d_core.audio import check_waveform, prepare_waveform
-    from c2d_core.clap.encoder import ClapAudioEncoder
+    from c2d_core.encoder_registry import load_audio_encoder
     from c2d_core.timeline import encode_timeline
     from devtools.memory import PeakRSS, available
     from devtools.standin_clap import make_random_clap_folder
@@ -44,7 +44,7 @@ def main(argv=None):
         raise SystemExit("needs Linux (/proc/self/clear_refs) and glibc to measure peak memory")
     torch.manual_seed(0)
     folder = make_random_clap_folder(tempfile.mkdtemp(prefix="c2d_bench_tl_") + "/clap", projection_dim=512)
-    enc = ClapAudioEncoder.from_path(folder)
+    enc = load_audio_encoder(folder)
     encode_timeline(enc, torch.randn(1, args.channels, 3 * args.rate) * 0.1, args.rate, fps=1.0)  # warm-up
 
     print(f"small random CLAP (HTSAT, hidden 256), clip {args.rate} Hz × {args.channels} ch float32, "

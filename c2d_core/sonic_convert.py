@@ -19,7 +19,6 @@ plain containers is refused before any of its code can run.
 from __future__ import annotations
 
 import os
-import pickle
 import re
 from pathlib import Path
 
@@ -31,6 +30,7 @@ from .config import AdapterConfig, BlockSpec
 from .errors import AdapterFileError
 from .families import family_layout
 from .placement import select_blocks
+from .torch_files import read_checkpoint, tensor_dict
 
 SONIC_CLAP_ID = "msclap-2022"
 SONIC_CONFIG = dict(clap_dim=1024, context_dim=768, n_tokens=77, n_mlps=1, hidden_dim=1024, gate_init=0.1,
@@ -80,22 +80,12 @@ def _diffusers_name(key: str, tensor: str) -> str:
 def read_torch_file(path: str | os.PathLike, what: str) -> dict[str, torch.Tensor]:
     """A .pt/.pth state dict, read with weights_only=True (no pickled code runs) → {name: tensor}."""
     path = Path(path)
-    if not path.is_file():
-        raise AdapterFileError(f"SonicDiffusion {what} file not found: {path}")
-    try:
-        obj = torch.load(str(path), map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as e:
-        raise AdapterFileError(
-            f"{path.name} ({what}) needs unsafe unpickling (it holds Python objects beyond tensors, which could "
-            f"run code) and is refused; it was not loaded. Use the file as released by SonicDiffusion, or re-save "
-            f"its state dict with torch.save(state_dict) ({str(e).splitlines()[0][:200]})") from None
-    except Exception as e:  # truncated zip, not a torch file at all
-        raise AdapterFileError(f"{path.name} ({what}) is not a readable torch file ({type(e).__name__}: "
-                               f"{str(e)[:200]}); download it again") from None
-    if not isinstance(obj, dict) or not all(isinstance(k, str) and torch.is_tensor(v) for k, v in obj.items()):
-        raise AdapterFileError(f"{path.name} ({what}) is not a state dict of named tensors (got {type(obj).__name__}); "
-                               "give SonicDiffusion's released file")
-    return {k: v.detach() for k, v in obj.items()}
+    obj = read_checkpoint(path, what=f"a SonicDiffusion {what} file", error=AdapterFileError,
+                          unsafe_advice="Use the file as released by SonicDiffusion, or re-save its state dict with "
+                                        "torch.save(state_dict)")
+    state = tensor_dict(obj, name=f"{path.name} ({what})", what=f"a SonicDiffusion {what}", error=AdapterFileError,
+                        advice="give SonicDiffusion's released file")
+    return {k: v.detach() for k, v in state.items()}
 
 
 def _shape_error(file: str, name: str, got, want) -> AdapterFileError:

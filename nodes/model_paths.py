@@ -1,9 +1,11 @@
-"""Model folders of the pack: models/clap/ and models/audio_adapters/ (registered once at import)."""
+"""Model folders of the pack: models/clap/ and models/audio_adapters/ (registered once at import); audio encoders
+are also listed from ComfyUI's own models/audio_encoders/."""
 import os
 
 import folder_paths
 
 CLAP_FOLDER = "clap"
+AUDIO_ENCODER_FOLDERS = (CLAP_FOLDER, "audio_encoders")  # ours first, then ComfyUI's own (ComfyUI registers it)
 ADAPTER_FOLDER = "audio_adapters"
 CLAP_EXTENSIONS = {".safetensors", ".pt", ".ckpt", ".bin", ".pth"}
 # .pt etc. are listed so a user who drops one gets a clear "convert to safetensors" error, not silence.
@@ -46,13 +48,32 @@ def _model_path(folder: str, name: str) -> str:
     return folder_paths.get_full_path_or_raise(folder, name)
 
 
+def _is_hf_folder(path: str) -> bool:
+    return os.path.isfile(os.path.join(path, "config.json"))
+
+
 def list_clap_models() -> list[str]:
-    """Files in models/clap/ plus Hugging Face format folders (a folder holding config.json)."""
-    return _list_models(CLAP_FOLDER, lambda path: os.path.isfile(os.path.join(path, "config.json")))
+    """Audio encoders in models/clap/ and models/audio_encoders/: files plus Hugging Face format folders (a folder
+    holding config.json). A name in both folders is listed once and read from models/clap/."""
+    names = set()
+    for folder in AUDIO_ENCODER_FOLDERS:
+        if folder in folder_paths.folder_names_and_paths:
+            names.update(_list_models(folder, _is_hf_folder))
+    return sorted(names)
 
 
 def clap_model_path(name: str) -> str:
-    return _model_path(CLAP_FOLDER, name)
+    """Full path of a listed audio encoder, looked up in models/clap/ first."""
+    for folder in AUDIO_ENCODER_FOLDERS:
+        if folder not in folder_paths.folder_names_and_paths:
+            continue
+        for root in folder_paths.get_folder_paths(folder):
+            if os.path.isdir(os.path.join(root, name)):
+                return os.path.join(root, name)
+        found = folder_paths.get_full_path(folder, name)
+        if found is not None:
+            return found
+    return folder_paths.get_full_path_or_raise(CLAP_FOLDER, name)
 
 
 def list_adapters() -> list[str]:

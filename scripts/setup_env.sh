@@ -19,6 +19,9 @@ if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$STAMP" 2>/dev/null)" != "$WANT" ]; 
   "$VENV/bin/pip" install -q -r "$HERE/requirements.txt" -r "$HERE/requirements-dev.txt"
   # Microsoft CLAP, tests only (parity reference): it pins numpy<2 / transformers<5, so without its deps.
   "$VENV/bin/pip" install -q --no-deps "msclap==1.3.4"
+  # ImageBind's own code, tests only (parity reference): imagebind-unofficial and pytorchvideo pull in video
+  # packages (decord, fvcore, av pins) the audio path never uses, so without their deps (tests/unit/imagebind_reference.py).
+  "$VENV/bin/pip" install -q --no-deps "imagebind-unofficial==0.1.1" "pytorchvideo==0.1.5"
   # newer front ends the front-end test also opens the workflows in (beside the host's own), each in its folder
   for v in $(grep -v '^#' "$HERE/devtools/frontend_versions.txt"); do
     "$VENV/bin/pip" install -q --no-deps --upgrade --target "$VENV/frontends/$v" "comfyui-frontend-package==$v"

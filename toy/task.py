@@ -62,9 +62,9 @@ def clips(labels: list[int], seed: int, seconds: tuple[float, float]) -> list[np
 
 def clap_embed(waves: list[np.ndarray], clap_dir: Path, batch: int = 16) -> torch.Tensor:
     """Embeddings (N, D) through the real CLAP code path (ClapAudioEncoder); clips padded per batch."""
-    from c2d_core.clap.encoder import ClapAudioEncoder
+    from c2d_core.encoder_registry import load_audio_encoder
 
-    enc = ClapAudioEncoder.from_path(str(clap_dir))
+    enc = load_audio_encoder(str(clap_dir))
     out = []
     for i in range(0, len(waves), batch):
         chunk = waves[i:i + batch]

@@ -87,8 +87,8 @@ def prepare(cfg: Config, *, clap_encoder=None, base=None) -> PrepareReport:
     from .model import load_checkpoint
 
     if clap_encoder is None:
-        from c2d_core.clap.encoder import ClapAudioEncoder
-        clap_encoder = ClapAudioEncoder.from_path(cfg.clap.model)
+        from c2d_core.encoder_registry import load_audio_encoder
+        clap_encoder = load_audio_encoder(cfg.clap.model)
     writer = CacheWriter(cfg.cache_dir, _encoders(cfg, clap_encoder), shard_size=cfg.data.shard_size)
     settings = _settings(cfg)
     fingerprint = {s.id: s.fingerprint(settings) for s in samples}

@@ -1,13 +1,12 @@
-"""Shared loading helpers of the CLAP towers: transformers (imported on use), quiet loading, reading a checkpoint
-file's tensors without unsafe unpickling."""
+"""Shared loading helpers of the CLAP towers: transformers (imported on use), quiet loading, reading a LAION-CLAP
+checkpoint through the pack's one safe reader."""
 from __future__ import annotations
 
 import contextlib
 from pathlib import Path
 
-import torch
-
-from ..errors import ClapModelError, wrap_upstream
+from ..errors import ClapModelError
+from ..torch_files import read_checkpoint
 
 
 def transformers_module():
@@ -19,25 +18,10 @@ def transformers_module():
 
 
 def read_state_dict(path: Path) -> dict:
-    """Tensors of a checkpoint file; refuses anything that needs unsafe unpickling."""
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-        try:
-            return load_file(str(path))
-        except Exception as e:
-            raise ClapModelError(wrap_upstream(f"{path.name} is not a readable safetensors file; download it again",
-                                               e)) from e
-    import pickle
-    try:
-        return torch.load(str(path), map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as e:
-        raise ClapModelError(wrap_upstream(
-            f"{path.name} needs unsafe unpickling (it stores Python objects besides tensors), so it was refused: "
-            "a file like that can run arbitrary code. Use the Hugging Face folder of the same model "
-            "(e.g. laion/clap-htsat-unfused) or re-save only its state_dict", e)) from e
-    except Exception as e:
-        raise ClapModelError(wrap_upstream(f"could not read {path.name} as a torch checkpoint: the file is truncated "
-                                           "or not a CLAP checkpoint; download it again", e)) from e
+    """Tensors of a LAION-CLAP checkpoint file (`torch_files.read_checkpoint`: never unsafe unpickling)."""
+    return read_checkpoint(path, what="a CLAP checkpoint", error=ClapModelError,
+                           unsafe_advice="Use the Hugging Face folder of the same model (e.g. laion/clap-htsat-unfused) "
+                                         "or re-save only its state_dict")
 
 
 @contextlib.contextmanager

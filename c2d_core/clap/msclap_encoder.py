@@ -1,4 +1,4 @@
-"""Microsoft CLAP (2022 Cnn14, 2023 HTSAT) as a CLAP encoder of the pack: `clap_encoder.ClapAudioEncoder`'s interface.
+"""Microsoft CLAP (2022 Cnn14, 2023 HTSAT) as an audio encoder of the pack (`audio_encoder.AudioEncoder`).
 
 Audio preparation (SonicDiffusion's `CLAP/src/CLAPWrapper.py` `load_audio_into_tensor`, made deterministic):
   1. channels averaged to mono, resampled to 44.1 kHz (torchaudio's sinc resampler, as `T.Resample`), the
@@ -20,12 +20,11 @@ from pathlib import Path
 
 import torch
 
-from ..audio import prepare_waveform, split_windows
+from ..audio_encoder import AudioEncoder, EncoderFormat
 from ..errors import ClapModelError
 from .msclap_audio import MsClapAudioTower
-from .msclap_file import MsClapVariant, OPTIONAL_SUFFIXES, load_checkpoint
+from .msclap_file import MsClapVariant, OPTIONAL_SUFFIXES, is_msclap_checkpoint, load_checkpoint
 from .msclap_layout import read_msclap_audio
-from .windows import POOLINGS, pool_windows
 
 log = logging.getLogger(__name__)
 
@@ -36,19 +35,20 @@ def tile_to(mono: torch.Tensor, n: int) -> torch.Tensor:
     return mono.repeat(1, -(-n // T))[:, :n] if T < n else mono[:, :n]
 
 
-class MsClapAudioEncoder:
+class MsClapAudioEncoder(AudioEncoder):
     """Microsoft CLAP audio tower + projection; `encode` gives (B, 1024) unit embeddings."""
+
+    family = "Microsoft CLAP"
+    default_batch_windows = 4
 
     def __init__(self, tower: MsClapAudioTower, device=None, dtype=None, source=None, model_id=None):
         self.variant: MsClapVariant = tower.variant
-        self.device = torch.device(device) if device is not None else torch.device("cpu")
-        self.dtype = dtype or torch.float32
+        super().__init__(model_id=model_id or self.variant.model_id, device=device, dtype=dtype, source=source)
         self.model = tower.eval().requires_grad_(False).cast(self.device, self.dtype)
-        self.model_id = model_id or self.variant.model_id
-        self.source = Path(source) if source is not None else None
-        self._text_encoder = None
 
-    window_seconds = 10.0
+    @property
+    def window_seconds(self) -> float:
+        return self.variant.clip_seconds
 
     @property
     def embed_dim(self) -> int:
@@ -57,9 +57,6 @@ class MsClapAudioEncoder:
     @property
     def sample_rate(self) -> int:
         return self.variant.sample_rate
-
-    def __repr__(self):
-        return f"MsClapAudioEncoder({self.model_id!r}, dim={self.embed_dim}, device={self.device})"
 
     # ---------------------------------------------------------------- loading
     @classmethod
@@ -91,51 +88,27 @@ class MsClapAudioEncoder:
         return cls(tower, device=device, dtype=dtype, source=source)
 
     # ----------------------------------------------------------------- text
-    def text_encoder(self):
-        """The text tower of the same file (`msclap_text.MsClapTextEncoder`), loaded on the first call; its
-        tokenizer comes from `bert-base-uncased/` (2022) or `gpt2/` (2023) next to the file."""
-        if self._text_encoder is None:
-            from .msclap_text import TOKENIZER_FOLDER, MsClapTextEncoder
-            if self.source is None:
-                raise ClapModelError(f"{self.model_id} was built in memory, not loaded from a file, so its text "
-                                     "tower is unknown; load it with Load CLAP Model")
-            folder = self.source.parent / TOKENIZER_FOLDER[self.variant.version]
-            self._text_encoder = MsClapTextEncoder.from_checkpoint(
-                load_checkpoint(self.source), folder, self.variant, name=self.source.name,
-                device=self.device, dtype=self.dtype)
-            log.info("loaded the Microsoft CLAP text tower of %s for sound prompts", self.source.name)
-        return self._text_encoder
-
-    def encode_text(self, prompts) -> torch.Tensor:
-        """prompts: N non-empty strings → (N, 1024) float32 CPU unit embeddings in the audio embeddings' space."""
-        return self.text_encoder().encode(prompts)
+    def load_text_encoder(self):
+        """The text tower of the same file (`msclap_text.MsClapTextEncoder`); its tokenizer comes from
+        `bert-base-uncased/` (2022) or `gpt2/` (2023) next to the file."""
+        from .msclap_text import TOKENIZER_FOLDER, MsClapTextEncoder
+        folder = self.source.parent / TOKENIZER_FOLDER[self.variant.version]
+        text = MsClapTextEncoder.from_checkpoint(load_checkpoint(self.source), folder, self.variant,
+                                                 name=self.source.name, device=self.device, dtype=self.dtype)
+        log.info("loaded the Microsoft CLAP text tower of %s for sound prompts", self.source.name)
+        return text
 
     # --------------------------------------------------------------- encoding
-    def windows(self, waveform, sample_rate, allow_silence: bool = False) -> tuple[list[torch.Tensor], int, int]:
-        """The model inputs of a batch, clip-major: (B · W views (T_w,) of ≤ 441000 samples, B, W); each is
-        tiled to 441000 samples when it is encoded (`tile_to`), see the module docstring."""
-        mono = prepare_waveform(waveform, sample_rate, self.sample_rate, allow_silence=allow_silence)  # (B, T)
-        wins = split_windows(mono, self.variant.clip_samples)                    # W × (B, T_w)
-        B, W = mono.shape[0], len(wins)
-        return [wins[w][b] for b in range(B) for w in range(W)], B, W
-
-    @torch.no_grad()
-    def encode(self, waveform, sample_rate, pooling: str = "mean", batch_windows: int = 4,
-               allow_silence: bool = False, on_progress=None) -> torch.Tensor:
-        """Microsoft CLAP embeddings of a batch of clips.
-
-        waveform: (B, C, T) | (C, T) | (T,) at `sample_rate` (any channels, 4–384 kHz).
-        Returns float32 on CPU, L2-normalised: (B, 1024) with pooling="mean" or (B, W, 1024) with "none".
-        `on_progress(done, total)` is called after each batch of windows.
-        """
-        if pooling not in POOLINGS:
-            raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
-        flat, B, W = self.windows(waveform, sample_rate, allow_silence)
-        embeds = []
+    def embed_windows(self, windows):
+        """windows: n mono clips (≤ one window at 44.1 kHz), each tiled to the window (`tile_to`) → (n, 1024)."""
         n = self.variant.clip_samples
-        for i in range(0, len(flat), batch_windows):
-            x = torch.cat([tile_to(w[None], n) for w in flat[i:i + batch_windows]])  # (≤ batch_windows, n)
-            embeds.append(self.model(x.to(self.device)).float().cpu())
-            if on_progress is not None:
-                on_progress(min(i + batch_windows, len(flat)), len(flat))
-        return pool_windows(embeds, B, W, pooling)
+        x = torch.cat([tile_to(w[None], n) for w in windows])  # (n_windows, clip_samples)
+        return self.model(x.to(self.device))
+
+
+FORMAT = EncoderFormat(
+    name="msclap", describe="a Microsoft CLAP file ({'model': {'audio_encoder.*': ...}}, CLAP_weights_2022.pth or "
+                            "CLAP_weights_2023.pth)",
+    claims_file=is_msclap_checkpoint,
+    load=lambda path, obj, device, dtype: MsClapAudioEncoder.from_checkpoint(obj, name=path.name, device=device,
+                                                                             dtype=dtype, source=path))

@@ -14,13 +14,12 @@ recomputes the first from its config.
 """
 from __future__ import annotations
 
-import pickle
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 
 from ..errors import ClapModelError
+from ..torch_files import read_checkpoint
 
 AUDIO_PREFIX = "audio_encoder."
 
@@ -72,18 +71,10 @@ OPTIONAL_SUFFIXES = ("num_batches_tracked", "spectrogram_extractor.stft.conv_rea
 
 
 def load_checkpoint(path) -> object:
-    """`torch.load(path, weights_only=True)` with errors that say what to do."""
-    path = Path(path)
-    try:
-        return torch.load(str(path), map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as e:
-        raise ClapModelError(
-            f"{path.name} needs unsafe unpickling (it stores Python objects besides tensors), so it was refused "
-            "unread: a file like that can run arbitrary code. Use Microsoft's CLAP_weights_2022.pth as released, "
-            "or re-save only {'model': state_dict}") from e
-    except Exception as e:
-        raise ClapModelError(f"could not read {path.name} as a torch checkpoint ({type(e).__name__}: {e}); the "
-                             "file is truncated or not a CLAP checkpoint: download it again") from e
+    """The msclap file's object (`torch_files.read_checkpoint`: never unsafe unpickling)."""
+    return read_checkpoint(path, what="a Microsoft CLAP checkpoint", error=ClapModelError,
+                           unsafe_advice="Use Microsoft's CLAP_weights_2022.pth as released, or re-save only "
+                                         "{'model': state_dict}")
 
 
 def is_msclap_checkpoint(obj) -> bool:
@@ -99,7 +90,7 @@ def describe_checkpoint(obj) -> str:
     from .laion_convert import is_laion_state_dict
     if is_laion_state_dict(obj):
         return ("a LAION-CLAP checkpoint (audio_branch.* tensors), not a Microsoft CLAP file: load it with "
-                "Load CLAP Model / ClapAudioEncoder.from_path, which reads it as LAION-CLAP")
+                "Load Audio Encoder (load_audio_encoder), which reads it as LAION-CLAP")
     keys = [k for k in obj if isinstance(k, str)][:3]
     return f"not a Microsoft CLAP file (no {{'model': {{'audio_encoder.*': ...}}}}; top-level keys e.g. {keys})"
 

@@ -1,6 +1,7 @@
 """Microsoft CLAP in a real ComfyUI: a `CLAP_weights_2022.pth` stand-in in models/clap/ (with
 `bert-base-uncased/vocab.txt` next to it) loads through Load CLAP Model and drives CLAP Encode Audio, Audio
-Timeline and CLAP Sound Prompt unchanged (1024-d embeddings). No SD model is needed."""
+Timeline and CLAP Sound Prompt unchanged (1024-d embeddings); the same file in ComfyUI's own models/audio_encoders/
+is listed and loads too. No SD model is needed."""
 import pytest
 import torch
 
@@ -19,6 +20,10 @@ def assets(host_assets, host_models_dir):
         make_random_msclap_file(path, seed=4, text=True)
     torch.save({"model": {"audio_encoder.projection.linear1.weight": torch.zeros(3, 3)}},
                host_models_dir / "clap" / "CLAP_weights_cut.pth")
+    in_comfy_folder = host_models_dir / "audio_encoders" / "msclap_in_audio_encoders.pth"
+    if not in_comfy_folder.exists():
+        in_comfy_folder.parent.mkdir(parents=True, exist_ok=True)
+        in_comfy_folder.symlink_to(path)
     host_assets.audio("msclap_rain.wav", "rain", 3.0, rate=48_000, channels=2)
     host_assets.audio("msclap_chirp.wav", "chirp", 3.0, rate=44_100, seed=1)
 
@@ -46,6 +51,15 @@ def test_loader_lists_and_encode_gives_1024d(comfy_host, assets):
     torch.testing.assert_close(embeds.embeds.norm(dim=-1), torch.ones(1))
     chirp = comfy_host.run(graph("msclap_chirp.wav"), fresh=False)["outputs"]["12"][0]
     assert (chirp.embeds - embeds.embeds).abs().max() > 1e-3
+
+
+def test_a_file_in_comfyuis_audio_encoders_folder_is_listed_and_loads(comfy_host, assets):
+    from_clap = comfy_host.run(graph("msclap_rain.wav"), fresh=False)["outputs"]["12"][0]
+    out = comfy_host.run(graph("msclap_rain.wav", clap="msclap_in_audio_encoders.pth"), fresh=False)["outputs"]
+    assert out["11"][0].source.name == "msclap_in_audio_encoders.pth"  # the executor only runs a listed name
+    torch.testing.assert_close(out["12"][0].embeds, from_clap.embeds)
+    with pytest.raises(PromptExecutionError, match="not_there.pth"):
+        comfy_host.run(graph("msclap_rain.wav", clap="not_there.pth"))
 
 
 def test_audio_timeline_runs_on_msclap(comfy_host, assets):

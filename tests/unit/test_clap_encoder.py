@@ -5,7 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from c2d_core.clap.encoder import ClapAudioEncoder
+from c2d_core.encoder_registry import load_audio_encoder
 from c2d_core.errors import ClapModelError
 from devtools.demo_audio import synth
 from devtools.standin_clap import make_random_clap_folder
@@ -18,7 +18,7 @@ def clap_dir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def encoder(clap_dir):
-    return ClapAudioEncoder.from_path(clap_dir)
+    return load_audio_encoder(clap_dir)
 
 
 def clip(kind="rain", seconds=3.0, rate=48_000, channels=1, seed=0):
@@ -72,25 +72,25 @@ def test_batch_equals_single(encoder):
 
 
 def test_other_projection_width(tmp_path):
-    enc = ClapAudioEncoder.from_path(make_random_clap_folder(tmp_path / "wide", projection_dim=1024))
+    enc = load_audio_encoder(make_random_clap_folder(tmp_path / "wide", projection_dim=1024))
     assert enc.embed_dim == 1024 and enc.encode(clip(), 48_000).shape == (1, 1024)
 
 
 def test_bad_model_paths(tmp_path, clap_dir):
     with pytest.raises(ClapModelError, match="not found"):
-        ClapAudioEncoder.from_path(tmp_path / "nope")
+        load_audio_encoder(tmp_path / "nope")
     (tmp_path / "empty").mkdir()
     with pytest.raises(ClapModelError, match="config.json"):
-        ClapAudioEncoder.from_path(tmp_path / "empty")
+        load_audio_encoder(tmp_path / "empty")
     broken = tmp_path / "broken"
     broken.mkdir()
     (broken / "config.json").write_text((clap_dir / "config.json").read_text())
     (broken / "model.safetensors").write_bytes((clap_dir / "model.safetensors").read_bytes()[:5000])
     with pytest.raises(ClapModelError, match="corrupt"):
-        ClapAudioEncoder.from_path(broken)
+        load_audio_encoder(broken)
     (tmp_path / "notes.txt").write_text("hi")
     with pytest.raises(ClapModelError, match="not a CLAP model"):
-        ClapAudioEncoder.from_path(tmp_path / "notes.txt")
+        load_audio_encoder(tmp_path / "notes.txt")
 
 
 class Evil:
@@ -105,13 +105,13 @@ def test_unsafe_pickle_is_refused(tmp_path):
     torch.save({"state_dict": {"audio_branch.x": torch.zeros(1)}, "obj": Evil()}, tmp_path / "evil2.pt")
     for p in (path, tmp_path / "evil2.pt"):
         with pytest.raises(ClapModelError, match="unsafe"):
-            ClapAudioEncoder.from_path(p)
+            load_audio_encoder(p)
 
 
 def test_checkpoint_without_audio_branch(tmp_path):
     torch.save({"state_dict": {"text_branch.w": torch.zeros(2)}}, tmp_path / "text.pt")
     with pytest.raises(ClapModelError, match="audio_branch"):
-        ClapAudioEncoder.from_path(tmp_path / "text.pt")
+        load_audio_encoder(tmp_path / "text.pt")
     (tmp_path / "cut.pt").write_bytes(b"PK\x03\x04garbage")
     with pytest.raises(ClapModelError, match="truncated"):
-        ClapAudioEncoder.from_path(tmp_path / "cut.pt")
+        load_audio_encoder(tmp_path / "cut.pt")

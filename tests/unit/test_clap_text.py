@@ -10,7 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from c2d_core.clap.encoder import ClapAudioEncoder
+from c2d_core.encoder_registry import load_audio_encoder
 from c2d_core.clap.text import ClapTextEncoder, split_prompt_lines
 from c2d_core.errors import ClapModelError, SoundPromptError
 from c2d_core.clap.laion_text_convert import convert_laion_text_state_dict, has_laion_text_branch
@@ -27,11 +27,11 @@ def clap_dir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def clap(clap_dir):
-    return ClapAudioEncoder.from_path(clap_dir)
+    return load_audio_encoder(clap_dir)
 
 
 def test_text_tower_is_loaded_only_when_asked(clap_dir):
-    enc = ClapAudioEncoder.from_path(clap_dir)
+    enc = load_audio_encoder(clap_dir)
     wav = torch.randn(1, 1, 48_000, generator=torch.Generator().manual_seed(0)) * 0.1
     audio = enc.encode(wav, 48_000)
     assert enc._text_encoder is None  # audio-only use pays nothing
@@ -55,7 +55,7 @@ def test_shape_norm_determinism_and_word_dependence(clap_dir, clap):
     e = clap.encode_text(WORDS)
     assert e.shape == (3, 512) and e.dtype == torch.float32 and e.device.type == "cpu"
     torch.testing.assert_close(e.norm(dim=-1), torch.ones(3))
-    again = ClapAudioEncoder.from_path(clap_dir).encode_text(WORDS)  # fresh load, same files
+    again = load_audio_encoder(clap_dir).encode_text(WORDS)  # fresh load, same files
     assert torch.equal(e, again)
     for i in range(3):
         for j in range(i):
@@ -97,7 +97,7 @@ def test_folder_without_tokenizer_is_a_clear_error(tmp_path, clap_dir):
     folder.mkdir()
     for name in ("config.json", "model.safetensors", "preprocessor_config.json"):
         (folder / name).symlink_to(clap_dir / name)
-    enc = ClapAudioEncoder.from_path(folder)
+    enc = load_audio_encoder(folder)
     assert enc.encode(torch.randn(1, 1, 48_000) * 0.1, 48_000).shape == (1, 512)  # audio still works
     with pytest.raises(ClapModelError, match=r"no tokenizer files .*laion/clap-htsat-unfused"):
         enc.encode_text(["rain"])
@@ -108,7 +108,7 @@ def test_audio_only_folder_is_a_clear_error(tmp_path, clap_dir):
     folder = tmp_path / "audio-only"
     ClapAudioModelWithProjection.from_pretrained(str(clap_dir)).save_pretrained(str(folder))
     write_standin_tokenizer(folder)  # even with a tokenizer: there is no text tower
-    enc = ClapAudioEncoder.from_path(folder)
+    enc = load_audio_encoder(folder)
     with pytest.raises(ClapModelError, match="no CLAP text branch"):
         enc.encode_text(["rain"])
 
@@ -123,7 +123,7 @@ def test_full_config_with_audio_weights_only_is_a_clear_error(tmp_path, clap_dir
     state = load_file(str(clap_dir / "model.safetensors"))
     save_file({k: v for k, v in state.items() if k.startswith(("audio_model.", "audio_projection."))},
               str(folder / "model.safetensors"), metadata={"format": "pt"})
-    enc = ClapAudioEncoder.from_path(folder)
+    enc = load_audio_encoder(folder)
     with pytest.raises(ClapModelError, match=r"no trained CLAP text weights \(\d+ missing"):
         enc.encode_text(["rain"])
 
@@ -162,12 +162,12 @@ def test_laion_text_branch_matches_roberta_plus_projection(tmp_path):
 
 
 def test_laion_pt_sound_prompt_through_the_audio_encoder(tmp_path):
-    """A full laion-clap .pt (audio + text) loads through ClapAudioEncoder.from_path; text embeds lazily."""
+    """A full laion-clap .pt (audio + text) loads through load_audio_encoder; text embeds lazily."""
     from test_laion_clap_convert import laion_state, tiny_layout
     text, _, _ = laion_text_state(seed=1)
     torch.save({"epoch": 45, "state_dict": laion_state(tiny_layout()) | {f"module.{k}": v for k, v in text.items()}},
                tmp_path / "630k-audioset-best.pt")
-    enc = ClapAudioEncoder.from_path(tmp_path / "630k-audioset-best.pt")
+    enc = load_audio_encoder(tmp_path / "630k-audioset-best.pt")
     with pytest.raises(ClapModelError, match=r"holds no tokenizer.*roberta-base"):
         enc.encode_text(["rain"])
     write_standin_tokenizer(tmp_path / "roberta-base")

@@ -29,24 +29,24 @@ def test_a_short_upstream_message_is_kept_whole_and_long_lines_are_cut():
 
 
 def test_clap_checkpoint_that_needs_unpickling(tmp_path):
-    from c2d_core.clap.encoder import ClapAudioEncoder
+    from c2d_core.encoder_registry import load_audio_encoder
 
     path = tmp_path / "clap.pt"
     torch.save({"state_dict": {"w": torch.zeros(1)}, "args": argparse.Namespace(x=1)}, path)
     with pytest.raises(ClapModelError) as info:
-        ClapAudioEncoder.from_path(path)
+        load_audio_encoder(path)
     assert_ours_first(str(info.value), "clap.pt needs unsafe unpickling")
     assert len(str(info.value)) < 1000
 
 
 def test_clap_folder_with_broken_weights(tmp_path):
-    from c2d_core.clap.encoder import ClapAudioEncoder
+    from c2d_core.encoder_registry import load_audio_encoder
     from devtools.standin_clap import make_random_clap_folder
 
     folder = make_random_clap_folder(tmp_path / "clap", seed=0, tiny=True)
     (folder / "model.safetensors").write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{}")
     with pytest.raises(ClapModelError) as info:
-        ClapAudioEncoder.from_path(folder)
+        load_audio_encoder(folder)
     assert_ours_first(str(info.value), "could not load the CLAP weights in clap: the folder is incomplete")
 
 

@@ -257,13 +257,13 @@ def test_unsupported_variants_are_refused(shapes_only, extra, kind):
 
 def test_laion_pt_file_loads_through_the_encoder(tmp_path, tiny):
     """A checkpoint saved the way laion-clap saves it ({"epoch", "state_dict", "optimizer"}, "module." keys)
-    loads through ClapAudioEncoder.from_path (weights_only) and embeds audio."""
-    from c2d_core.clap.encoder import ClapAudioEncoder
+    loads through load_audio_encoder (weights_only) and embeds audio."""
+    from c2d_core.encoder_registry import load_audio_encoder
     state = {f"module.{k}" if not k.startswith("module.") else k: v for k, v in laion_state(tiny_layout()).items()}
     state["module.text_branch.embeddings.position_ids"] = torch.arange(77)[None]
     torch.save({"epoch": 45, "state_dict": state, "optimizer": {"state": {}, "param_groups": []}},
                tmp_path / "630k-audioset-best.pt")
-    enc = ClapAudioEncoder.from_path(tmp_path / "630k-audioset-best.pt")
+    enc = load_audio_encoder(tmp_path / "630k-audioset-best.pt")
     assert enc.model_id == "630k-audioset-best" and enc.embed_dim == 512 and not enc.fused
     e = enc.encode(torch.randn(2, 1, 48_000) * 0.1, 48_000)  # (B, C, T)
     assert e.shape == (2, 512) and torch.allclose(e.norm(dim=-1), torch.ones(2)) and (e[0] - e[1]).abs().max() > 0

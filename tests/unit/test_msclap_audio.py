@@ -18,7 +18,7 @@ from c2d_core.clap import MsClapAudioEncoder
 from c2d_core.clap.msclap_audio import MsClapAudioTower, dft_kernels, slaney_mel_filters
 from c2d_core.clap.msclap_file import VARIANTS
 from c2d_core.clap.msclap_layout import audio_layout
-from c2d_core.clap.encoder import ClapAudioEncoder
+from c2d_core.encoder_registry import load_audio_encoder
 from c2d_core.errors import ClapModelError
 
 msclap_audio = pytest.importorskip("msclap.models.clap", reason="msclap is not installed: run scripts/setup_env.sh "
@@ -70,7 +70,7 @@ def ref_file(ref, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def ours(ref_file):
-    enc = ClapAudioEncoder.from_path(ref_file)  # the pack's one entry point dispatches on the file's format
+    enc = load_audio_encoder(ref_file)  # the pack's one entry point dispatches on the file's format
     assert isinstance(enc, MsClapAudioEncoder)
     return enc
 

@@ -9,6 +9,7 @@ from c2d_core.clap.msclap_encoder import tile_to
 from c2d_core.clap.msclap_file import VARIANTS, layout_problems
 from c2d_core.clap.msclap_layout import audio_layout, read_msclap_audio
 from c2d_core.clap.encoder import ClapAudioEncoder
+from c2d_core.encoder_registry import load_audio_encoder
 from c2d_core.errors import ClapModelError
 
 LAYOUT = audio_layout(VARIANTS["2022"])
@@ -65,11 +66,11 @@ def test_msclap_file_given_as_laion(tmp_path):
     path = tmp_path / "CLAP_weights_2022.pth"
     torch.save(fake_state(drop=tuple(LAYOUT)[1:]), path)  # msclap format, one tensor: small
     assert is_msclap_checkpoint(torch.load(path, weights_only=True))
-    with pytest.raises(ClapModelError, match="is a Microsoft CLAP checkpoint.*not a LAION-CLAP one"):
-        ClapAudioEncoder._from_laion_checkpoint(path, None, None)
+    with pytest.raises(ClapModelError, match="not a LAION-CLAP checkpoint: it is a Microsoft CLAP file"):
+        ClapAudioEncoder.from_laion_checkpoint(torch.load(path, weights_only=True), path.name)
     # the pack's entry point reads it as Microsoft CLAP, and says what is wrong with it
     with pytest.raises(ClapModelError, match="Microsoft CLAP file whose audio tensors fit no supported variant"):
-        ClapAudioEncoder.from_path(path)
+        load_audio_encoder(path)
 
 
 class WritesFile:
@@ -88,7 +89,7 @@ def test_unsafe_pickle_refused_and_never_runs(tmp_path):
     with open(tmp_path / "evil_plain.pth", "wb") as f:
         pickle.dump({"model": WritesFile(marker)}, f, protocol=2)
     for p in ("evil.pth", "evil_plain.pth"):
-        for load in (MsClapAudioEncoder.from_path, ClapAudioEncoder.from_path):
+        for load in (MsClapAudioEncoder.from_path, load_audio_encoder):
             with pytest.raises(ClapModelError, match="unsafe unpickling"):
                 load(tmp_path / p)
     assert not marker.exists()
