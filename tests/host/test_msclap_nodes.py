@@ -5,7 +5,7 @@ is listed and loads too. No SD model is needed."""
 import pytest
 import torch
 
-from devtools.comfy_host import PromptExecutionError
+from devtools.comfy_host import PromptExecutionError, PromptValidationError
 
 CLAP = "CLAP_weights_2022.pth"
 
@@ -58,8 +58,9 @@ def test_a_file_in_comfyuis_audio_encoders_folder_is_listed_and_loads(comfy_host
     out = comfy_host.run(graph("msclap_rain.wav", clap="msclap_in_audio_encoders.pth"), fresh=False)["outputs"]
     assert out["11"][0].source.name == "msclap_in_audio_encoders.pth"  # the executor only runs a listed name
     torch.testing.assert_close(out["12"][0].embeds, from_clap.embeds)
-    with pytest.raises(PromptExecutionError, match="not_there.pth"):
+    with pytest.raises(PromptValidationError, match="not_there.pth") as info:  # a name that is not listed
         comfy_host.run(graph("msclap_rain.wav", clap="not_there.pth"))
+    assert "msclap_in_audio_encoders.pth" in str(info.value)  # ComfyUI prints the listed names
 
 
 def test_audio_timeline_runs_on_msclap(comfy_host, assets):
