@@ -16,6 +16,7 @@ from .nodes.clap_loader import C2DCLAPLoader  # noqa: E402
 from .nodes.clap_text_encode import C2DCLAPTextEncode  # noqa: E402
 from .nodes.embed_math import C2DBlendAudioEmbeds, C2DInterpolateAudioEmbeds  # noqa: E402
 from .nodes.embeds_preview import C2DAudioEmbedsPreview  # noqa: E402
+from .nodes.image_embeds import C2DAudioImageEmbeds  # noqa: E402
 from .nodes.audio_edit_sampler import C2DAudioEditSampler  # noqa: E402
 from .nodes.inversion_sampler import C2DInversionSampler  # noqa: E402
 from .nodes.invert_latent import C2DInvertLatent  # noqa: E402
@@ -26,7 +27,8 @@ WEB_DIRECTORY = "./web"  # front-end extension: the audio player of C2DLoadAudio
 
 NODES = [C2DLoadAudio, C2DCLAPLoader, C2DCLAPEncode, C2DCLAPTextEncode, C2DAudioAdapterLoader,
          C2DApplyAudioAdapter, C2DBatchAudioEmbeds, C2DInvertLatent, C2DInversionSampler, C2DAudioEditSampler,
-         C2DAudioGuider, C2DBlendAudioEmbeds, C2DInterpolateAudioEmbeds, C2DAudioTimeline, C2DAudioEmbedsPreview]
+         C2DAudioGuider, C2DBlendAudioEmbeds, C2DInterpolateAudioEmbeds, C2DAudioTimeline, C2DAudioEmbedsPreview,
+         C2DAudioImageEmbeds]
 
 
 class CLAP2DiffusionExtension(ComfyExtension):

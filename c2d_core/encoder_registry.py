@@ -58,8 +58,8 @@ def load_audio_encoder(path, device=None, dtype=None) -> AudioEncoder:
                              f"a checkpoint file ({', '.join(CHECKPOINT_SUFFIXES)})")
     obj = read_checkpoint(path, what="an audio encoder checkpoint", error=ClapModelError, mmap=True,
                           unsafe_advice="Use the file as its authors release it (a Hugging Face folder for LAION "
-                                        "CLAP, CLAP_weights_2022.pth for Microsoft CLAP, imagebind_huge.pth), or re-save only its "
-                                        "state_dict")
+                                        "CLAP, CLAP_weights_2022.pth for Microsoft CLAP, imagebind_huge.pth), or "
+                                        "re-save only its state_dict")
     claimed = claiming_formats(obj)
     if not claimed:
         raise ClapModelError(f"{path.name} is not an audio encoder file the pack reads ({top_level_keys(obj)}); "

@@ -5,10 +5,12 @@
   import fails these tests with ComfyUI's own log).
 - `standins`: random-weight SD1.5 models linked into the session models folder; a dict
   {"sd15", "sd15_inpaint", "sd15_lora"} → the names to use in prompts, plus "paths".
+- `unclip_standin`: a random-weight SD 2.1 unCLIP-H checkpoint (2.6 GB fp16, built once per machine), its name.
 - `sdxl_standins`: the random-weight SDXL base checkpoint (6.9 GB fp16, built once per machine, a warning says so
   with its build time) and an SDXL LoRA, linked in the same way: {"sdxl", "sdxl_lora"} → names, plus "paths".
 - `host_models_dir`, `host_workdir`: the session's model folder and ComfyUI input/output root.
-- `host_assets`: writes random CLAP folders, adapters and synthetic clips under the names prompts use.
+- `host_assets`: writes random CLAP folders, ImageBind files, adapters and synthetic clips under the names prompts
+  use.
 - `drop_cache_after_module`: a module's loaded models leave the host's cache when it ends.
 - `other_pack(key)`: loads another pack ("vhs", "animatediff", "ipadapter"; devtools.other_packs) into the host
   with ComfyUI's loader and returns its folder; skips loudly (OTHER PACK NOT FOUND) when its source is absent.
@@ -99,6 +101,17 @@ def sdxl_standins(stock_host, host_models_dir) -> dict:
     return _link_standins(host_models_dir, SDXL_STANDIN_NAMES, paths)
 
 
+@pytest.fixture(scope="session")
+def unclip_standin(stock_host, host_models_dir) -> str:
+    """The random-weight SD 2.1 unCLIP-H checkpoint (2.6 GB fp16, built once per machine), linked into the session's
+    models/checkpoints; returns its name."""
+    from devtools.standin_sd21_unclip import ensure_sd21_unclip_standin
+
+    path = ensure_sd21_unclip_standin(os.environ.get("C2D_STANDIN_CACHE"))
+    return _link_standins(host_models_dir, {"unclip": ("checkpoints", "c2d_standin_sd21_unclip_h.safetensors")},
+                          {"unclip": path})["unclip"]
+
+
 @pytest.fixture(scope="module")
 def drop_cache_after_module(comfy_host):
     """Use with `pytestmark = pytest.mark.usefixtures("drop_cache_after_module")`: the models a module loaded
@@ -130,6 +143,13 @@ class HostAssets:
         path.parent.mkdir(parents=True, exist_ok=True)
         save_adapter(path, new_adapter(AdapterConfig(**{"hidden_dim": 256, **config}), seed=seed))
         return path
+
+    def imagebind(self, name: str = "imagebind_huge.pth", seed: int = 0) -> Path:
+        """A random-weight ImageBind file in the released layout, `models/audio_encoders/<name>` (ComfyUI's own
+        folder, which Load CLAP Model lists), built once per session."""
+        from devtools.standin_imagebind import make_random_imagebind_file
+        path = self.models_dir / "audio_encoders" / name
+        return path if path.exists() else make_random_imagebind_file(path, seed=seed)
 
     def audio(self, name: str, kind: str, seconds: float, rate: int = 44_100, channels: int = 1,
               seed: int = 0) -> Path:

@@ -34,8 +34,9 @@ def reference_model(model_mod, seed=0, audio: ImageBindAudioConfig = IMAGEBIND_H
     weights."""
     torch.manual_seed(seed)
     small = {f"{m}_{k}": v for m in ("vision", "text", "depth", "thermal", "imu") for k, v in SMALL.items()}
-    model = model_mod.ImageBindModel(out_embed_dim=audio.out_embed_dim, audio_drop_path=0.1, audio_embed_dim=audio.embed_dim,
-                                     audio_num_blocks=audio.num_blocks, audio_num_heads=audio.num_heads, **small).eval()
+    model = model_mod.ImageBindModel(out_embed_dim=audio.out_embed_dim, audio_drop_path=0.1,
+                                     audio_embed_dim=audio.embed_dim, audio_num_blocks=audio.num_blocks,
+                                     audio_num_heads=audio.num_heads, **small).eval()
     with torch.no_grad():  # move every audio weight off its init (LayerNorm ones, zero biases) so parity can fail
         for name, p in model.named_parameters():
             if ".audio." in name:
