@@ -7,7 +7,8 @@ For a mono window of T samples at 16 kHz (duration d = T / 16000 s, as ImageBind
                clips);
   each clip:   minus its mean, in place on the window (as ImageBind's `waveform -= waveform.mean()` on a slice
                view: an overlapping later clip sees the earlier subtraction) → torchaudio's kaldi fbank
-               (htk_compat, hanning, 25 ms / 10 ms, 128 mel bins, no dither, no energy) → (128, frames), zero-padded or cut to 204 frames → (x + 4.268) / 9.138.
+               (htk_compat, hanning, 25 ms / 10 ms, 128 mel bins, no dither, no energy) → (128, frames),
+               zero-padded or cut to 204 frames → (x + 4.268) / 9.138.
 ImageBind's fbank reads channel 0 of a stereo file; the pack mixes all channels to mono first (as for every
 encoder), so on stereo input the two differ by design (README: Zero-shot).
 """
