@@ -4,8 +4,9 @@ host's node definitions for input/output slots and widget order (the inverse of 
 Usage: python -m devtools.build_workflows  (needs a ComfyUI host; rewrites workflows/audio_to_image_sdxl.json,
 workflows/audio_edit.json,
 workflows/audio_inpaint.json, workflows/sound_prompt.json, workflows/audio_timeline.json,
-workflows/sonicdiffusion_landscape.json and workflows/sonicdiffusion_edit.json; with the other packs
-unpacked (devtools.other_packs) also workflows/audio_animatediff.json and workflows/audio_ipadapter.json). Tests convert
+workflows/sonicdiffusion_landscape.json, workflows/sonicdiffusion_edit.json and workflows/sound_to_unclip.json; with
+the other packs unpacked (devtools.other_packs) also workflows/audio_animatediff.json, workflows/audio_ipadapter.json
+and workflows/sound_to_ipadapter.json). Tests convert
 the files back and run them. A link into a widget input (e.g. a frame count into a batch size) is saved as the front
 end saves a widget turned into a socket: an input with `"widget": {"name": ...}`, the widget's value kept in widgets_values.
 """
@@ -28,6 +29,8 @@ SDXL_CKPT = "sd_xl_base_1.0.safetensors"      # SDXL base (or any SDXL fine-tune
 SDXL_ADAPTER = "clap2diffusion_sdxl.safetensors"
 SONIC_CLAP = "CLAP_weights_2022.pth"   # Microsoft CLAP 2022 as released (SonicDiffusion's encoder)
 SONIC_ADAPTER = "landscape"            # models/audio_adapters/landscape/: audio_projector_landscape.pth + landscape.pt
+IMAGEBIND = "imagebind_huge.pth"       # Meta's release (CC BY-NC-SA 4.0), in models/audio_encoders/ or models/clap/
+UNCLIP_CKPT = "sd21-unclip-h.safetensors"  # Stability's SD 2.1 unCLIP-H (sd21-unclip-h.ckpt as released, or converted)
 
 
 def _audio_nodes(model_ref, clap=CLAP, adapter=ADAPTER):
@@ -318,6 +321,71 @@ def ipadapter_graph() -> dict:
     return g
 
 
+def _imagebind_nodes():
+    return {
+        "10": ("C2DLoadAudio", {"audio": "clap2diffusion_demo.wav"}, (20, 40)),
+        "11": ("C2DCLAPLoader", {"clap_name": IMAGEBIND}, (20, 230)),
+        "12": ("C2DCLAPEncode", {"clap": ["11", 0], "audio": ["10", 0]}, (380, 200)),
+        "13": ("C2DAudioImageEmbeds", {"embeds": ["12", 0], "scale": 20.0}, (740, 200)),
+    }
+
+
+def unclip_graph() -> dict:
+    """Sound → ImageBind → image embeddings → the stock unCLIPConditioning on SD 2.1 unCLIP-H; no adapter."""
+    g = {
+        "1": ("CheckpointLoaderSimple", {"ckpt_name": UNCLIP_CKPT}, (20, 420)),
+        "2": ("CLIPTextEncode", {"text": "a photograph, highly detailed", "clip": ["1", 1]}, (380, 420)),
+        "3": ("CLIPTextEncode", {"text": "blurry, low quality", "clip": ["1", 1]}, (380, 640)),
+        "14": ("unCLIPConditioning", {"conditioning": ["2", 0], "clip_vision_output": ["13", 0], "strength": 1.0,
+                                      "noise_augmentation": 0.1}, (1100, 420)),
+        "4": ("EmptyLatentImage", {"width": 768, "height": 768, "batch_size": 1}, (740, 640)),
+        "5": ("KSampler", {"model": ["1", 0], "seed": 42, "steps": 20, "cfg": 7.0, "sampler_name": "euler",
+                           "scheduler": "normal", "positive": ["14", 0], "negative": ["3", 0],
+                           "latent_image": ["4", 0], "denoise": 1.0}, (1460, 300)),
+        "26": ("VAEDecode", {"samples": ["5", 0], "vae": ["1", 2]}, (1820, 300)),
+        "27": ("SaveImage", {"images": ["26", 0], "filename_prefix": "clap2diffusion_unclip"}, (2060, 300)),
+    }
+    g.update(_imagebind_nodes())
+    return g
+
+
+def ipadapter_embeds_graph() -> dict:
+    """Sound → ImageBind → image embeddings → IPAdapter_plus's IPAdapter Embeds on SD1.5; no adapter, no image."""
+    g = {
+        "1": ("CheckpointLoaderSimple", {"ckpt_name": CKPT}, (20, 420)),
+        "2": ("CLIPTextEncode", {"text": "a photograph, highly detailed", "clip": ["1", 1]}, (380, 420)),
+        "3": ("CLIPTextEncode", {"text": "blurry, low quality", "clip": ["1", 1]}, (380, 640)),
+        "30": ("IPAdapterModelLoader", {"ipadapter_file": IPADAPTER}, (20, 860)),
+        "32": ("IPAdapterEmbeds", {"model": ["1", 0], "ipadapter": ["30", 0], "pos_embed": ["13", 1],
+                                   "neg_embed": ["13", 2], "weight": 0.8, "weight_type": "linear", "start_at": 0.0,
+                                   "end_at": 1.0, "embeds_scaling": "V only"}, (1100, 420)),
+        "4": ("EmptyLatentImage", {"width": 512, "height": 512, "batch_size": 1}, (1100, 800)),
+        "5": ("KSampler", {"model": ["32", 0], "seed": 42, "steps": 20, "cfg": 7.0, "sampler_name": "euler",
+                           "scheduler": "normal", "positive": ["2", 0], "negative": ["3", 0],
+                           "latent_image": ["4", 0], "denoise": 1.0}, (1460, 300)),
+        "26": ("VAEDecode", {"samples": ["5", 0], "vae": ["1", 2]}, (1820, 300)),
+        "27": ("SaveImage", {"images": ["26", 0], "filename_prefix": "clap2diffusion_sound_ipadapter"}, (2060, 300)),
+    }
+    g.update(_imagebind_nodes())
+    return g
+
+
+IMAGEBIND_FILES = ("ImageBind's `imagebind_huge.pth` (Meta, **CC BY-NC-SA 4.0: non-commercial use only**) in "
+                   "`models/audio_encoders/` (or `models/clap/`): only its audio tensors are read. ")
+UNCLIP_NOTE = ("## Sound → SD 2.1 unCLIP (zero-shot, no adapter)\n" + IMAGEBIND_FILES +
+               "SD 2.1 unCLIP-H (`sd21-unclip-h.ckpt`) in models/checkpoints. ImageBind's audio embedding lives in the "
+               "space of the ViT-H image embeddings unCLIP was trained on, so **Audio → Image Embeds** hands it to the "
+               "stock **unCLIPConditioning** in place of an image (scale 20 = ImageBind's own output length). "
+               "`strength` sets how much the sound decides, `noise_augmentation` how loosely; the text prompt still "
+               "acts.")
+SOUND_IPADAPTER_NOTE = ("## Sound → IP-Adapter (zero-shot, no adapter, no image)\n" + IMAGEBIND_FILES +
+                        "Needs **IPAdapter_plus** and a ViT-H IP-Adapter (`ip-adapter_sd15.safetensors`, "
+                        "`ip-adapter_sd15_light`, or `ip-adapter_sdxl_vit-h` with an SDXL model) in models/ipadapter; "
+                        "no CLIP vision model is needed. The sound's image embedding goes to **IPAdapter Embeds** "
+                        "(`neg_embed` = zeros, as IPAdapter_plus does for these models). 'plus' IP-Adapters need the "
+                        "vision model's hidden states and cannot take a sound.")
+
+
 ANIMATEDIFF_NOTE = ("## Sound → AnimateDiff clip (VideoHelperSuite output)\n"
                     "Needs **AnimateDiff-Evolved** (a motion model, e.g. mm_sd_v15_v2.ckpt, in models/animatediff_models) "
                     "and **VideoHelperSuite**. The timeline gives one sound per frame (a multiple of 16 frames for the "
@@ -330,7 +398,8 @@ IPADAPTER_NOTE = ("## Image prompt + sound (IPAdapter_plus)\n"
                   "image exactly.")
 # workflow name → (graph, note, other packs it needs: devtools.other_packs keys)
 OTHER_PACK_WORKFLOWS = {"audio_animatediff": (animatediff_graph, ANIMATEDIFF_NOTE, ("animatediff", "vhs")),
-                        "audio_ipadapter": (ipadapter_graph, IPADAPTER_NOTE, ("ipadapter",))}
+                        "audio_ipadapter": (ipadapter_graph, IPADAPTER_NOTE, ("ipadapter",)),
+                        "sound_to_ipadapter": (ipadapter_embeds_graph, SOUND_IPADAPTER_NOTE, ("ipadapter",))}
 
 
 SONIC_FILES = ("Put SonicDiffusion's released files in place: `CLAP_weights_2022.pth` in `models/clap/`, "
@@ -362,6 +431,7 @@ def main():
     defs = host.nodes.NODE_CLASS_MAPPINGS
     for name, graph, note in (("audio_to_image_sdxl", sdxl_graph(), SDXL_NOTE), ("audio_edit", edit_graph(), EDIT_NOTE), ("audio_inpaint", inpaint_graph(), INPAINT_NOTE),
                               ("sound_prompt", sound_prompt_graph(), SOUND_PROMPT_NOTE),
+                              ("sound_to_unclip", unclip_graph(), UNCLIP_NOTE),
                               ("audio_timeline", timeline_graph(), TIMELINE_NOTE),
                               ("sonicdiffusion_landscape", sonic_landscape_graph(), SONIC_NOTE),
                               ("sonicdiffusion_edit", edit_graph(SONIC_CLAP, SONIC_ADAPTER, "sonicdiffusion_edit", "sonicdiffusion"),

@@ -233,14 +233,15 @@ def stage_workflow_files(workflows: list[dict], object_info: dict, models_dir: P
                          standin_cache: str | None = None) -> list[str]:
     """Write a random-weight stand-in under every model name and a synthetic file under every input
     name the workflows use. Returns one line per file, for the log."""
-    from devtools.build_workflows import SDXL_CKPT
+    from devtools.build_workflows import SDXL_CKPT, UNCLIP_CKPT
 
     report = []
     for workflow in workflows:
         files = widget_files(workflow, object_info)
         clap_id = next((v for k, _, v in files if k == "C2DCLAPLoader"), "")  # what the adapter was "trained" on
         # the workflow's model family decides its checkpoint and adapter stand-ins (SDXL_CKPT: the SDXL workflow's)
-        family = "sdxl" if any(k == "CheckpointLoaderSimple" and v == SDXL_CKPT for k, _, v in files) else "sd15"
+        ckpts = {v for k, _, v in files if k == "CheckpointLoaderSimple"}
+        family = "sdxl" if SDXL_CKPT in ckpts else "sd21_unclip" if UNCLIP_CKPT in ckpts else "sd15"
         for kind, widget, value in files:
             if (kind, widget) in MODEL_WIDGETS:
                 dst = Path(models_dir) / MODEL_WIDGETS[kind, widget] / value
@@ -256,7 +257,8 @@ def stage_workflow_files(workflows: list[dict], object_info: dict, models_dir: P
 
 
 def _make_model(kind: str, dst: Path, standin_cache: str | None, clap_id: str, family: str = "sd15") -> None:
-    """family "sdxl": the SDXL base stand-in (devtools.standin_sdxl, built once per machine) and an SDXL adapter
+    """family "sd21_unclip": the SD 2.1 unCLIP-H stand-in (devtools.standin_sd21_unclip).
+    family "sdxl": the SDXL base stand-in (devtools.standin_sdxl, built once per machine) and an SDXL adapter
     with the `light` placement (11 blocks, 87 M parameters: the served ComfyUI already holds the 14 GB fp32 SDXL)."""
     from c2d_core.adapter_file import save_adapter
     from c2d_core.config import AdapterConfig
@@ -270,11 +272,17 @@ def _make_model(kind: str, dst: Path, standin_cache: str | None, clap_id: str, f
     if kind == "CheckpointLoaderSimple" and family == "sdxl":
         from devtools.standin_sdxl import ensure_sdxl_standins
         dst.symlink_to(ensure_sdxl_standins(standin_cache)["sdxl"])
+    elif kind == "CheckpointLoaderSimple" and family == "sd21_unclip":
+        from devtools.standin_sd21_unclip import ensure_sd21_unclip_standin
+        dst.symlink_to(ensure_sd21_unclip_standin(standin_cache))
     elif kind == "CheckpointLoaderSimple":
         src = ensure_standins(standin_cache)["sd15_inpaint" if "inpaint" in dst.name.lower() else "sd15"]
         if dst.suffix.lower() not in (".safetensors", ".sft"):
             src = _torch_format_copy(src)  # ComfyUI picks the reader by extension: a .ckpt must be a torch file
         dst.symlink_to(src)
+    elif kind == "C2DCLAPLoader" and "imagebind" in dst.name.lower():  # imagebind_huge.pth as released
+        from devtools.standin_imagebind import make_random_imagebind_file
+        make_random_imagebind_file(dst, seed=0)
     elif kind == "C2DCLAPLoader" and dst.suffix.lower() == ".pth":  # Microsoft CLAP as released (CLAP_weights_2022.pth)
         dst.symlink_to(ensure_msclap_standin(standin_cache))
     elif kind == "C2DCLAPLoader":

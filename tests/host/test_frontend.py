@@ -33,7 +33,8 @@ REPO = Path(__file__).resolve().parents[2]
 ALL_WORKFLOWS = sorted((REPO / "workflows").glob("*.json"))
 # workflows that need other node packs (devtools.other_packs keys): run with those packs linked into the served
 # custom_nodes/ (their web extensions too), skipped loudly when a pack's source is absent
-PACK_WORKFLOWS = {"audio_animatediff": ("animatediff", "vhs"), "audio_ipadapter": ("ipadapter",)}
+PACK_WORKFLOWS = {"audio_animatediff": ("animatediff", "vhs"), "audio_ipadapter": ("ipadapter",),
+                  "sound_to_ipadapter": ("ipadapter",)}
 WORKFLOWS = [p for p in ALL_WORKFLOWS if p.stem not in PACK_WORKFLOWS]
 FULL = os.environ.get("C2D_FRONTEND_FULL") == "1"
 CPU_LATENT_SIZE = 64
