@@ -21,6 +21,7 @@ from .nodes.audio_edit_sampler import C2DAudioEditSampler  # noqa: E402
 from .nodes.inversion_sampler import C2DInversionSampler  # noqa: E402
 from .nodes.invert_latent import C2DInvertLatent  # noqa: E402
 from .nodes.load_audio import C2DLoadAudio  # noqa: E402
+from .nodes.sound_tags import C2DSoundTags  # noqa: E402
 from .nodes.timeline import C2DAudioTimeline  # noqa: E402
 
 WEB_DIRECTORY = "./web"  # front-end extension: the audio player of C2DLoadAudio
@@ -28,7 +29,7 @@ WEB_DIRECTORY = "./web"  # front-end extension: the audio player of C2DLoadAudio
 NODES = [C2DLoadAudio, C2DCLAPLoader, C2DCLAPEncode, C2DCLAPTextEncode, C2DAudioAdapterLoader,
          C2DApplyAudioAdapter, C2DBatchAudioEmbeds, C2DInvertLatent, C2DInversionSampler, C2DAudioEditSampler,
          C2DAudioGuider, C2DBlendAudioEmbeds, C2DInterpolateAudioEmbeds, C2DAudioTimeline, C2DAudioEmbedsPreview,
-         C2DAudioImageEmbeds]
+         C2DAudioImageEmbeds, C2DSoundTags]
 
 
 class CLAP2DiffusionExtension(ComfyExtension):

@@ -51,6 +51,7 @@ class AudioEncoder:
         self.dtype = dtype or torch.float32
         self.source = Path(source) if source is not None else None  # the file or folder it was read from
         self._text_encoder = None
+        self._text_cache: dict[tuple[str, ...], torch.Tensor] = {}
 
     @property
     def embed_dim(self) -> int:
@@ -118,6 +119,14 @@ class AudioEncoder:
     def encode_text(self, prompts) -> torch.Tensor:
         """prompts: N non-empty strings → (N, D) float32 CPU unit embeddings in the audio embeddings' space."""
         return self.text_encoder().encode(prompts)
+
+    def encode_text_cached(self, prompts: tuple[str, ...], keep: int = 4) -> torch.Tensor:
+        """`encode_text` for a fixed list (a tag vocabulary), remembered for the last `keep` lists."""
+        if prompts not in self._text_cache:
+            while len(self._text_cache) >= keep:
+                self._text_cache.pop(next(iter(self._text_cache)))
+            self._text_cache[prompts] = self.encode_text(list(prompts))
+        return self._text_cache[prompts]
 
 
 @dataclass(frozen=True)

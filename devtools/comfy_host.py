@@ -279,8 +279,8 @@ class ComfyHost:
             raise self._pack_error
         self.pack_nodes = added
         self.pack_module = sys.modules.get(str(pack_dir).replace(".", "_x_"))
-        # the pack registered clap/ and audio_adapters/ under models_dir; make sure ours come first
-        for name in ("clap", "audio_adapters"):
+        # the pack registered clap/, audio_adapters/ and sound_vocabularies/ under models_dir; make sure ours come first
+        for name in ("clap", "audio_adapters", "sound_vocabularies"):
             if name in self.folder_paths.folder_names_and_paths:
                 self.folder_paths.add_model_folder_path(name, str(self.models_dir / name), is_default=True)
         log.info("loaded pack %s: %s", pack_dir, ", ".join(self.pack_nodes))
