@@ -34,7 +34,7 @@ SHORTCUTS = {  # flag → config key (the long --section.key form works for ever
     "--run-dir": ("train.run_dir", "run folder (train.run_dir)"),
     "--data": ("data.source", "data folder or manifest (data.source)"),
     "--model": ("model.checkpoint", "SD1.5 or SDXL checkpoint to train on (model.checkpoint)"),
-    "--clap": ("clap.model", "CLAP model folder (clap.model)"),
+    "--clap": ("clap.model", "audio encoder: CLAP folder or file, or imagebind_huge.pth (clap.model)"),
     "--lr": ("train.lr", "base learning rate (train.lr)"),
     "--lora-rank": ("lora.rank", "stage-2 LoRA rank (lora.rank)"),
     "--gate-lr-mult": ("stage.joint.gate_lr_mult", "stage-2 gate learning-rate multiplier (stage.joint.gate_lr_mult)"),

@@ -63,7 +63,7 @@ class ModelConfig:
 # The adapter's shape options are the core AdapterConfig's own fields (type and default taken from it, so the two
 # never drift); the trainer adds only its help texts and two options of its own (init, seed).
 ADAPTER_SHAPE_HELP = {
-    "clap_dim": "CLAP embedding width (512: LAION CLAP; must match the CLAP model of prepare)",
+    "clap_dim": "audio embedding width (512: LAION CLAP; 1024: Microsoft CLAP, ImageBind; must match prepare's encoder)",
     "n_tokens": "audio tokens per clip",
     "n_mlps": "parallel projector MLPs (each makes n_tokens / n_mlps tokens; 1 = ablation)",
     "hidden_dim": "hidden width of each projector MLP",
@@ -95,7 +95,8 @@ AdapterOptions = _adapter_options()
 
 @dataclass(frozen=True)
 class ClapOptions:
-    model: str = opt("", "CLAP model folder (transformers ClapModel) or LAION-CLAP checkpoint used by prepare")
+    model: str = opt("", "audio encoder used by prepare, any file Load CLAP Model reads: a CLAP folder (transformers "
+                         "ClapModel), a LAION-CLAP or Microsoft CLAP checkpoint, or ImageBind's imagebind_huge.pth")
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """`prepare`: encode every (audio, image, caption) sample once into the cache (see cache.py).
 
-CLAP embeddings come from `c2d_core.clap.encoder.ClapAudioEncoder` (the nodes' encoder), VAE latents
+Audio embeddings come from `c2d_core.encoder_registry.load_audio_encoder` (the nodes' encoders), VAE latents
 and text embeddings from the user's own checkpoint through ComfyUI's loader (`vae.encode`,
 `clip.encode_from_tokens`). For SDXL checkpoints (ADM conditioning) the text is both encoders' (77, 2048)
 context plus the pooled embedding (1280), and each image's geometry is kept for the size/crop
@@ -83,7 +83,7 @@ def prepare(cfg: Config, *, clap_encoder=None, base=None) -> PrepareReport:
                         "model.checkpoint (--model PATH) to your SD1.5 or SDXL checkpoint")
     if not cfg.clap.model and clap_encoder is None:
         raise DataError("prepare needs the CLAP model for the audio embeddings: set clap.model (--clap PATH) to a "
-                        "CLAP folder or LAION-CLAP checkpoint")
+                        "CLAP folder or checkpoint, or ImageBind's imagebind_huge.pth")
     from .model import load_checkpoint
 
     if clap_encoder is None:

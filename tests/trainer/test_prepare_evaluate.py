@@ -145,6 +145,32 @@ def test_prepare_caches_real_encoders_and_lists_unreadable_samples(prepared, sd1
     torch.testing.assert_close(cache.latent[i:i + 1].float(), want, rtol=2e-3, atol=2e-3)
 
 
+def test_prepare_and_a_new_adapter_on_imagebind_features(prepared, sd15, tmp_path):
+    """clap.model may be any audio encoder file the nodes read: ImageBind gives 1024-d rows an adapter is sized from,
+    equal to what the nodes' encoder makes of the same clip."""
+    from c2d_core.encoder_registry import load_audio_encoder
+    from devtools.standin_imagebind import make_random_imagebind_file
+    from training.adapter_setup import build_adapter_for
+    from training.cache import load_cache
+    from training.data import load_audio
+    from training.prepare import prepare
+
+    imagebind = make_random_imagebind_file(tmp_path / "imagebind_huge.pth", seed=1)
+    base_cfg = prepared["cfg"]
+    cfg = dataclasses.replace(base_cfg, clap=dataclasses.replace(base_cfg.clap, model=str(imagebind)),
+                              data=dataclasses.replace(base_cfg.data, cache=str(tmp_path / "cache")),
+                              adapter=dataclasses.replace(base_cfg.adapter, clap_dim=1024))
+    report = prepare(cfg, base=sd15["base"])
+    cache = load_cache(cfg.cache_dir)
+    assert report.encoded == 6 and cache.clap.shape == (6, 1024)
+    assert cache.encoders["clap_model_id"] == "imagebind_huge"
+    i = cache.ids.index("high/h1")
+    wave, rate = load_audio(prepared["data"] / "high" / "h1.wav", cfg.data.max_audio_seconds)
+    torch.testing.assert_close(cache.clap[i], load_audio_encoder(imagebind).encode(wave, rate)[0], atol=1e-5, rtol=1e-4)
+    adapter = build_adapter_for(cfg, sd15["base"], cache)
+    assert adapter.config.clap_dim == 1024 and adapter.config.clap_model_id == "imagebind_huge"
+
+
 def test_prepare_is_incremental(prepared, sd15, tmp_path, monkeypatch):
     import training.model
     from training.cache import load_cache
