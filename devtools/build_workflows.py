@@ -4,7 +4,7 @@ host's node definitions for input/output slots and widget order (the inverse of 
 Usage: python -m devtools.build_workflows  (needs a ComfyUI host; rewrites workflows/audio_to_image_sdxl.json,
 workflows/audio_edit.json,
 workflows/audio_inpaint.json, workflows/sound_prompt.json, workflows/audio_timeline.json,
-workflows/sonicdiffusion_landscape.json, workflows/sonicdiffusion_edit.json and workflows/sound_to_unclip.json; with
+workflows/sonicdiffusion_landscape.json, workflows/sonicdiffusion_edit.json, workflows/sound_to_unclip.json and workflows/sound_tags_to_prompt.json; with
 the other packs unpacked (devtools.other_packs) also workflows/audio_animatediff.json, workflows/audio_ipadapter.json
 and workflows/sound_to_ipadapter.json). Tests convert
 the files back and run them. A link into a widget input (e.g. a frame count into a batch size) is saved as the front
@@ -30,6 +30,7 @@ SDXL_ADAPTER = "clap2diffusion_sdxl.safetensors"
 SONIC_CLAP = "CLAP_weights_2022.pth"   # Microsoft CLAP 2022 as released (SonicDiffusion's encoder)
 SONIC_ADAPTER = "landscape"            # models/audio_adapters/landscape/: audio_projector_landscape.pth + landscape.pt
 IMAGEBIND = "imagebind_huge.pth"       # Meta's release (CC BY-NC-SA 4.0), in models/audio_encoders/ or models/clap/
+SD35_CKPT = "sd3.5_large_fp8_scaled.safetensors"  # Comfy-Org's all-in-one SD3.5 Large (CLIP-L, CLIP-G, T5 inside)
 UNCLIP_CKPT = "sd21-unclip-h.safetensors"  # Stability's SD 2.1 unCLIP-H (sd21-unclip-h.ckpt as released, or converted)
 
 
@@ -370,6 +371,36 @@ def ipadapter_embeds_graph() -> dict:
     return g
 
 
+def sound_tags_graph() -> dict:
+    """Sound → CLAP → the best AudioSet labels as text → SD3.5's own text encoders → image; no adapter."""
+    g = {
+        "1": ("CheckpointLoaderSimple", {"ckpt_name": SD35_CKPT}, (20, 420)),
+        "10": ("C2DLoadAudio", {"audio": "clap2diffusion_demo.wav"}, (20, 40)),
+        "11": ("C2DCLAPLoader", {"clap_name": CLAP}, (20, 230)),
+        "12": ("C2DCLAPEncode", {"clap": ["11", 0], "audio": ["10", 0]}, (380, 200)),
+        "13": ("C2DSoundTags", {"clap": ["11", 0], "embeds": ["12", 0], "vocabulary": "AudioSet (527 labels, CC BY 4.0)",
+                                "custom_labels": "rain\nthunder\nbirds singing\nfire", "top_k": 3, "threshold": 0.0,
+                                "template": "a cinematic photograph of {labels}, highly detailed",
+                                "label_prompt": "This is a sound of {label}."}, (740, 40)),
+        "2": ("CLIPTextEncode", {"text": ["13", 0], "clip": ["1", 1]}, (1100, 40)),
+        "3": ("CLIPTextEncode", {"text": "blurry, low quality", "clip": ["1", 1]}, (1100, 420)),
+        "4": ("EmptySD3LatentImage", {"width": 1024, "height": 1024, "batch_size": 1}, (1100, 640)),
+        "5": ("KSampler", {"model": ["1", 0], "seed": 42, "steps": 28, "cfg": 4.5, "sampler_name": "euler",
+                           "scheduler": "sgm_uniform", "positive": ["2", 0], "negative": ["3", 0],
+                           "latent_image": ["4", 0], "denoise": 1.0}, (1460, 300)),
+        "26": ("VAEDecode", {"samples": ["5", 0], "vae": ["1", 2]}, (1820, 300)),
+        "27": ("SaveImage", {"images": ["26", 0], "filename_prefix": "clap2diffusion_sound_tags"}, (2060, 300)),
+    }
+    return g
+
+
+SOUND_TAGS_NOTE = ("## Sound → tags → any model (zero-shot, no adapter)\n"
+                   "**CLAP Sound Tags → Prompt** ranks AudioSet's 527 sound labels (CC BY 4.0) by CLAP audio–text "
+                   "similarity and writes the best into the template; the prompt goes to the model's own text encoder, "
+                   "so this works on every family (here SD3.5 Large: `sd3.5_large_fp8_scaled.safetensors`; swap in Flux, "
+                   "Qwen-Image, Wan ...). Needs a CLAP with its text tower (a full laion/clap-htsat-unfused folder in "
+                   "models/clap). The node shows the labels and their scores; with an Audio Timeline it also gives one "
+                   "prompt per frame and a keyframe schedule.")
 IMAGEBIND_FILES = ("ImageBind's `imagebind_huge.pth` (Meta, **CC BY-NC-SA 4.0: non-commercial use only**) in "
                    "`models/audio_encoders/` (or `models/clap/`): only its audio tensors are read. ")
 UNCLIP_NOTE = ("## Sound → SD 2.1 unCLIP (zero-shot, no adapter)\n" + IMAGEBIND_FILES +
@@ -432,6 +463,7 @@ def main():
     for name, graph, note in (("audio_to_image_sdxl", sdxl_graph(), SDXL_NOTE), ("audio_edit", edit_graph(), EDIT_NOTE), ("audio_inpaint", inpaint_graph(), INPAINT_NOTE),
                               ("sound_prompt", sound_prompt_graph(), SOUND_PROMPT_NOTE),
                               ("sound_to_unclip", unclip_graph(), UNCLIP_NOTE),
+                              ("sound_tags_to_prompt", sound_tags_graph(), SOUND_TAGS_NOTE),
                               ("audio_timeline", timeline_graph(), TIMELINE_NOTE),
                               ("sonicdiffusion_landscape", sonic_landscape_graph(), SONIC_NOTE),
                               ("sonicdiffusion_edit", edit_graph(SONIC_CLAP, SONIC_ADAPTER, "sonicdiffusion_edit", "sonicdiffusion"),

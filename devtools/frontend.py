@@ -233,7 +233,7 @@ def stage_workflow_files(workflows: list[dict], object_info: dict, models_dir: P
                          standin_cache: str | None = None) -> list[str]:
     """Write a random-weight stand-in under every model name and a synthetic file under every input
     name the workflows use. Returns one line per file, for the log."""
-    from devtools.build_workflows import SDXL_CKPT, UNCLIP_CKPT
+    from devtools.build_workflows import SD35_CKPT, SDXL_CKPT, UNCLIP_CKPT
 
     report = []
     for workflow in workflows:
@@ -241,7 +241,8 @@ def stage_workflow_files(workflows: list[dict], object_info: dict, models_dir: P
         clap_id = next((v for k, _, v in files if k == "C2DCLAPLoader"), "")  # what the adapter was "trained" on
         # the workflow's model family decides its checkpoint and adapter stand-ins (SDXL_CKPT: the SDXL workflow's)
         ckpts = {v for k, _, v in files if k == "CheckpointLoaderSimple"}
-        family = "sdxl" if SDXL_CKPT in ckpts else "sd21_unclip" if UNCLIP_CKPT in ckpts else "sd15"
+        family = ("sdxl" if SDXL_CKPT in ckpts else "sd21_unclip" if UNCLIP_CKPT in ckpts
+                  else "sd35" if SD35_CKPT in ckpts else "sd15")
         for kind, widget, value in files:
             if (kind, widget) in MODEL_WIDGETS:
                 dst = Path(models_dir) / MODEL_WIDGETS[kind, widget] / value
@@ -257,7 +258,8 @@ def stage_workflow_files(workflows: list[dict], object_info: dict, models_dir: P
 
 
 def _make_model(kind: str, dst: Path, standin_cache: str | None, clap_id: str, family: str = "sd15") -> None:
-    """family "sd21_unclip": the SD 2.1 unCLIP-H stand-in (devtools.standin_sd21_unclip).
+    """family "sd21_unclip": the SD 2.1 unCLIP-H stand-in (devtools.standin_sd21_unclip); "sd35": the reduced SD3.5
+    stand-in (devtools.standin_sd3).
     family "sdxl": the SDXL base stand-in (devtools.standin_sdxl, built once per machine) and an SDXL adapter
     with the `light` placement (11 blocks, 87 M parameters: the served ComfyUI already holds the 14 GB fp32 SDXL)."""
     from c2d_core.adapter_file import save_adapter
@@ -272,6 +274,9 @@ def _make_model(kind: str, dst: Path, standin_cache: str | None, clap_id: str, f
     if kind == "CheckpointLoaderSimple" and family == "sdxl":
         from devtools.standin_sdxl import ensure_sdxl_standins
         dst.symlink_to(ensure_sdxl_standins(standin_cache)["sdxl"])
+    elif kind == "CheckpointLoaderSimple" and family == "sd35":
+        from devtools.standin_sd3 import ensure_sd3_standin
+        dst.symlink_to(ensure_sd3_standin(standin_cache))
     elif kind == "CheckpointLoaderSimple" and family == "sd21_unclip":
         from devtools.standin_sd21_unclip import ensure_sd21_unclip_standin
         dst.symlink_to(ensure_sd21_unclip_standin(standin_cache))

@@ -58,7 +58,8 @@ SHRINK = """([size, steps]) => {
     const set = (node, w, value) => { changed.push(`${node.type} ${node.id} ${w.name} ${w.value}->${value}`);
                                       w.value = value; };
     for (const node of window.app.graph.nodes) for (const w of node.widgets ?? []) {
-        if (node.type === 'EmptyLatentImage' && (w.name === 'width' || w.name === 'height') && w.value > size)
+        if ((node.type === 'EmptyLatentImage' || node.type === 'EmptySD3LatentImage')
+            && (w.name === 'width' || w.name === 'height') && w.value > size)
             set(node, w, size);
         if (w.name === 'steps' && w.value > steps) set(node, w, steps);
     }
