@@ -94,8 +94,11 @@ class Wav2ClipEncoder:
 
     @classmethod
     def from_path(cls, path: str | Path) -> "Wav2ClipEncoder":
+        from c2d_core.torch_files import read_checkpoint
+
         p = _need(path, "Wav2CLIP checkpoint (Wav2CLIP.pt of the wav2clip release)", "eval.wav2clip")
-        state = torch.load(p, map_location="cpu", weights_only=False)
+        state = read_checkpoint(p, what="a Wav2CLIP checkpoint", error=MetricModelError,
+                                unsafe_advice="Give the Wav2CLIP.pt release file, or re-save its state_dict")
         if isinstance(state, dict) and "state_dict" in state:
             state = state["state_dict"]
         if not isinstance(state, dict) or not any(k.startswith("audio_encoder.") for k in state):

@@ -285,5 +285,8 @@ def test_metric_functions_behave(tmp_path):
     torch.save({"x": torch.zeros(1)}, tmp_path / "bad.pt")
     with pytest.raises(M.MetricModelError, match="audio_encoder"):
         M.Wav2ClipEncoder.from_path(tmp_path / "bad.pt")
+    torch.save({"audio_encoder.w": torch.zeros(1), "hook": PixelFeatures}, tmp_path / "unsafe.pt")  # pickles a class
+    with pytest.raises(M.MetricModelError, match="unsafe.pt needs unsafe unpickling.*refused unread"):
+        M.Wav2ClipEncoder.from_path(tmp_path / "unsafe.pt")
     with pytest.raises(M.MetricModelError, match="eval.fid_weights"):
         M.fid(real, other, weights=tmp_path / "no_inception.pth")
