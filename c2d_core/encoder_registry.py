@@ -35,12 +35,6 @@ def claiming_formats(obj) -> list[EncoderFormat]:
     return [f for f in FORMATS.values() if f.claims_file is not None and f.claims_file(obj)]
 
 
-def describe_object(obj) -> str:
-    """What a read checkpoint object is, for errors: the format that claims it, or its structure."""
-    claimed = claiming_formats(obj)
-    return claimed[0].describe if claimed else top_level_keys(obj)
-
-
 def load_audio_encoder(path, device=None, dtype=None) -> AudioEncoder:
     """A model folder or checkpoint file → its AudioEncoder (weights on `device` in `dtype`, default CPU fp32)."""
     path = Path(path)

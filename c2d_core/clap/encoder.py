@@ -20,6 +20,7 @@ from pathlib import Path
 from ..audio import CLAP_SAMPLE_RATE
 from ..audio_encoder import AudioEncoder, EncoderFormat
 from ..errors import ClapModelError, wrap_upstream
+from ..torch_files import top_level_keys
 from .hf import quiet_transformers, transformers_module
 
 log = logging.getLogger(__name__)
@@ -80,9 +81,10 @@ class ClapAudioEncoder(AudioEncoder):
     def from_laion_checkpoint(cls, state, name: str, device=None, dtype=None, source=None) -> "ClapAudioEncoder":
         """From an already read (`weights_only`) laion-clap checkpoint object (`is_laion_state_dict`)."""
         if not _is_laion_checkpoint(state):
-            from ..encoder_registry import describe_object
-            raise ClapModelError(f"{name} is not a LAION-CLAP checkpoint: it is {describe_object(state)}; load it "
-                                 "with Load Audio Encoder (load_audio_encoder), which reads each format as such")
+            from .msclap_file import is_msclap_checkpoint
+            what = "a Microsoft CLAP file" if is_msclap_checkpoint(state) else top_level_keys(state)
+            raise ClapModelError(f"{name} is not a LAION-CLAP checkpoint: it is {what}; load it with Load CLAP Model "
+                                 "(load_audio_encoder), which reads each format as such")
         tf = transformers_module()
         from .laion_convert import convert_laion_state_dict
         config, hf_state = convert_laion_state_dict(state)
