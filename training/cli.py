@@ -7,6 +7,7 @@
     convert-sonicdiffusion
               convert SonicDiffusion's released pair (audio_projector_*.pth + <name>.pt) into one adapter file
     evaluate  score an adapter on the cached validation data
+    score     judge any folder of (audio, image) pairs: ImageBind audio × CLIP ViT-H images (AIS, no CLAP)
 
 prepare/train/evaluate read a config file (`--config x.toml|.yaml`) and overrides: any option as
 `--section.key VALUE` (listed by `train --help`) or `--set section.key=VALUE`.
@@ -173,6 +174,20 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_score(args: argparse.Namespace) -> int:
+    import json
+
+    from .judge import score_folder
+
+    result = score_folder(args.folder, args.imagebind, args.clip_vision)
+    for k, v in result.items():
+        log.info("%s: %s", k, v)
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps(result, indent=1))
+    return 0
+
+
 def cmd_convert_sonic(args: argparse.Namespace) -> int:
     from c2d_core.adapter_file import save_adapter
     from c2d_core.sonic_convert import load_sonicdiffusion
@@ -246,6 +261,15 @@ def build_parser() -> argparse.ArgumentParser:
                                                  "into pictures (no VAE decodes them), e.g. toy.task:latent_to_rgb")
     add_config_options(ev)
     ev.set_defaults(func=cmd_evaluate, resume="")
+
+    sc = sub.add_parser("score", help="judge a folder of (audio, image) pairs with ImageBind × CLIP ViT-H (AIS)")
+    sc.add_argument("folder", help="audio + image files paired by name (rain.wav + rain.png), or a .csv/.jsonl "
+                                   "manifest as for prepare; at least 2 pairs")
+    sc.add_argument("--imagebind", required=True, help="ImageBind's imagebind_huge.pth")
+    sc.add_argument("--clip-vision", required=True,
+                    help="CLIP ViT-H/14 vision file (CLIP-ViT-H-14-laion2B-s32B-b79K.safetensors)")
+    sc.add_argument("--out", default="", help="write the scores as JSON here")
+    sc.set_defaults(func=cmd_score)
     return p
 
 

@@ -177,6 +177,10 @@ class EvalOptions:
     wav2clip: str = opt("", "Wav2CLIP checkpoint (Wav2CLIP.pt of the wav2clip release) for AIS; empty: skipped")
     fid_weights: str = opt("", "FID Inception weights (torch-fidelity's pt_inception-2015-12-05-6726825d.pth) for FID; "
                                "empty: skipped")
+    imagebind: str = opt("", "ImageBind's imagebind_huge.pth for the independent judge AIS_imagebind (with "
+                             "eval.clip_vision); empty: skipped")
+    clip_vision: str = opt("", "CLIP ViT-H/14 vision file (CLIP-ViT-H-14-laion2B-s32B-b79K.safetensors, as in "
+                               "ComfyUI's models/clip_vision) for AIS_imagebind")
     class_prompt: str = opt("a photo of {label}", "AIC: the CLIP prompt of each class label")
     max_samples: int = opt(256, "validation samples scored (each one is generated)")
     sample_steps: int = opt(25, "Euler steps per generated image")

@@ -10,7 +10,9 @@ Always (no weights beyond the run's own; fixed noise and timesteps, so two adapt
                      per-label mean of the cached latents (4×4 average-pooled); chance = 1 / labels
 The field's metrics (training/metrics.py), on images generated from the validation audio (Euler,
 `eval.sample_steps`, CFG `eval.cfg_scale`), each when its feature network is given as a local file:
-    AIS (eval.wav2clip + eval.clip), IIS and AIC (eval.clip; AIC needs labels), FID (eval.fid_weights).
+    AIS (eval.wav2clip + eval.clip), IIS and AIC (eval.clip; AIC needs labels), FID (eval.fid_weights), and the
+    independent judge AIS_imagebind (eval.imagebind + eval.clip_vision: ImageBind audio × CLIP ViT-H images, with
+    SonicDiffusion's ranking definition; training/judge.py).
 Real images and audio are read from `data.source` (the files the cache was made from); without it the
 real images are the VAE reconstructions of the cached latents and AIS is skipped.
 """
@@ -161,7 +163,8 @@ def evaluate(cfg: Config, *, adapter_path: str, out: str = "", base=None, fid_fe
         result.update(label_accuracy=float((pred == y).float().mean()), label_chance=1 / len(names))
 
     skipped: dict[str, str] = {}
-    wants_images = bool(e.clip or e.fid_weights or fid_feature is not None)
+    judge = bool(e.imagebind and e.clip_vision)
+    wants_images = bool(e.clip or e.fid_weights or fid_feature is not None or judge)
     if wants_images:
         generated = torch.cat([images.decode(gen_latents[i:i + bs]) for i in range(0, n, bs)])
         sources = _source_samples(cfg)
@@ -193,13 +196,21 @@ def evaluate(cfg: Config, *, adapter_path: str, out: str = "", base=None, fid_fe
                                   "the audio files are not readable from data.source")
         else:
             skipped.update({k: "no eval.clip" for k in ("AIS", "IIS", "AIC")})
+        if judge and sources:
+            from .data import load_audio
+            from .judge import ImageBindJudge
+            clips = [load_audio(sources[i].audio, cfg.data.max_audio_seconds) for i in ids]
+            result.update(ImageBindJudge.from_paths(e.imagebind, e.clip_vision).scores(clips, generated))
+        else:
+            skipped["AIS_imagebind"] = ("no eval.imagebind / eval.clip_vision" if not judge else
+                                        "the audio files are not readable from data.source")
         if e.fid_weights or fid_feature is not None:
             result["FID"] = M.fid(real, generated, weights=e.fid_weights, feature=fid_feature)
         else:
             skipped["FID"] = "no eval.fid_weights"
     else:
         skipped.update({"AIS": "no eval.clip / eval.wav2clip", "IIS": "no eval.clip", "AIC": "no eval.clip",
-                        "FID": "no eval.fid_weights"})
+                        "FID": "no eval.fid_weights", "AIS_imagebind": "no eval.imagebind / eval.clip_vision"})
     if skipped:
         result["not_computed"] = skipped
     if out:
