@@ -235,9 +235,13 @@ def test_evaluate_metrics_with_local_feature_networks(prepared, sd15, tmp_path):
     adapter = new_adapter(AdapterConfig(clap_dim=512, context_dim=ctx, gate_init=0.5, hidden_dim=64,
                                         blocks=select_blocks(blocks, "mid_up")), seed=0)
     save_adapter(tmp_path / "a.safetensors", adapter)
+    from devtools import standin_packs
+    from devtools.standin_imagebind import make_random_imagebind_file
     files = {"eval.clip": str(make_tiny_clip(tmp_path / "clip")),
              "eval.wav2clip": str(make_tiny_wav2clip(tmp_path / "Wav2CLIP.pt")),
-             "eval.fid_weights": str(make_random_fid_inception(tmp_path / "pt_inception.pth"))}
+             "eval.fid_weights": str(make_random_fid_inception(tmp_path / "pt_inception.pth")),
+             "eval.imagebind": str(make_random_imagebind_file(tmp_path / "imagebind_huge.pth")),   # the judge
+             "eval.clip_vision": str(standin_packs.ensure("clip_vision", standin_packs.clip_vision_h))}
     cfg = load_config(None, {**files, "model.checkpoint": str(sd15["ckpt"]), "data.source": str(prepared["data"]),
                              "data.cache": str(prepared["cfg"].cache_dir), "data.resolution": RES,
                              "data.val_fraction": 0.5, "eval.sample_steps": 2, "train.batch_size": 4,
@@ -248,6 +252,7 @@ def test_evaluate_metrics_with_local_feature_networks(prepared, sd15, tmp_path):
     assert scores["samples"] == 3 and scores["real_images"] == "data.source files"
     for k in ("AIS", "IIS"):
         assert -1.0 <= scores[k] <= 1.0 and math.isfinite(scores[k]), (k, scores[k])
+    assert scores["pairs"] == 3 and 0.0 <= scores["AIS_imagebind"] <= scores["AIS_imagebind_perfect"] == 2 / 3
     assert any(scores["AIC"] == pytest.approx(v) for v in (0.0, 1 / 3, 2 / 3, 1.0)), scores["AIC"]
     assert math.isfinite(scores["FID"]) and scores["FID"] >= 0
     assert scores["loss_audio"] != scores["loss_shuffled"]          # the audio reaches the SD1.5 UNet
