@@ -286,8 +286,8 @@ def _make_model(kind: str, dst: Path, standin_cache: str | None, clap_id: str, f
             src = _torch_format_copy(src)  # ComfyUI picks the reader by extension: a .ckpt must be a torch file
         dst.symlink_to(src)
     elif kind == "C2DCLAPLoader" and "imagebind" in dst.name.lower():  # imagebind_huge.pth as released
-        from devtools.standin_imagebind import make_random_imagebind_file
-        make_random_imagebind_file(dst, seed=0)
+        from devtools.standin_imagebind import ensure_imagebind_standin
+        dst.symlink_to(ensure_imagebind_standin(standin_cache))
     elif kind == "C2DCLAPLoader" and dst.suffix.lower() == ".pth":  # Microsoft CLAP as released (CLAP_weights_2022.pth)
         dst.symlink_to(ensure_msclap_standin(standin_cache))
     elif kind == "C2DCLAPLoader":

@@ -43,3 +43,13 @@ def make_random_imagebind_file(path, seed: int = 0) -> Path:
     torch.save(random_imagebind_state(seed), tmp)
     tmp.replace(path)
     return path
+
+
+def ensure_imagebind_standin(cache_dir=None, seed: int = 0) -> Path:
+    """The random `imagebind_huge.pth` (0.35 GB) in the stand-in cache, written once and named by a hash of this recipe
+    (devtools.standin_cache); link it under the released name."""
+    import sys
+
+    from devtools.standin_cache import cached, recipe_key
+    return cached(f"c2d-standin-imagebind-huge-seed{seed}", recipe_key({"seed": seed}, sys.modules[__name__]),
+                  lambda p: make_random_imagebind_file(p, seed=seed), suffix=".pth", folder=cache_dir)

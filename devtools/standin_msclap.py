@@ -71,13 +71,10 @@ def make_random_msclap_file(path, seed: int = 0, version: str = "2022", text: bo
 
 
 def ensure_msclap_standin(cache_dir=None, seed: int = 0) -> Path:
-    """A random Microsoft CLAP 2022 `.pth` (audio side, ≈ 340 MB) in the stand-in cache (default
-    ~/.cache/clap2diffusion/standins/), written once; link it under the released name `CLAP_weights_2022.pth`."""
-    import os
+    """A random Microsoft CLAP 2022 `.pth` (audio side, ≈ 340 MB) in the stand-in cache, written once and named by a
+    hash of this recipe (devtools.standin_cache); link it under the released name `CLAP_weights_2022.pth`."""
+    import sys
 
-    from devtools.standin_sd15 import DEFAULT_CACHE
-    dst = Path(cache_dir or DEFAULT_CACHE) / f"c2d-standin-msclap-2022-seed{seed}.pth"
-    if not dst.exists():
-        tmp = make_random_msclap_file(dst.with_suffix(".pth.tmp"), seed=seed)
-        os.replace(tmp, dst)
-    return dst
+    from devtools.standin_cache import cached, recipe_key
+    return cached(f"c2d-standin-msclap-2022-seed{seed}", recipe_key({"seed": seed}, sys.modules[__name__]),
+                  lambda p: make_random_msclap_file(p, seed=seed), suffix=".pth", folder=cache_dir)

@@ -20,20 +20,18 @@ them act. `ensure(kind, build)` caches each file under ~/.cache/clap2diffusion/s
 from __future__ import annotations
 
 import json
-import logging
-import time
+import sys
 from pathlib import Path
 
 from c2d_core.seeded_init import seeded_tensor
-from devtools.standin_sd15 import DEFAULT_CACHE, SD15_UNET, _atomic_save
+from devtools.standin_cache import cached, recipe_key
+from devtools.standin_sd15 import SD15_UNET, _atomic_save
 
-log = logging.getLogger(__name__)
-
-RECIPE_VERSION = 1
-NAMES = {"motion": f"c2d-standin-mm_sd_v15_v2-v{RECIPE_VERSION}.safetensors",
-         "ip_adapter": f"c2d-standin-ip-adapter_sd15-v{RECIPE_VERSION}.safetensors",
-         "clip_vision": f"c2d-standin-CLIP-ViT-H-14-v{RECIPE_VERSION}.safetensors",
-         "controlnet": f"c2d-standin-control_sd15-v{RECIPE_VERSION}.safetensors"}
+# the names they are linked under in the models folders (the cached files add a hash of the recipe)
+NAMES = {"motion": "c2d-standin-mm_sd_v15_v2.safetensors",
+         "ip_adapter": "c2d-standin-ip-adapter_sd15.safetensors",
+         "clip_vision": "c2d-standin-CLIP-ViT-H-14.safetensors",
+         "controlnet": "c2d-standin-control_sd15.safetensors"}
 SMALL_GAIN = 0.5  # for layers the real models zero-initialise
 
 # ip-adapter_sd15: cross-attention widths of the SD1.5 UNet's 16 attn2 layers in diffusers' processor order
@@ -119,11 +117,7 @@ def controlnet_sd15(path: Path, seed: int = 0) -> Path:
 
 
 def ensure(kind: str, build, cache_dir=None) -> Path:
-    """The cached file for `kind` (a NAMES key), built with `build(path)` on first use."""
-    cache = Path(cache_dir) if cache_dir is not None else DEFAULT_CACHE
-    path = cache / NAMES[kind]
-    if not path.exists():
-        t0 = time.perf_counter()
-        build(path)
-        log.info("built stand-in %s in %.1f s: %s", kind, time.perf_counter() - t0, path)
-    return path
+    """The cached file for `kind` (a NAMES key), built with `build(path)` on first use and named by a hash of this
+    module's code (devtools.standin_cache: older recipes are deleted)."""
+    stem = NAMES[kind].removesuffix(".safetensors")
+    return cached(stem, recipe_key({"kind": kind}, sys.modules[__name__]), build, folder=cache_dir)

@@ -18,17 +18,13 @@ from __future__ import annotations
 import logging
 import math
 import os
-import resource
-import time
+import sys
 from pathlib import Path
 
 from c2d_core.seeded_init import seeded_generator, seeded_tensor
+from devtools.standin_cache import DEFAULT_CACHE, cached, recipe_key, with_comfyui  # noqa: F401 (DEFAULT_CACHE: re-exported)
 
 log = logging.getLogger(__name__)
-
-# Bump when the recipe changes: the cache file names carry it, so a new recipe rebuilds.
-RECIPE_VERSION = 2
-DEFAULT_CACHE = Path.home() / ".cache" / "clap2diffusion" / "standins"
 
 # The original SD v1 UNet, in ComfyUI's UNetModel arguments (what ComfyUI detects from an SD1.5 file).
 SD15_UNET = dict(
@@ -120,7 +116,7 @@ def make_sd15_checkpoint(path, seed: int = 0, inpaint: bool = False) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     sd = build_sd15_state_dict(seed=seed, inpaint=inpaint)
-    meta = {"clap2diffusion.standin": f"sd15{'-inpainting' if inpaint else ''} recipe {RECIPE_VERSION} seed {seed}",
+    meta = {"clap2diffusion.standin": f"sd15{'-inpainting' if inpaint else ''} seed {seed}",
             "modelspec.architecture": "stable-diffusion-v1" + ("-inpainting" if inpaint else "")}
     _atomic_save(lambda tmp: save_file(sd, str(tmp), metadata=meta), path)
     return path
@@ -180,45 +176,13 @@ def _atomic_save(write, path: Path) -> None:
             tmp.unlink()
 
 
-def _peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: kB
-
-
-def standin_names(seed: int = 0) -> dict[str, str]:
-    tag = f"v{RECIPE_VERSION}-seed{seed}"
-    return {"sd15": f"c2d-standin-sd15-{tag}.safetensors",
-            "sd15_inpaint": f"c2d-standin-sd15-inpainting-{tag}.safetensors",
-            "sd15_lora": f"c2d-standin-sd15-lora-{tag}.safetensors"}
-
-
 def ensure_standins(cache_dir=None, seed: int = 0) -> dict[str, Path]:
-    """Build (first call only) and return {"sd15", "sd15_inpaint", "sd15_lora"} → file paths.
-    Needs ComfyUI importable (devtools.comfy_host.import_comfyui is called). Files of other recipe
-    versions are deleted."""
-    from devtools.comfy_host import import_comfyui
-
-    cache_dir = Path(cache_dir) if cache_dir is not None else DEFAULT_CACHE
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    names = standin_names(seed)
-    paths = {k: cache_dir / v for k, v in names.items()}
-    missing = [k for k, p in paths.items() if not p.exists()]
-    if not missing:
-        return paths
-    import_comfyui()
-    _remove_stale(cache_dir, set(names.values()))
-    for kind in missing:
-        t0 = time.perf_counter()
-        if kind == "sd15_lora":
-            make_sd15_lora(paths[kind], seed)
-        else:
-            make_sd15_checkpoint(paths[kind], seed=seed, inpaint=(kind == "sd15_inpaint"))
-        log.info("built stand-in %s in %.1f s (peak RSS so far %.0f MB): %s",
-                    kind, time.perf_counter() - t0, _peak_rss_mb(), paths[kind])
-    return paths
-
-
-def _remove_stale(cache_dir: Path, keep: set[str]) -> None:
-    for f in cache_dir.glob("c2d-standin-sd15-*.safetensors"):
-        if f.name not in keep and f"-v{RECIPE_VERSION}-" not in f.name:
-            log.warning("removing stand-in of another recipe: %s", f)
-            f.unlink()
+    """Build (first call only; devtools.standin_cache names the files by a hash of this recipe) and return
+    {"sd15", "sd15_inpaint", "sd15_lora"} → file paths. Needs ComfyUI importable (import_comfyui is called)."""
+    key = recipe_key({"seed": seed}, sys.modules[__name__])
+    return {"sd15": cached(f"c2d-standin-sd15-seed{seed}", key, with_comfyui(make_sd15_checkpoint, seed=seed),
+                           folder=cache_dir),
+            "sd15_inpaint": cached(f"c2d-standin-sd15-inpainting-seed{seed}", key,
+                                   with_comfyui(make_sd15_checkpoint, seed=seed, inpaint=True), folder=cache_dir),
+            "sd15_lora": cached(f"c2d-standin-sd15-lora-seed{seed}", key, with_comfyui(make_sd15_lora, seed),
+                                folder=cache_dir)}

@@ -12,16 +12,12 @@ out: audio takes its place, and ComfyUI only reads it through unCLIPCheckpointLo
 """
 from __future__ import annotations
 
-import logging
-import time
+import sys
 from pathlib import Path
 
-from devtools.standin_sd15 import DEFAULT_CACHE, SD15_VAE, _atomic_save, _peak_rss_mb
+from devtools.standin_cache import cached, recipe_key, with_comfyui
+from devtools.standin_sd15 import SD15_VAE, _atomic_save
 from devtools.standin_sdxl import _no_buffers, _value, write_streamed_safetensors
-
-log = logging.getLogger(__name__)
-
-RECIPE_VERSION = 1  # bump when the recipe changes: the cache file name carries it, so a new recipe rebuilds
 
 # SD 2.1 unCLIP-H's UNet in ComfyUI's UNetModel arguments (= what model_detection derives from the released file).
 SD21_UNCLIP_H_UNET = dict(
@@ -62,32 +58,15 @@ def make_sd21_unclip_checkpoint(path, seed: int = 0) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     layout = checkpoint_layout()
-    meta = {"clap2diffusion.standin": f"sd21-unclip-h recipe {RECIPE_VERSION} seed {seed}",
+    meta = {"clap2diffusion.standin": f"sd21-unclip-h seed {seed}",
             "modelspec.architecture": "stable-diffusion-v2-1-unclip-h"}
     _atomic_save(lambda tmp: write_streamed_safetensors(tmp, layout, lambda k: _value(k, layout[k], seed), meta), path)
     return path
 
 
-def sd21_unclip_standin_name(seed: int = 0) -> str:
-    return f"c2d-standin-sd21-unclip-h-v{RECIPE_VERSION}-seed{seed}.safetensors"
-
-
 def ensure_sd21_unclip_standin(cache_dir=None, seed: int = 0) -> Path:
-    """Build (first call on a machine only: ~2.6 GB) and return the checkpoint's path; other recipes are deleted."""
-    from devtools.comfy_host import import_comfyui
-
-    cache_dir = Path(cache_dir) if cache_dir is not None else DEFAULT_CACHE
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    path = cache_dir / sd21_unclip_standin_name(seed)
-    if path.exists():
-        return path
-    import_comfyui()
-    for f in cache_dir.glob("c2d-standin-sd21-unclip-h-*.safetensors"):
-        if f.name != path.name:
-            log.warning("removing stand-in of another recipe: %s", f)
-            f.unlink()
-    t0 = time.perf_counter()
-    make_sd21_unclip_checkpoint(path, seed)
-    log.warning("built the SD 2.1 unCLIP-H stand-in %s in %.1f s (peak RSS %.0f MB, %.2f GB)", path.name,
-                time.perf_counter() - t0, _peak_rss_mb(), path.stat().st_size / 1e9)
-    return path
+    """Build (first call on a machine only: ≈ 2.6 GB) and return the checkpoint's path, named by a hash of this
+    recipe (devtools.standin_cache: older recipes are deleted)."""
+    key = recipe_key({"seed": seed}, sys.modules[__name__])
+    return cached(f"c2d-standin-sd21-unclip-h-seed{seed}", key, with_comfyui(make_sd21_unclip_checkpoint, seed),
+                  folder=cache_dir)

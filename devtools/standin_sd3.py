@@ -11,16 +11,13 @@ the two text encoders. The stock CheckpointLoaderSimple loads it as SD3 (`suppor
 """
 from __future__ import annotations
 
-import logging
-import time
+import sys
 from pathlib import Path
 
-from devtools.standin_sd15 import DEFAULT_CACHE, _atomic_save, _peak_rss_mb
+from devtools.standin_cache import cached, recipe_key, with_comfyui
+from devtools.standin_sd15 import _atomic_save
 from devtools.standin_sdxl import _no_buffers, _value, write_streamed_safetensors
 
-log = logging.getLogger(__name__)
-
-RECIPE_VERSION = 1
 DEPTH = 2
 # SD3.5's MMDiT in ComfyUI's arguments, depth reduced (model_detection reads depth from the x_embedder's width / 64)
 SD3_MMDIT = dict(input_size=None, patch_size=2, in_channels=16, out_channels=16, depth=DEPTH, num_patches=36864,
@@ -58,28 +55,15 @@ def make_sd3_checkpoint(path, seed: int = 0) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     layout = checkpoint_layout()
-    meta = {"clap2diffusion.standin": f"sd3.5 depth {DEPTH} recipe {RECIPE_VERSION} seed {seed}",
+    meta = {"clap2diffusion.standin": f"sd3.5 depth {DEPTH} seed {seed}",
             "modelspec.architecture": "stable-diffusion-v3.5-large"}
     _atomic_save(lambda tmp: write_streamed_safetensors(tmp, layout, lambda k: _value(k, layout[k], seed), meta), path)
     return path
 
 
 def ensure_sd3_standin(cache_dir=None, seed: int = 0) -> Path:
-    """Build (first call on a machine only: ~1.8 GB) and return the checkpoint's path; other recipes are deleted."""
-    from devtools.comfy_host import import_comfyui
-
-    cache_dir = Path(cache_dir) if cache_dir is not None else DEFAULT_CACHE
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    path = cache_dir / f"c2d-standin-sd35-depth{DEPTH}-v{RECIPE_VERSION}-seed{seed}.safetensors"
-    if path.exists():
-        return path
-    import_comfyui()
-    for f in cache_dir.glob("c2d-standin-sd35-*.safetensors"):
-        if f.name != path.name:
-            log.warning("removing stand-in of another recipe: %s", f)
-            f.unlink()
-    t0 = time.perf_counter()
-    make_sd3_checkpoint(path, seed)
-    log.warning("built the SD3.5 stand-in %s in %.1f s (peak RSS %.0f MB, %.2f GB)", path.name,
-                time.perf_counter() - t0, _peak_rss_mb(), path.stat().st_size / 1e9)
-    return path
+    """Build (first call on a machine only: ≈ 1.8 GB) and return the checkpoint's path, named by a hash of this
+    recipe (devtools.standin_cache: older recipes are deleted)."""
+    key = recipe_key({"seed": seed}, sys.modules[__name__])
+    return cached(f"c2d-standin-sd35-depth{DEPTH}-seed{seed}", key, with_comfyui(make_sd3_checkpoint, seed),
+                  folder=cache_dir)

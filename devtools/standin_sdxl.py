@@ -19,19 +19,14 @@ tensor of memory (the largest, CLIP-G's token embedding, 250 MB fp32) instead of
 from __future__ import annotations
 
 import json
-import logging
 import math
 import struct
-import time
+import sys
 from pathlib import Path
 
 from c2d_core.seeded_init import seeded_tensor
-from devtools.standin_sd15 import DEFAULT_CACHE, LORA_PROJECTIONS, LORA_RANK, SD15_VAE, _atomic_save, _gain, \
-    _peak_rss_mb, random_lora_tensors
-
-log = logging.getLogger(__name__)
-
-RECIPE_VERSION = 1  # bump when the recipe changes: the cache file names carry it, so a new recipe rebuilds
+from devtools.standin_cache import cached, recipe_key, with_comfyui
+from devtools.standin_sd15 import LORA_PROJECTIONS, LORA_RANK, SD15_VAE, _atomic_save, _gain, random_lora_tensors
 
 # SDXL base's UNet in ComfyUI's UNetModel arguments (= what model_detection derives from an SDXL base file).
 SDXL_UNET = dict(
@@ -138,7 +133,7 @@ def make_sdxl_checkpoint(path, seed: int = 0) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     layout = checkpoint_layout()
-    meta = {"clap2diffusion.standin": f"sdxl recipe {RECIPE_VERSION} seed {seed}",
+    meta = {"clap2diffusion.standin": f"sdxl seed {seed}",
             "modelspec.architecture": "stable-diffusion-xl-v1-base"}
     _atomic_save(lambda tmp: write_streamed_safetensors(tmp, layout, lambda k: _value(k, layout[k], seed), meta), path)
     return path
@@ -174,35 +169,12 @@ def make_sdxl_lora(path, seed: int = 0) -> Path:
     return path
 
 
-def sdxl_standin_names(seed: int = 0) -> dict[str, str]:
-    tag = f"v{RECIPE_VERSION}-seed{seed}"
-    return {"sdxl": f"c2d-standin-sdxl-{tag}.safetensors", "sdxl_lora": f"c2d-standin-sdxl-lora-{tag}.safetensors"}
-
-
 def ensure_sdxl_standins(cache_dir=None, seed: int = 0, built: list | None = None) -> dict[str, Path]:
     """Build (first call on a machine only; the checkpoint takes about a minute and 6.9 GB of disk) and return
-    {"sdxl", "sdxl_lora"} → file paths. Files of other recipe versions are deleted. Each build is logged with its
-    time and peak memory, and the line appended to `built` (tests show it)."""
-    from devtools.comfy_host import import_comfyui
-
-    cache_dir = Path(cache_dir) if cache_dir is not None else DEFAULT_CACHE
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    names = sdxl_standin_names(seed)
-    paths = {k: cache_dir / v for k, v in names.items()}
-    missing = [k for k, p in paths.items() if not p.exists()]
-    if not missing:
-        return paths
-    import_comfyui()
-    for f in cache_dir.glob("c2d-standin-sdxl-*.safetensors"):
-        if f.name not in names.values() and f"-v{RECIPE_VERSION}-" not in f.name:
-            log.warning("removing stand-in of another recipe: %s", f)
-            f.unlink()
-    for kind in missing:
-        t0 = time.perf_counter()
-        (make_sdxl_lora if kind == "sdxl_lora" else make_sdxl_checkpoint)(paths[kind], seed)
-        line = (f"built SDXL stand-in {kind} in {time.perf_counter() - t0:.1f} s (peak RSS so far "
-                f"{_peak_rss_mb():.0f} MB, {paths[kind].stat().st_size / 1e9:.2f} GB): {paths[kind]}")
-        log.warning(line)
-        if built is not None:
-            built.append(line)
-    return paths
+    {"sdxl", "sdxl_lora"} → file paths, named by a hash of this recipe (devtools.standin_cache: older recipes are
+    deleted). Each build is logged with its time and peak memory, and the line appended to `built` (tests show it)."""
+    key = recipe_key({"seed": seed}, sys.modules[__name__])
+    return {"sdxl": cached(f"c2d-standin-sdxl-seed{seed}", key, with_comfyui(make_sdxl_checkpoint, seed),
+                           folder=cache_dir, built=built),
+            "sdxl_lora": cached(f"c2d-standin-sdxl-lora-seed{seed}", key, with_comfyui(make_sdxl_lora, seed),
+                                folder=cache_dir, built=built)}

@@ -16,15 +16,12 @@ its fp16 weights are 114 MB, too big for the repository; so `ensure_base` builds
 """
 from __future__ import annotations
 
-import ast
 import dataclasses
 import hashlib
-import inspect
 import json
 import logging
 import math
 import os
-import textwrap
 import time
 from pathlib import Path
 
@@ -174,24 +171,15 @@ def _base_task(t: S.Task, p: Pretraining) -> S.Task:
     return dataclasses.replace(t, train_per_class=p.train_per_class, test_per_class=0)
 
 
-def _code(f) -> str:
-    """f's code without its docstrings and comments (what it computes, not what it says)."""
-    tree = ast.parse(textwrap.dedent(inspect.getsource(f)))
-    for node in ast.walk(tree):
-        body = getattr(node, "body", None)
-        if isinstance(body, list) and body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
-                and isinstance(body[0].value.value, str):
-            node.body = body[1:] or [ast.Pass()]
-    return ast.dump(tree)
-
-
 def _key(t: S.Task, p: Pretraining) -> str:
     """What the pretrained base depends on: the settings and the code of every function that makes it."""
+    from devtools.standin_cache import code_of  # the stand-in models' recipe hash, one implementation
+
     h = hashlib.sha256(json.dumps([dataclasses.asdict(_base_task(t, p)), dataclasses.asdict(p),
                                    dataclasses.asdict(TINY_SDXL), FROZEN_IN_PRETRAINING, torch.__version__],
                                   sort_keys=True, default=str).encode())
     for f in (S.latents, S.colours, S.caption, class_captions, pooled_caption, adm_y, _base_task, pretrain):
-        h.update(_code(f).encode())
+        h.update(code_of(f).encode())
     return h.hexdigest()[:16]
 
 

@@ -146,10 +146,13 @@ class HostAssets:
 
     def imagebind(self, name: str = "imagebind_huge.pth", seed: int = 0) -> Path:
         """A random-weight ImageBind file in the released layout, `models/audio_encoders/<name>` (ComfyUI's own
-        folder, which Load CLAP Model lists), built once per session."""
-        from devtools.standin_imagebind import make_random_imagebind_file
+        folder, which Load CLAP Model lists), built once per machine (devtools.standin_cache) and linked."""
+        from devtools.standin_imagebind import ensure_imagebind_standin
         path = self.models_dir / "audio_encoders" / name
-        return path if path.exists() else make_random_imagebind_file(path, seed=seed)
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.symlink_to(ensure_imagebind_standin(os.environ.get("C2D_STANDIN_CACHE"), seed=seed))
+        return path
 
     def audio(self, name: str, kind: str, seconds: float, rate: int = 44_100, channels: int = 1,
               seed: int = 0) -> Path:

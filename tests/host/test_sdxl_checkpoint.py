@@ -6,24 +6,19 @@ the module (the host's shared executor keeps it: ≈ 14 GB fp32 on the CPU) and 
 one step, so the module takes a few minutes on 2 CPU cores. Latents are compared bit for bit where the adapter
 must be a no-op. The adapters are SDXL adapters from c2d_core.factory.new_adapter(base_family="sdxl") with the
 `light` placement (11 blocks, one per SpatialTransformer, both widths: 1280 and 640) to keep memory down; the full
-70-block layout is checked against the loaded UNet and sized by `training init --checkpoint`.
+70-block layout is checked against the loaded UNet (`training init --checkpoint` on SDXL's key layout:
+tests/trainer/test_sdxl_family.py, from a header-only file).
 """
 import json
 import logging
 import struct
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 import torch
 
-from c2d_core.adapter_file import load_adapter
 from c2d_core.families import family_layout
-from c2d_core.placement import select_blocks
 from devtools.comfy_host import PromptExecutionError
 
-REPO = Path(__file__).resolve().parents[2]
 SEED = 11
 CLAP = "c2d-test-clap-sdxl"
 SIZE = 128          # pixels; the SDXL latent is SIZE / 8 = 16²
@@ -129,24 +124,36 @@ def test_no_op_settings_are_bit_identical_to_the_plain_model(comfy_host, assets,
     assert torch.equal(latent(comfy_host, graph(assets["sdxl"], **case)), plain)
 
 
-def test_nonzero_gate_and_strength_change_the_image(comfy_host, assets, plain):
+def test_nonzero_gate_and_strength_change_the_image_and_reruns_reproduce(comfy_host, assets, plain):
+    """Three sampler runs: strength 1, strength 0.5, strength 1 again (the 0.5 run evicted the first one's output).
+    Another audio giving another image: test_batch_of_two_with_negative_prompt_and_per_image_audio (image 1 hears
+    the chirp, image 0 the rain)."""
     full = latent(comfy_host, graph(assets["sdxl"]))
     half = latent(comfy_host, graph(assets["sdxl"], strength=0.5))
     assert torch.isfinite(full).all()
     assert (full - plain).abs().max() > 1e-3 and (half - plain).abs().max() > 1e-3
     assert (half - plain).norm() < (full - plain).norm()
-
-
-def test_other_audio_gives_another_image_and_reruns_reproduce(comfy_host, assets):
-    first = run(comfy_host, graph(assets["sdxl"], audio="rain.wav"))
-    rain = first["outputs"]["5"][0]["samples"].clone()
-    chirp = latent(comfy_host, graph(assets["sdxl"], audio="chirp.wav"))
-    assert (rain - chirp).abs().max() > 1e-3
-    again = run(comfy_host, graph(assets["sdxl"], audio="rain.wav"))  # the chirp run evicted rain's sampler output
+    again = run(comfy_host, graph(assets["sdxl"]))
     assert "1" in again["cached"], again["cached"]  # the checkpoint was not loaded again ...
     assert "5" not in again["cached"] and "14" not in again["cached"], again["cached"]  # ... the sampling ran again
-    assert torch.equal(again["outputs"]["5"][0]["samples"], rain)
-    del first, again
+    assert torch.equal(again["outputs"]["5"][0]["samples"], full)
+    del again
+
+
+def test_clone_shares_adapter_weights(comfy_host, assets):
+    """Runs right after the test above: the same graph, so ComfyUI returns its outputs without sampling again."""
+    result = run(comfy_host, graph(assets["sdxl"]))
+    patched, base = result["outputs"]["14"][0], result["outputs"]["1"][0]
+    clone = patched.clone()
+    [p1] = patched.model_options["transformer_options"]["patches"]["middle_patch"]
+    [p2] = clone.model_options["transformer_options"]["patches"]["middle_patch"]
+    ptrs = lambda p: {n: t.data_ptr() for n, t in p.adapter.state_dict().items()}
+    assert ptrs(p1) == ptrs(p2) and p1.adapter is p2.adapter
+    assert clone.model is base.model  # the 2.6 B-parameter UNet is shared too, as ComfyUI does
+    assert "middle_patch" not in base.model_options.get("transformer_options", {}).get("patches", {})
+    assert p1.adapter.config.base_family == "sdxl" and len(p1.adapter.blocks) == 11
+    assert p1.kv_cache_bytes() > 0  # the sampler ran with this patch: its audio K/V are cached
+    del result, patched, base, clone, p1, p2
 
 
 def test_batch_of_two_with_negative_prompt_and_per_image_audio(comfy_host, assets):
@@ -172,21 +179,6 @@ def test_with_a_stock_sdxl_lora(comfy_host, assets, plain, caplog):
     assert (lora_audio - lora_plain).abs().max() > 1e-3
 
 
-def test_clone_shares_adapter_weights(comfy_host, assets):
-    result = run(comfy_host, graph(assets["sdxl"]))
-    patched, base = result["outputs"]["14"][0], result["outputs"]["1"][0]
-    clone = patched.clone()
-    [p1] = patched.model_options["transformer_options"]["patches"]["middle_patch"]
-    [p2] = clone.model_options["transformer_options"]["patches"]["middle_patch"]
-    ptrs = lambda p: {n: t.data_ptr() for n, t in p.adapter.state_dict().items()}
-    assert ptrs(p1) == ptrs(p2) and p1.adapter is p2.adapter
-    assert clone.model is base.model  # the 2.6 B-parameter UNet is shared too, as ComfyUI does
-    assert "middle_patch" not in base.model_options.get("transformer_options", {}).get("patches", {})
-    assert p1.adapter.config.base_family == "sdxl" and len(p1.adapter.blocks) == 11
-    assert p1.kv_cache_bytes() > 0  # the sampler ran with this patch: its audio K/V are cached
-    del result, patched, base, clone, p1, p2
-
-
 def test_an_sd15_adapter_on_sdxl_names_both_families(comfy_host, assets):
     with pytest.raises(PromptExecutionError) as info:
         run(comfy_host, graph(assets["sdxl"], adapter="sd15_gate05.safetensors"))
@@ -194,14 +186,3 @@ def test_an_sd15_adapter_on_sdxl_names_both_families(comfy_host, assets):
     assert info.value.exception_type.rsplit(".", 1)[-1] == "AdapterMismatchError", message
     assert "SD1.5" in message and "SDXL" in message, message
     assert "Traceback" not in message
-
-
-def test_training_init_sizes_an_adapter_from_the_checkpoint(comfy_host, assets, tmp_path):
-    out = tmp_path / "from_sdxl_ckpt.safetensors"
-    r = subprocess.run([sys.executable, "-m", "training", "init", "--out", str(out), "--checkpoint",
-                        str(assets["paths"]["sdxl"]), "--hidden-dim", "16", "--comfyui", str(comfy_host.root)],
-                       cwd=REPO, capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0, r.stderr
-    cfg = load_adapter(out).adapter.config
-    assert (cfg.base_family, cfg.context_dim, len(cfg.blocks)) == ("sdxl", 2048, 70), r.stderr
-    assert as_tuples(cfg.blocks) == as_tuples(select_blocks(family_layout("sdxl").blocks(), "all"))

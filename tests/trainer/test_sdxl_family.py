@@ -106,6 +106,7 @@ def test_init_checkpoint_sizes_the_adapter_from_the_unet_without_reading_weights
                   "--comfyui", str(comfy_root))
     cfg = load_adapter(out).adapter.config
     assert cfg.base_family == "sdxl" and cfg.context_dim == 2048 and len(cfg.blocks) == 36, r.stderr
+    assert as_tuples(cfg.blocks) == as_tuples(select_blocks(family_layout("sdxl").blocks(), "up"))  # widths, heads
     bad = subprocess.run([sys.executable, "-m", "training", "init", "--out", str(tmp_path / "x.safetensors"),
                           "--checkpoint", str(ckpt), "--family", "sd15", "--comfyui", str(comfy_root)],
                          cwd=REPO, capture_output=True, text=True)
