@@ -39,8 +39,8 @@ def code_of(obj) -> str:
     tree = ast.parse(textwrap.dedent(inspect.getsource(obj)))
     for node in ast.walk(tree):
         body = getattr(node, "body", None)
-        if isinstance(body, list) and body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
-                and isinstance(body[0].value.value, str):
+        if isinstance(body, list) and body and isinstance(body[0], ast.Expr) \
+                and isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str):
             node.body = body[1:] or [ast.Pass()]
     return ast.dump(tree)
 
@@ -98,8 +98,8 @@ def with_comfyui(make: Callable, *args, **kwargs) -> Callable[[Path], object]:
 def cached(stem: str, key: str, build: Callable[[Path], object], *, suffix: str = ".safetensors", folder=None,
            built: list | None = None) -> Path:
     """The file `<stem>-<key><suffix>` in the stand-in cache, made by `build(temporary path)` when it is missing.
-    Files of the same stem with another key (older recipes, and copies of them in another format) are deleted first. A build is logged with its time, size
-    and the process's peak memory, and the line is appended to `built` (tests show it)."""
+    Files of the same stem with another key (older recipes, and copies of them in another format) are deleted first.
+    A build is logged with its time, size and the process's peak memory, and the line is appended to `built` (tests show it)."""
     folder = cache_dir(folder)
     path = folder / f"{stem}-{key}{suffix}"
     if path.exists():
