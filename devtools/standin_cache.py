@@ -99,7 +99,8 @@ def cached(stem: str, key: str, build: Callable[[Path], object], *, suffix: str 
            built: list | None = None) -> Path:
     """The file `<stem>-<key><suffix>` in the stand-in cache, made by `build(temporary path)` when it is missing.
     Files of the same stem with another key (older recipes, and copies of them in another format) are deleted first.
-    A build is logged with its time, size and the process's peak memory, and the line is appended to `built` (tests show it)."""
+    A build is logged with its time, size and the process's peak memory, and the line is appended to `built`
+    (tests show it)."""
     folder = cache_dir(folder)
     path = folder / f"{stem}-{key}{suffix}"
     if path.exists():
