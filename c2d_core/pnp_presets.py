@@ -35,45 +35,43 @@ Presets:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping
 
 from .errors import EditInputError
-from .families import family_name
+from .families import REGISTRY, family_name
+from .pnp_blocks import PnPBlocks
 from .rows import PLAIN, SOURCE_NULL
 
 AUTO = -1   # a feature_block / attention_block input that means "the model family's Plug-and-Play block"
 
 
-@dataclass(frozen=True)
-class PnPBlocks:
-    """feature_blocks: output blocks whose output h the edit rows take from the source row (PnPState.feature_block
-    and more_feature_blocks); attention_from: output blocks >= this take the source's self-attention q/k;
-    conv_blocks: output blocks whose first ResBlock's residual branch is copied (Plug-and-Play's conv features,
-    pnp.ConvFeatureHook)."""
-
-    feature_blocks: tuple[int, ...]
-    attention_from: int
-    conv_blocks: tuple[int, ...] = ()
+def family_pnp_blocks(preset: str | None = None) -> dict[str, PnPBlocks]:
+    """family → its Plug-and-Play blocks (preset None) or the preset's own blocks, as each family module declares
+    them (c2d_core/families/: `pnp`, `edit_presets`)."""
+    if preset is None:
+        return {name: spec.pnp for name, spec in REGISTRY.items() if spec.pnp is not None}
+    return {name: spec.edit_presets[preset] for name, spec in REGISTRY.items() if preset in spec.edit_presets}
 
 
-PNP_BLOCKS = {"sd15": PnPBlocks(feature_blocks=(4,), attention_from=4),
-              "sdxl": PnPBlocks(feature_blocks=(1,), attention_from=1)}
+PNP_BLOCKS = family_pnp_blocks()   # the registered families' defaults (the node's tooltips)
 
 
 @dataclass(frozen=True)
 class EditPreset:
-    """blocks: family → the preset's own blocks, or None = the sampler's inputs; source: the source row's kind."""
+    """own_blocks: the preset copies its own blocks per family (as the family modules declare them), else the
+    sampler's inputs; source: the source row's kind."""
 
-    blocks: Mapping[str, PnPBlocks] | None
+    name: str
+    own_blocks: bool
     source: str
 
+    @property
+    def blocks(self) -> dict[str, PnPBlocks] | None:
+        """family → the preset's own blocks, or None = the sampler's inputs."""
+        return family_pnp_blocks(self.name) if self.own_blocks else None
 
-PRESETS = {
-    "clap2diffusion": EditPreset(blocks=None, source=PLAIN),
-    "sonicdiffusion": EditPreset(blocks={"sd15": PnPBlocks(feature_blocks=(), attention_from=4, conv_blocks=(4, 5)),
-                                         "sdxl": PnPBlocks(feature_blocks=(), attention_from=1, conv_blocks=(1, 2))},
-                                 source=SOURCE_NULL),
-}
+
+PRESETS = {p.name: p for p in (EditPreset("clap2diffusion", own_blocks=False, source=PLAIN),
+                               EditPreset("sonicdiffusion", own_blocks=True, source=SOURCE_NULL))}
 DEFAULT_PRESET = "clap2diffusion"
 
 
@@ -85,22 +83,22 @@ def edit_preset(name: str) -> EditPreset:
 
 def pnp_blocks(preset: str, family: str | None, feature_block: int = AUTO, attention_block: int = AUTO, *,
                model: str = "the model") -> PnPBlocks:
-    """The blocks the edit copies: the preset's own for the family, else the inputs, AUTO ones from PNP_BLOCKS.
+    """The blocks the edit copies: the preset's own for the family, else the inputs, AUTO ones from the family's.
 
     family: our family id of the model ("sd15", "sdxl"), None when it is none of ours (then only explicit inputs
     with the default preset work); model: the model's name for the error.
     """
     p = edit_preset(preset)
-    table = p.blocks if p.blocks is not None else PNP_BLOCKS
-    if p.blocks is not None or AUTO in (feature_block, attention_block):
+    table = family_pnp_blocks(preset if p.own_blocks else None)
+    if p.own_blocks or AUTO in (feature_block, attention_block):
         if family not in table:
             known = ", ".join(family_name(f) for f in table)
             raise EditInputError(
                 f"{model} is not a model family with known Plug-and-Play blocks ({known}); "
-                + ("use the clap2diffusion preset and " if p.blocks is not None else "")
+                + ("use the clap2diffusion preset and " if p.own_blocks else "")
                 + "set feature_block and attention_block (decoder block numbers, 0 or more) for it")
-        if p.blocks is not None:
-            return p.blocks[family]
+        if p.own_blocks:
+            return table[family]
     default = table.get(family)
     return PnPBlocks(feature_blocks=default.feature_blocks if feature_block == AUTO else (feature_block,),
                      attention_from=default.attention_from if attention_block == AUTO else attention_block)

@@ -1,7 +1,7 @@
 """Read what c2d_core needs from a ComfyUI MODEL (ModelPatcher): family, UNet blocks, sigmas."""
 from __future__ import annotations
 
-from ..c2d_core.families import COMFY_CONFIG_FAMILY, family_from_comfy_config
+from ..c2d_core.families import comfy_config_family, family_from_comfy_config
 from ..c2d_core.unet_blocks import discover_blocks
 
 
@@ -13,7 +13,7 @@ def model_family(model) -> str:
 def base_family(base) -> tuple[str | None, str]:
     """A ComfyUI BaseModel (model.model, or what a sampler's model wraps) → (our family id or None, its config name)."""
     name = type(getattr(base, "model_config", None)).__name__
-    return COMFY_CONFIG_FAMILY.get(name), name
+    return comfy_config_family(name), name
 
 
 def model_blocks(model):

@@ -14,7 +14,7 @@ import torch
 
 from c2d_core.config import BlockSpec
 from c2d_core.errors import CheckpointFileError, UnsupportedModelError, wrap_upstream
-from c2d_core.families import family_from_comfy_config
+from c2d_core.families import family_from_comfy_config, supported_names
 from c2d_core.unet_blocks import discover_blocks
 
 from .host import import_comfy
@@ -57,9 +57,10 @@ def checkpoint_blocks(path: str | Path, comfyui: str | None = None) -> tuple[str
     prefix = comfy.model_detection.unet_prefix_from_state_dict(state)
     config = comfy.model_detection.model_config_from_unet(state, prefix)
     if config is None:
-        raise UnsupportedModelError(f"{path.name} is not a diffusion checkpoint ComfyUI recognises; give an SD1.5 or "
-                                    "SDXL checkpoint")
-    family = family_from_comfy_config(type(config).__name__, what=path.name, fix="give an SD1.5 or SDXL checkpoint")
+        raise UnsupportedModelError(f"{path.name} is not a diffusion checkpoint ComfyUI recognises; give an "
+                                    f"{supported_names()} checkpoint")
+    family = family_from_comfy_config(type(config).__name__, what=path.name,
+                                      fix=f"give an {supported_names()} checkpoint")
     unet_config = {k: v for k, v in config.unet_config.items() if k not in ("disable_unet_model_creation",)}
     unet = UNetModel(**unet_config, device="meta", operations=comfy.ops.disable_weight_init)
     blocks, context_dim = discover_blocks(unet)

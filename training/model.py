@@ -20,13 +20,15 @@ import inspect
 import torch
 
 from c2d_core.errors import CheckpointFileError, UnsupportedModelError, wrap_upstream
-from c2d_core.families import family_from_comfy_config, family_layout
+from c2d_core.families import REGISTRY, family_from_comfy_config, family_layout, family_spec, objective_of, \
+    supported_names
 from c2d_core.seeded_init import seeded_tensor
 
 from .config import ModelConfig, TinyUNetConfig
 from .host import import_comfy
 
 log = logging.getLogger(__name__)
+OBJECTIVE_WORDS = {"eps": "eps-prediction", "v": "v-prediction", "flow": "flow-matching", "edm": "EDM"}
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -53,7 +55,7 @@ class Base:
 
 def family_of(model_config) -> str:
     return family_from_comfy_config(type(model_config).__name__, what="the checkpoint",
-                                    fix="give an SD1.5 or SDXL checkpoint in model.checkpoint")
+                                    fix=f"give an {supported_names()} checkpoint in model.checkpoint")
 
 
 def layout_unet_config(layout, **overrides) -> dict:
@@ -75,12 +77,11 @@ def layout_unet_config(layout, **overrides) -> dict:
 
 def tiny_unet_config(t: TinyUNetConfig) -> dict:
     """UNetModel arguments of the tiny UNet: sd15 family (attention at every level, like SD1.5's upper levels) or
-    SDXL's block structure (families.FAMILIES["sdxl"]) at t.model_channels width."""
-    if t.family == "sdxl":
-        return layout_unet_config(family_layout("sdxl"), in_channels=t.in_channels, model_channels=t.model_channels,
-                                  context_dim=t.context_dim, num_heads=t.num_heads, num_head_channels=-1)
-    if t.family != "sd15":
-        raise ValueError(f"model.tiny_unet.family must be sd15 or sdxl, got {t.family!r}")
+    another family's declared block structure (e.g. SDXL's 70 blocks: families/sdxl.py) at t.model_channels width."""
+    if t.family != "sd15":  # another family: its declared block structure at toy width
+        return layout_unet_config(family_layout(t.family), in_channels=t.in_channels,
+                                  model_channels=t.model_channels, context_dim=t.context_dim, num_heads=t.num_heads,
+                                  num_head_channels=-1)
     levels = len(t.channel_mult)
     return dict(
         image_size=32, in_channels=t.in_channels, out_channels=t.in_channels, model_channels=t.model_channels,
@@ -110,7 +111,7 @@ def build_tiny(cfg: ModelConfig, *, seed: int = 0, comfyui: str | None = None) -
     import_comfy(comfyui or cfg.comfyui)
     import comfy.supported_models
 
-    config_class = comfy.supported_models.SDXL if cfg.tiny_unet.family == "sdxl" else comfy.supported_models.SD15
+    config_class = getattr(comfy.supported_models, family_spec(cfg.tiny_unet.family).comfy_class)
     mc = config_class(tiny_unet_config(cfg.tiny_unet))
     mc.unet_config.update(num_heads=cfg.tiny_unet.num_heads, num_head_channels=-1)  # the class's extra config
                                                                                    # would force 8 heads / 64 channels
@@ -173,11 +174,13 @@ def load_checkpoint(cfg: ModelConfig, *, clip: bool = False, vae: bool = False, 
             e)) from e
     model = patcher.model
     family = family_of(model.model_config)
-    import comfy.model_sampling
-    if isinstance(model.model_sampling, comfy.model_sampling.V_PREDICTION):
-        raise UnsupportedModelError(f"{path.name} is a v-prediction model; the trainer trains eps-prediction SD1.5 and "
-                                    "SDXL checkpoints only: give an eps-prediction checkpoint (e.g. the base model "
-                                    "your v-prediction fine-tune was made from)")
+    objective, want = objective_of(model.model_sampling), family_spec(family).objective
+    if objective != want:
+        same = [spec.display_name for spec in REGISTRY.values() if spec.objective == want]
+        raise UnsupportedModelError(
+            f"{path.name} is a {OBJECTIVE_WORDS.get(objective, 'differently parameterised')} model; the trainer trains "
+            f"{OBJECTIVE_WORDS[want]} {' and '.join(same)} checkpoints only: give one of those (e.g. the base model "
+            "your fine-tune was made from)")
     model.eval().requires_grad_(False)
     return Base(model=model, family=family, kind="checkpoint", source=str(path), clip=clip_obj, vae=vae_obj)
 

@@ -1,4 +1,4 @@
-"""Declared UNet layouts of the supported model families, for making an adapter without a model.
+"""A UNet family's declared layout: which transformer blocks exist and how wide they are, without a model.
 
 The block list is derived from the family's UNet config by the same rule the LDM UNet uses to
 build itself (ComfyUI's `UNetModel`); tests check it against block discovery on ComfyUI's own UNet.
@@ -7,8 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .config import BlockSpec
-from .errors import UnsupportedModelError
+from ..config import BlockSpec
 
 
 @dataclass(frozen=True)
@@ -61,43 +60,3 @@ class UNetLayout:
                                    self.transformer_depth[level])
                 number += 1
         return tuple(out)
-
-
-FAMILIES = {
-    "sd15": UNetLayout(name="SD1.5", model_channels=320, channel_mult=(1, 2, 4, 4), num_res_blocks=2,
-                       transformer_depth=(1, 1, 1, 0), transformer_depth_middle=1, num_heads=8, context_dim=768),
-    # comfy.supported_models.SDXL: transformer_depth [0, 0, 2, 2, 10, 10] per input block, 64-wide heads.
-    "sdxl": UNetLayout(name="SDXL", model_channels=320, channel_mult=(1, 2, 4), num_res_blocks=2,
-                       transformer_depth=(0, 2, 10), transformer_depth_middle=10, num_head_channels=64,
-                       context_dim=2048, adm_in_channels=2816),
-}
-
-# ComfyUI model_config class names → family ids (the node layer reads the class name). Inpainting checkpoints
-# use the same classes (ComfyUI tells them apart by the UNet's input channels); SDXL fine-tunes are "SDXL".
-COMFY_CONFIG_FAMILY = {"SD15": "sd15", "SD15_instructpix2pix": "sd15",
-                       "SDXL": "sdxl", "SDXL_instructpix2pix": "sdxl"}
-
-
-def family_name(family: str) -> str:
-    """"sdxl" → "SDXL" (the id itself for an unknown family)."""
-    return FAMILIES[family].name if family in FAMILIES else family
-
-
-def family_from_comfy_config(config_name: str, *, what: str = "the model",
-                             fix: str = "load an SD1.5 or SDXL checkpoint") -> str:
-    """ComfyUI model_config class name (e.g. "SD15", "SDXL") → our family id, or an error naming the model and the fix."""
-    family = COMFY_CONFIG_FAMILY.get(config_name)
-    if family is None:
-        raise UnsupportedModelError(
-            f"{what} is a {config_name} model, but CLAP2Diffusion supports SD1.5-family and SDXL-family UNets only "
-            f"(base models, their fine-tunes and inpainting checkpoints; supported ComfyUI configs: "
-            f"{sorted(COMFY_CONFIG_FAMILY)}); {fix}")
-    return family
-
-
-def family_layout(family: str) -> UNetLayout:
-    if family not in FAMILIES:
-        raise UnsupportedModelError(
-            f"model family {family!r} is not supported; supported: {sorted(FAMILIES)} "
-            "(SD1.5 and SDXL checkpoints, their fine-tunes and inpainting versions)")
-    return FAMILIES[family]

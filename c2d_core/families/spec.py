@@ -1,0 +1,55 @@
+"""A model family, declared: what the nodes and the trainer need to know about it, in one place.
+
+Adding a family is one module that defines `SPEC = FamilySpec(...)` and one line in `families/__init__.py`'s
+REGISTRY; nothing else branches on the family's name.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Mapping
+
+from ..pnp_blocks import PnPBlocks
+from .layout import UNetLayout
+
+# ComfyUI model_sampling classes → the training objective they define (the most derived class in the MRO wins:
+# V_PREDICTION derives from EPS). Read by name, so c2d_core imports nothing of ComfyUI.
+OBJECTIVES = {"EPS": "eps", "V_PREDICTION": "v", "CONST": "flow", "EDM": "edm"}
+
+
+@dataclass(frozen=True)
+class FamilySpec:
+    """name: the family id in adapter files (`base_family`), configs and the CLI ("sd15");
+    layout: the declared block layout (display name, widths, context width, ADM width; blocks() without a model);
+    comfy_configs: ComfyUI `model_config` class names of this family (base, fine-tunes, inpainting, pix2pix);
+    comfy_class: the `comfy.supported_models` class the trainer builds its tiny model from;
+    objective: what the trainer's loss predicts ("eps"; OBJECTIVES), checked against the checkpoint's model_sampling;
+    pnp: the Plug-and-Play blocks the edit copies by default, or None (the sampler then needs explicit blocks);
+    edit_presets: an edit preset's own blocks on this family ("sonicdiffusion").
+    Blocks are always discovered from the loaded model (unet_blocks.discover_blocks); `layout` is checked against it.
+    The branch attaches through ComfyUI's UNet transformer patches (patch.AudioAttentionPatch.hooks: `middle_patch`,
+    `attn2_output_patch`) for every family registered so far.
+    """
+
+    name: str
+    layout: UNetLayout
+    comfy_configs: tuple[str, ...]
+    comfy_class: str
+    objective: str = "eps"
+    pnp: PnPBlocks | None = None
+    edit_presets: Mapping[str, PnPBlocks] = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.objective not in OBJECTIVES.values():
+            raise ValueError(f"{self.name}: objective must be one of {sorted(set(OBJECTIVES.values()))}")
+
+    @property
+    def display_name(self) -> str:
+        return self.layout.name
+
+
+def objective_of(model_sampling) -> str | None:
+    """The objective of a ComfyUI model_sampling object ("eps", "v", "flow", "edm"), None when none is known."""
+    for cls in type(model_sampling).__mro__:
+        if cls.__name__ in OBJECTIVES:
+            return OBJECTIVES[cls.__name__]
+    return None
