@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 
 from ..c2d_core.errors import EditInputError
-from ..c2d_core.families import family_name
+from ..c2d_core.families import REGISTRY, family_name
 from ..c2d_core.inversion import resize_mask
 from ..c2d_core.pnp import PnPAttentionPatch, PnPFeaturePatch, PnPState, install_conv_hooks
 from ..c2d_core.pnp_edit import pnp_edit
@@ -95,6 +95,7 @@ def _edit_sampler(record: InversionRecord, feature_fraction: float, attention_fr
 
 _DEFAULTS = ", ".join(f"{family_name(f)} {b.feature_blocks[0]}" for f, b in PNP_BLOCKS.items())
 _ATTENTION_DEFAULTS = ", ".join(f"{family_name(f)} {b.attention_from}" for f, b in PNP_BLOCKS.items())
+_DECODER_BLOCKS = max(spec.layout.decoder_blocks for spec in REGISTRY.values())  # the widest range any family has
 
 
 class C2DAudioEditSampler(io.ComfyNode):
@@ -114,12 +115,12 @@ class C2DAudioEditSampler(io.ComfyNode):
                                tooltip="fraction of the steps that copy the source's decoder features"),
                 io.Float.Input("attention_fraction", default=0.5, min=0.0, max=1.0, step=0.05,
                                tooltip="fraction of the steps that copy the source's self-attention q/k"),
-                io.Int.Input("feature_block", default=AUTO, min=AUTO, max=10, optional=True,
+                io.Int.Input("feature_block", default=AUTO, min=AUTO, max=_DECODER_BLOCKS - 2, optional=True,
                              tooltip=f"decoder (output) block whose features are copied; {AUTO} = Plug-and-Play's "
                                      f"block for the model's family ({_DEFAULTS}: the middle block of the first "
                                      "decoder level with attention, 1280 wide at 1/4 of the latent's size); later "
                                      "blocks keep more of the source's look"),
-                io.Int.Input("attention_block", default=AUTO, min=AUTO, max=11, optional=True,
+                io.Int.Input("attention_block", default=AUTO, min=AUTO, max=_DECODER_BLOCKS - 1, optional=True,
                              tooltip=f"first decoder (output) block whose self-attention q/k are copied (this block "
                                      f"and every later one); {AUTO} = Plug-and-Play's for the model's family "
                                      f"({_ATTENTION_DEFAULTS})"),

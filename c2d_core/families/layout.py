@@ -38,6 +38,11 @@ class UNetLayout:
         if (self.num_heads > 0) == (self.num_head_channels > 0):
             raise ValueError("give exactly one of num_heads and num_head_channels")
 
+    @property
+    def decoder_blocks(self) -> int:
+        """How many output (decoder) blocks the UNet has (SD1.5 12, SDXL 9)."""
+        return len(self.channel_mult) * (self.num_res_blocks + 1)
+
     def _specs(self, stage: str, number: int, width: int, depth: int) -> list[BlockSpec]:
         heads = self.num_heads if self.num_heads > 0 else width // self.num_head_channels
         return [BlockSpec(key=f"{stage}_{number}_{i}", query_dim=width, heads=heads, dim_head=width // heads)

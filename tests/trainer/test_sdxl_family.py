@@ -111,3 +111,19 @@ def test_init_checkpoint_sizes_the_adapter_from_the_unet_without_reading_weights
                           "--checkpoint", str(ckpt), "--family", "sd15", "--comfyui", str(comfy_root)],
                          cwd=REPO, capture_output=True, text=True)
     assert bad.returncode == 2 and "is a sdxl checkpoint; drop --family" in bad.stderr
+
+
+def test_the_declared_decoder_is_comfyuis(comfy_root):
+    """layout.decoder_blocks (the Audio Edit Sampler's block limits) = the output blocks ComfyUI's UNet builds."""
+    import comfy.ops
+    import comfy.supported_models
+    from comfy.ldm.modules.diffusionmodules.openaimodel import UNetModel
+
+    from c2d_core.families import REGISTRY
+    from training.model import layout_unet_config
+
+    for spec in REGISTRY.values():
+        config = getattr(comfy.supported_models, spec.comfy_class)(layout_unet_config(spec.layout)).unet_config
+        unet = UNetModel(**config, device="meta", operations=comfy.ops.disable_weight_init)
+        assert len(unet.output_blocks) == spec.layout.decoder_blocks, spec.name
+    assert {n: s.layout.decoder_blocks for n, s in REGISTRY.items()} == {"sd15": 12, "sdxl": 9}

@@ -69,3 +69,4 @@ def test_the_objective_is_read_from_the_model_sampling_classes():
     assert objective_of(type("ModelSampling", (Discrete, V_PREDICTION), {})()) == "v"   # not its base EPS
     assert objective_of(type("ModelSampling", (Discrete, CONST), {})()) == "flow"
     assert objective_of(Discrete()) is None
+
