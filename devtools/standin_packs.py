@@ -25,7 +25,7 @@ from pathlib import Path
 
 from c2d_core.seeded_init import seeded_tensor
 from devtools.standin_cache import cached, recipe_key
-from devtools.standin_sd15 import SD15_UNET, _atomic_save
+from devtools.standin_sd15 import SD15_UNET
 
 # the names they are linked under in the models folders (the cached files add a hash of the recipe)
 NAMES = {"motion": "c2d-standin-mm_sd_v15_v2.safetensors",
@@ -57,8 +57,7 @@ def _randomise(module, seed: int, small=()) -> dict:
 
 def _save(sd: dict, path: Path) -> Path:
     from safetensors.torch import save_file
-    path.parent.mkdir(parents=True, exist_ok=True)
-    _atomic_save(lambda tmp: save_file({k: v.contiguous() for k, v in sd.items()}, str(tmp)), path)
+    save_file({k: v.contiguous() for k, v in sd.items()}, str(path))  # ensure() gives a temporary path, then renames
     return path
 
 

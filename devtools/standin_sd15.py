@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import sys
 from pathlib import Path
 
@@ -110,16 +109,14 @@ def build_sd15_state_dict(seed: int = 0, inpaint: bool = False) -> dict:
 
 
 def make_sd15_checkpoint(path, seed: int = 0, inpaint: bool = False) -> Path:
-    """Write a random-weight SD1.5 (or SD1.5-inpainting) checkpoint, fp16 safetensors, atomically."""
+    """Write a random-weight SD1.5 (or SD1.5-inpainting) checkpoint, fp16 safetensors (ensure_standins writes it
+    under a temporary name and renames it: devtools.standin_cache.cached)."""
     from safetensors.torch import save_file
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    sd = build_sd15_state_dict(seed=seed, inpaint=inpaint)
     meta = {"clap2diffusion.standin": f"sd15{'-inpainting' if inpaint else ''} seed {seed}",
             "modelspec.architecture": "stable-diffusion-v1" + ("-inpainting" if inpaint else "")}
-    _atomic_save(lambda tmp: save_file(sd, str(tmp), metadata=meta), path)
-    return path
+    save_file(build_sd15_state_dict(seed=seed, inpaint=inpaint), str(path), metadata=meta)
+    return Path(path)
 
 
 def lora_state_dict(seed: int = 0) -> dict:
@@ -159,21 +156,9 @@ def random_lora_tensors(targets: list[tuple[str, tuple[int, int]]], seed: int) -
 def make_sd15_lora(path, seed: int = 0) -> Path:
     from safetensors.torch import save_file
 
-    path = Path(path)
-    sd = lora_state_dict(seed)
-    _atomic_save(lambda tmp: save_file(sd, str(tmp), metadata={"ss_network_dim": str(LORA_RANK),
-                                                               "ss_network_alpha": str(LORA_RANK)}), path)
-    return path
-
-
-def _atomic_save(write, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    save_file(lora_state_dict(seed), str(path), metadata={"ss_network_dim": str(LORA_RANK),
+                                                          "ss_network_alpha": str(LORA_RANK)})
+    return Path(path)
 
 
 def ensure_standins(cache_dir=None, seed: int = 0) -> dict[str, Path]:

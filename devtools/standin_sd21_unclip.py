@@ -16,8 +16,8 @@ import sys
 from pathlib import Path
 
 from devtools.standin_cache import cached, recipe_key, with_comfyui
-from devtools.standin_sd15 import SD15_VAE, _atomic_save
-from devtools.standin_sdxl import _no_buffers, _value, write_streamed_safetensors
+from devtools.standin_sd15 import SD15_VAE
+from devtools.standin_sdxl import _no_buffers, write_random_checkpoint
 
 # SD 2.1 unCLIP-H's UNet in ComfyUI's UNetModel arguments (= what model_detection derives from the released file).
 SD21_UNCLIP_H_UNET = dict(
@@ -55,13 +55,9 @@ def checkpoint_layout() -> dict:
 
 
 def make_sd21_unclip_checkpoint(path, seed: int = 0) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    layout = checkpoint_layout()
     meta = {"clap2diffusion.standin": f"sd21-unclip-h seed {seed}",
             "modelspec.architecture": "stable-diffusion-v2-1-unclip-h"}
-    _atomic_save(lambda tmp: write_streamed_safetensors(tmp, layout, lambda k: _value(k, layout[k], seed), meta), path)
-    return path
+    return write_random_checkpoint(path, checkpoint_layout(), seed, meta)
 
 
 def ensure_sd21_unclip_standin(cache_dir=None, seed: int = 0) -> Path:

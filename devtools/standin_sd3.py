@@ -15,8 +15,7 @@ import sys
 from pathlib import Path
 
 from devtools.standin_cache import cached, recipe_key, with_comfyui
-from devtools.standin_sd15 import _atomic_save
-from devtools.standin_sdxl import _no_buffers, _value, write_streamed_safetensors
+from devtools.standin_sdxl import _no_buffers, write_random_checkpoint
 
 DEPTH = 2
 # SD3.5's MMDiT in ComfyUI's arguments, depth reduced (model_detection reads depth from the x_embedder's width / 64)
@@ -52,13 +51,9 @@ def checkpoint_layout() -> dict:
 
 
 def make_sd3_checkpoint(path, seed: int = 0) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    layout = checkpoint_layout()
     meta = {"clap2diffusion.standin": f"sd3.5 depth {DEPTH} seed {seed}",
             "modelspec.architecture": "stable-diffusion-v3.5-large"}
-    _atomic_save(lambda tmp: write_streamed_safetensors(tmp, layout, lambda k: _value(k, layout[k], seed), meta), path)
-    return path
+    return write_random_checkpoint(path, checkpoint_layout(), seed, meta)
 
 
 def ensure_sd3_standin(cache_dir=None, seed: int = 0) -> Path:

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from c2d_core.seeded_init import seeded_tensor
 from devtools.standin_cache import cached, recipe_key, with_comfyui
-from devtools.standin_sd15 import LORA_PROJECTIONS, LORA_RANK, SD15_VAE, _atomic_save, _gain, random_lora_tensors
+from devtools.standin_sd15 import LORA_PROJECTIONS, LORA_RANK, SD15_VAE, _gain, random_lora_tensors
 
 # SDXL base's UNet in ComfyUI's UNetModel arguments (= what model_detection derives from an SDXL base file).
 SDXL_UNET = dict(
@@ -128,15 +128,17 @@ def write_streamed_safetensors(path: Path, layout: dict, make, metadata: dict) -
             raise RuntimeError(f"{path}: wrote {f.tell()} bytes, expected {8 + len(blob) + offset}")
 
 
+def write_random_checkpoint(path, layout: dict, seed: int, meta: dict) -> Path:
+    """`layout` ({key: meta tensor}) written as fp16 safetensors with seeded random values (`_value`), tensor by
+    tensor. Stand-ins are built through devtools.standin_cache.cached, which gives a temporary path and renames it."""
+    write_streamed_safetensors(Path(path), layout, lambda k: _value(k, layout[k], seed), meta)
+    return Path(path)
+
+
 def make_sdxl_checkpoint(path, seed: int = 0) -> Path:
-    """Write the random-weight SDXL base checkpoint (fp16 safetensors, ≈ 6.9 GB), atomically, tensor by tensor."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    layout = checkpoint_layout()
-    meta = {"clap2diffusion.standin": f"sdxl seed {seed}",
-            "modelspec.architecture": "stable-diffusion-xl-v1-base"}
-    _atomic_save(lambda tmp: write_streamed_safetensors(tmp, layout, lambda k: _value(k, layout[k], seed), meta), path)
-    return path
+    """Write the random-weight SDXL base checkpoint (fp16 safetensors, ≈ 6.9 GB), tensor by tensor."""
+    return write_random_checkpoint(path, checkpoint_layout(), seed, {
+        "clap2diffusion.standin": f"sdxl seed {seed}", "modelspec.architecture": "stable-diffusion-xl-v1-base"})
 
 
 def lora_state_dict(seed: int = 0) -> dict:
@@ -161,12 +163,10 @@ def lora_state_dict(seed: int = 0) -> dict:
 def make_sdxl_lora(path, seed: int = 0) -> Path:
     from safetensors.torch import save_file
 
-    path = Path(path)
-    sd = lora_state_dict(seed)
-    _atomic_save(lambda tmp: save_file(sd, str(tmp), metadata={"ss_network_dim": str(LORA_RANK),
-                                                               "ss_network_alpha": str(LORA_RANK),
-                                                               "ss_base_model_version": "sdxl_base_v1-0"}), path)
-    return path
+    save_file(lora_state_dict(seed), str(path), metadata={"ss_network_dim": str(LORA_RANK),
+                                                          "ss_network_alpha": str(LORA_RANK),
+                                                          "ss_base_model_version": "sdxl_base_v1-0"})
+    return Path(path)
 
 
 def ensure_sdxl_standins(cache_dir=None, seed: int = 0, built: list | None = None) -> dict[str, Path]:
