@@ -72,16 +72,20 @@ def standins(stock_host, host_models_dir) -> dict:
     return _link_standins(host_models_dir, STANDIN_NAMES, paths)
 
 
+def link_model(host_models_dir: Path, folder: str, name: str, src: Path) -> Path:
+    """`models/<folder>/<name>` → the cached file `src` (a symlink, made once per session)."""
+    link = host_models_dir / folder / name
+    link.parent.mkdir(parents=True, exist_ok=True)
+    if not link.exists():
+        link.symlink_to(src)
+    return link
+
+
 def _link_standins(host_models_dir: Path, table: dict, paths: dict) -> dict:
     """Symlink each cached stand-in into the host's models folder: {key: file name, ..., "paths": paths}."""
-    names = {}
     for key, (folder, name) in table.items():
-        link = host_models_dir / folder / name
-        link.parent.mkdir(parents=True, exist_ok=True)
-        if not link.exists():
-            link.symlink_to(paths[key])
-        names[key] = name
-    return {**names, "paths": paths}
+        link_model(host_models_dir, folder, name, paths[key])
+    return {**{key: name for key, (_, name) in table.items()}, "paths": paths}
 
 
 SDXL_STANDIN_NAMES = {"sdxl": ("checkpoints", "c2d_standin_sdxl.safetensors"),
@@ -148,11 +152,12 @@ class HostAssets:
         """A random-weight ImageBind file in the released layout, `models/audio_encoders/<name>` (ComfyUI's own
         folder, which Load CLAP Model lists), built once per machine (devtools.standin_cache) and linked."""
         from devtools.standin_imagebind import ensure_imagebind_standin
-        path = self.models_dir / "audio_encoders" / name
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.symlink_to(ensure_imagebind_standin(os.environ.get("C2D_STANDIN_CACHE"), seed=seed))
-        return path
+        src = ensure_imagebind_standin(os.environ.get("C2D_STANDIN_CACHE"), seed=seed)
+        return self.link("audio_encoders", name, src)
+
+    def link(self, folder: str, name: str, src: Path) -> Path:
+        """A cached stand-in (another pack's model, ImageBind) as `models/<folder>/<name>` (a symlink)."""
+        return link_model(self.models_dir, folder, name, src)
 
     def audio(self, name: str, kind: str, seconds: float, rate: int = 44_100, channels: int = 1,
               seed: int = 0) -> Path:

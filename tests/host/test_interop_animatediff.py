@@ -20,14 +20,11 @@ pytestmark = pytest.mark.usefixtures("drop_cache_after_module")
 
 
 @pytest.fixture(scope="module")
-def names(comfy_host, other_pack, host_assets, host_models_dir, standins):
+def names(comfy_host, other_pack, host_assets, standins):
     pack = other_pack("animatediff")
     mm = comfy_host.pack_submodule(pack, "animatediff.motion_module_ad")
     path = standin_packs.ensure("motion", lambda p: standin_packs.motion_module(p, mm))
-    link = host_models_dir / "animatediff_models" / standin_packs.NAMES["motion"]
-    link.parent.mkdir(parents=True, exist_ok=True)
-    if not link.exists():
-        link.symlink_to(path)
+    host_assets.link("animatediff_models", standin_packs.NAMES["motion"], path)
     comfy_host.folder_paths.filename_list_cache.clear()
     host_assets.clap(CLAP, seed=2)
     host_assets.adapter(ADAPTER, seed=3, gate_init=0.5)

@@ -13,12 +13,9 @@ pytestmark = pytest.mark.usefixtures("drop_cache_after_module")
 
 
 @pytest.fixture(scope="module")
-def names(comfy_host, host_assets, host_models_dir, standins):
+def names(comfy_host, host_assets, standins):
     path = standin_packs.ensure("controlnet", standin_packs.controlnet_sd15)
-    link = host_models_dir / "controlnet" / standin_packs.NAMES["controlnet"]
-    link.parent.mkdir(parents=True, exist_ok=True)
-    if not link.exists():
-        link.symlink_to(path)
+    host_assets.link("controlnet", standin_packs.NAMES["controlnet"], path)
     comfy_host.folder_paths.filename_list_cache.clear()
     host_assets.clap(CLAP, seed=2)
     host_assets.adapter(ADAPTER, seed=9, gate_init=1.0)

@@ -11,14 +11,11 @@ pytestmark = pytest.mark.usefixtures("drop_cache_after_module")
 
 
 @pytest.fixture(scope="module")
-def names(comfy_host, other_pack, host_assets, host_models_dir, standins):
+def names(comfy_host, other_pack, host_assets, standins):
     pack = other_pack("ipadapter")
     proj = comfy_host.pack_submodule(pack, "image_proj_models")
     ipa = standin_packs.ensure("ip_adapter", lambda p: standin_packs.ip_adapter_sd15(p, proj))
-    link = host_models_dir / "ipadapter" / standin_packs.NAMES["ip_adapter"]
-    link.parent.mkdir(parents=True, exist_ok=True)
-    if not link.exists():
-        link.symlink_to(ipa)
+    host_assets.link("ipadapter", standin_packs.NAMES["ip_adapter"], ipa)
     comfy_host.folder_paths.filename_list_cache.clear()
     host_assets.imagebind()
     host_assets.audio("ipa_rain.wav", "rain", 2.5, seed=3)

@@ -19,21 +19,14 @@ STEPS = 4
 pytestmark = pytest.mark.usefixtures("drop_cache_after_module")
 
 
-def _link(folder, name, path):
-    link = folder / name
-    link.parent.mkdir(parents=True, exist_ok=True)
-    if not link.exists():
-        link.symlink_to(path)
-
-
 @pytest.fixture(scope="module")
-def names(comfy_host, other_pack, host_assets, host_models_dir, standins):
+def names(comfy_host, other_pack, host_assets, standins):
     pack = other_pack("ipadapter")
     proj = comfy_host.pack_submodule(pack, "image_proj_models")
     ipa = standin_packs.ensure("ip_adapter", lambda p: standin_packs.ip_adapter_sd15(p, proj))
     vision = standin_packs.ensure("clip_vision", standin_packs.clip_vision_h)
-    _link(host_models_dir / "ipadapter", standin_packs.NAMES["ip_adapter"], ipa)
-    _link(host_models_dir / "clip_vision", standin_packs.NAMES["clip_vision"], vision)
+    host_assets.link("ipadapter", standin_packs.NAMES["ip_adapter"], ipa)
+    host_assets.link("clip_vision", standin_packs.NAMES["clip_vision"], vision)
     comfy_host.folder_paths.filename_list_cache.clear()
     host_assets.clap(CLAP, seed=2)
     host_assets.adapter(ADAPTER, seed=3, gate_init=0.5)
