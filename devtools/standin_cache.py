@@ -20,11 +20,12 @@ import logging
 import os
 import re
 import resource
-import textwrap
 import time
 from pathlib import Path
 from types import ModuleType
 from typing import Callable
+
+from toy.code_hash import code_of
 
 log = logging.getLogger(__name__)
 
@@ -32,17 +33,6 @@ DEFAULT_CACHE = Path.home() / ".cache" / "clap2diffusion" / "standins"
 KEY_HEX = 12
 # names of the scheme before recipe hashes (a hand-bumped version): deleted on sight, they are 15 GB of disk
 LEGACY_NAME = re.compile(r"c2d-standin-.*-v\d+(-seed\d+)?\.(safetensors|ckpt)|c2d-standin-msclap-2022-seed\d+\.pth")
-
-
-def code_of(obj) -> str:
-    """The code of a module, class or function without docstrings or comments (what it computes, not what it says)."""
-    tree = ast.parse(textwrap.dedent(inspect.getsource(obj)))
-    for node in ast.walk(tree):
-        body = getattr(node, "body", None)
-        if isinstance(body, list) and body and isinstance(body[0], ast.Expr) \
-                and isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str):
-            node.body = body[1:] or [ast.Pass()]
-    return ast.dump(tree)
 
 
 def stand_in_modules(*modules: ModuleType) -> list[ModuleType]:

@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from training.config import Config, ModelConfig, TinyUNetConfig
 
 from . import task as S
+from .code_hash import code_of
 
 log = logging.getLogger(__name__)
 
@@ -173,8 +174,6 @@ def _base_task(t: S.Task, p: Pretraining) -> S.Task:
 
 def _key(t: S.Task, p: Pretraining) -> str:
     """What the pretrained base depends on: the settings and the code of every function that makes it."""
-    from devtools.standin_cache import code_of  # the stand-in models' recipe hash, one implementation
-
     h = hashlib.sha256(json.dumps([dataclasses.asdict(_base_task(t, p)), dataclasses.asdict(p),
                                    dataclasses.asdict(TINY_SDXL), FROZEN_IN_PRETRAINING, torch.__version__],
                                   sort_keys=True, default=str).encode())
