@@ -5,7 +5,7 @@
 The synthetic task of benchmarks/train_synthetic.py on ComfyUI's own SDXL model at toy width (toy/sdxl.py: SDXL's
 70 transformer blocks, 2048-wide text context, the 2816-wide ADM vector from a pooled caption and the image size).
 The base is pretrained once per machine without audio (cached under ~/.cache/clap2diffusion/toy/); then one adapter
-per placement preset (c2d_core.config.PLACEMENT_STAGES) is trained through the real trainer on CLAP embeddings of
+per placement preset (c2d_core.config.UNET_PLACEMENTS) is trained through the real trainer on CLAP embeddings of
 synthetic tones (the toy bundle's random-weight CLAP), held-out clips are sampled and scored by the nearest-centroid
 classifier. Prints the table (held-out accuracy, blocks, adapter size, seconds per trainer step), writes
 results.json into --out.

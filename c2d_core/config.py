@@ -7,21 +7,38 @@ from dataclasses import dataclass, field
 
 from .errors import AdapterFileError
 
-# Placement presets, the one table: name → (the UNet stages whose transformer blocks get audio attention,
-# only the first transformer layer of each SpatialTransformer?). "sonic_mid_up" is SonicDiffusion's (the same
-# blocks as mid_up; see placement.select_blocks). "light": one block per SpatialTransformer — on SD1.5 (depth 1)
-# the same as "all", on SDXL (depth 2 and 10) 11 of 70 blocks.
-PLACEMENT_STAGES = {
-    "all": ("input", "middle", "output"),
-    "mid_up": ("middle", "output"),
-    "up": ("output",),
-    "mid": ("middle",),
-    "down": ("input",),
-    "sonic_mid_up": ("middle", "output"),
-    "light": ("input", "middle", "output"),
+@dataclass(frozen=True)
+class PlacementRule:
+    """A placement preset: the blocks of `stages`; first_layer_only keeps only the first transformer layer of each
+    UNet SpatialTransformer (block_index 0)."""
+
+    stages: tuple[str, ...]
+    first_layer_only: bool = False
+
+    def selects(self, block: "BlockSpec") -> bool:
+        return block.stage in self.stages and (block.layer == 0 or not self.first_layer_only)
+
+
+# Placement presets, one table per kind of model (a family's layout names its table). UNets: "sonic_mid_up" is
+# SonicDiffusion's (the same blocks as mid_up; see placement.select_blocks); "light" is one block per
+# SpatialTransformer: on SD1.5 (depth 1) the same as "all", on SDXL (depth 2 and 10) 11 of 70 blocks.
+UNET_PLACEMENTS = {
+    "all": PlacementRule(("input", "middle", "output")),
+    "mid_up": PlacementRule(("middle", "output")),
+    "up": PlacementRule(("output",)),
+    "mid": PlacementRule(("middle",)),
+    "down": PlacementRule(("input",)),
+    "sonic_mid_up": PlacementRule(("middle", "output")),
+    "light": PlacementRule(("input", "middle", "output"), first_layer_only=True),
 }
-FIRST_LAYER_ONLY = frozenset({"light"})
-PLACEMENTS = tuple(PLACEMENT_STAGES)
+# DiTs (Flux, Chroma): double-stream blocks (separate image and text streams) and single-stream blocks (one joint
+# sequence; the branch acts on its image slice).
+DIT_PLACEMENTS = {
+    "all": PlacementRule(("double", "single")),
+    "double": PlacementRule(("double",)),
+    "single": PlacementRule(("single",)),
+}
+PLACEMENTS = tuple(dict.fromkeys([*UNET_PLACEMENTS, *DIT_PLACEMENTS]))  # every preset name of any family
 PROJECTORS = ("mlp4", "sonic77")          # AudioProjector (n_mlps parallel MLPs) | SonicProjector (sonic_projector.py)
 POSITIONS = ("before_text", "after_text")  # audio attention before the text cross-attention | after its residual
 UNCONDS = ("null_tokens", "projector_zeros")  # CFG uncond rows: learned null tokens | projector(zeros) (SonicDiffusion)
@@ -31,7 +48,8 @@ UNCONDS = ("null_tokens", "projector_zeros")  # CFG uncond rows: learned null to
 class BlockSpec:
     """One UNet transformer block that gets a gated audio cross-attention.
 
-    key: block id as the patch sees it, "<input|middle|output>_<number>_<index>" (e.g. "output_3_0").
+    key: block id as the patch sees it: UNets "<input|middle|output>_<number>_<index>" (e.g. "output_3_0"),
+         DiTs "<double|single>_<index>" (e.g. "single_12").
     query_dim: width of the block's hidden states h: (B, T, query_dim).
     """
 
@@ -46,7 +64,8 @@ class BlockSpec:
 
     @property
     def layer(self) -> int:
-        """Index of the block inside its SpatialTransformer (ComfyUI's block_index): "output_3_1" → 1."""
+        """UNets: index of the block inside its SpatialTransformer (ComfyUI's block_index): "output_3_1" → 1;
+        DiTs: the block's index in its stream ("single_12" → 12)."""
         return int(self.key.rsplit("_", 1)[1])
 
 

@@ -18,7 +18,7 @@ def new_adapter(config: AdapterConfig, *, seed: int = 0) -> AudioAdapter:
         layout = family_layout(config.base_family)
         if layout.context_dim != config.context_dim:
             config = dataclasses.replace(config, context_dim=layout.context_dim)
-        config = dataclasses.replace(config, blocks=select_blocks(layout.blocks(), config.placement))
+        config = dataclasses.replace(config, blocks=select_blocks(layout.blocks(), config.placement, layout.placements))
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         adapter = AudioAdapter(config)

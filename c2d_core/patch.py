@@ -11,8 +11,10 @@ supported transformer-block hooks (see ComfyUI's comfy/ldm/modules/attention.py,
 Another pack's `middle_patch` installed after ours still changes x after we record it; the branch then
 reads x as ours saw it (ComfyUI gives attn2_output_patch no access to x itself).
 
-`AudioAttentionPatch.hooks()` names the hook(s) and callables to install; the nodes and the trainer
-install exactly those. Pure python/torch: it reads only the plain dict ComfyUI passes as
+DiT families (Flux, Flux.2, Chroma) attach through block replacement instead (c2d_core/dit_patch.py).
+
+`AudioAttentionPatch.transformer_patches()` gives the hook(s) and callables to install, in the shape of ComfyUI's
+transformer_options (`hooks()`: the UNet patches alone); the nodes and the trainer install exactly those. Pure python/torch: it reads only the plain dict ComfyUI passes as
 `extra_options` ("block", "block_index", "cond_or_uncond", "sigmas"). The trainer calls the same object.
 """
 from __future__ import annotations
@@ -23,7 +25,9 @@ import math
 import torch
 
 from .adapter import AudioAdapter
+from .dit_patch import dit_block_entries
 from .errors import AudioInputError
+from .families import family_spec
 from .rows import AUDIO, PLAIN, SOURCE_NULL, RowPlan, row_plan
 
 
@@ -104,8 +108,22 @@ class AudioAttentionPatch:
     def position(self) -> str:
         return self.adapter.config.position
 
+    @property
+    def attach(self) -> str:
+        """The host hook of the adapter's family: "unet_transformer" or "dit_replace" (families/*.py)."""
+        return family_spec(self.adapter.config.base_family).layout.attach
+
+    def transformer_patches(self) -> dict:
+        """What to install, shaped like ComfyUI's transformer_options: {"patches": {name: [callables]}} (UNets) or
+        {"patches_replace": {"dit": {("double_block" | "single_block", i): callable}}} (DiTs)."""
+        if self.attach == "dit_replace":
+            return {"patches_replace": {"dit": dit_block_entries(self, list(self.adapter.blocks))}}
+        return {"patches": self.hooks()}
+
     def hooks(self) -> dict[str, list]:
-        """{ComfyUI transformer patch name: [callables]} to install for this adapter's position."""
+        """{ComfyUI transformer patch name: [callables]} to install for this adapter's position (UNet families)."""
+        if self.attach != "unet_transformer":
+            return {}
         if self.position == "after_text":
             return {"middle_patch": [_RecordHidden(self)], "attn2_output_patch": [_AfterTextOutput(self)]}
         return {"middle_patch": [self]}
@@ -146,10 +164,11 @@ class AudioAttentionPatch:
         branch = self.branch(x, extra_options)
         return x if branch is None else x + branch
 
-    def branch(self, x: torch.Tensor, extra_options: dict) -> torch.Tensor | None:
+    def branch(self, x: torch.Tensor, extra_options: dict, key: str | None = None) -> torch.Tensor | None:
         """The residual s·tanh(α)·Attn(LN(x), A) per row (B, T, query_dim), or None where nothing is added
-        (not an adapter block, outside the window, strength / gate / block weight 0)."""
-        key = block_key(extra_options)
+        (not an adapter block, outside the window, strength / gate / block weight 0). key: the block (DiT
+        replacements know theirs), else read from a UNet block's extra_options."""
+        key = key or block_key(extra_options)
         module = self.adapter.blocks[key] if key in self.adapter.blocks else None
         if module is None or not self.enabled or self.strength == 0.0 or not self._path.in_window(self, extra_options):
             return None

@@ -2,10 +2,11 @@ import logging
 
 from .comfy_api_pin import io
 
+from ..c2d_core.families import family_layout, supported_names
 from ..c2d_core.patch import AudioAttentionPatch
 from ..c2d_core.placement import BLOCK_PRESETS
 from ..c2d_core.placement import block_weights as make_block_weights
-from .comfy_model import model_blocks, model_family, sigma_window
+from .comfy_model import install_patches, model_blocks, model_family, sigma_window
 from .types import CATEGORY, AudioAdapter, AudioEmbeds
 
 log = logging.getLogger(__name__)
@@ -33,7 +34,7 @@ class C2DApplyAudioAdapter(io.ComfyNode):
             description="Patches the model with gated audio cross-attention: the image follows the sound. "
                         "Text conditioning is untouched; strength 0 gives exactly the unpatched model.",
             inputs=[
-                io.Model.Input("model", tooltip="SD1.5- or SDXL-family model (fine-tunes and inpainting checkpoints "
+                io.Model.Input("model", tooltip=f"{supported_names()} model (fine-tunes and inpainting checkpoints "
                                                 "too); the adapter must be made for the same family"),
                 AudioAdapter.Input("adapter", tooltip="from Load Audio Adapter"),
                 AudioEmbeds.Input("embeds", tooltip="from CLAP Encode Audio: one clip for the whole batch, or one per image"),
@@ -44,15 +45,16 @@ class C2DApplyAudioAdapter(io.ComfyNode):
                 io.Float.Input("end_percent", default=1.0, min=0.0, max=1.0, step=0.001,
                                tooltip="sampling progress at which audio stops acting"),
                 io.Combo.Input("audio_blocks", options=list(BLOCK_PRESETS), default="all", optional=True,
-                               tooltip="UNet blocks the sound acts in: all, mid_up (middle + decoder), up, mid, down, "
-                                       "light (the first layer of each transformer: on SDXL 11 of its 70 blocks, "
-                                       "on SD1.5 the same as all)"),
+                               tooltip="blocks the sound acts in. UNets (SD1.5, SDXL): all, mid_up (middle + decoder), "
+                                       "up, mid, down, light (the first layer of each transformer: on SDXL 11 of its "
+                                       "70 blocks, on SD1.5 the same as all). DiTs (Flux, Flux.2, Chroma): all, "
+                                       "double (double-stream blocks), single (single-stream blocks)"),
                 io.Float.Input("strength_schedule", optional=True, force_input=True,
                                tooltip="per-image strength multipliers (a FLOAT list, e.g. the loudness envelope of "
                                        "Audio Timeline): image i of the batch gets strength × schedule[i]"),
                 io.String.Input("block_weights", default="", optional=True,
-                                tooltip="per-block weights on top: e.g. 'middle=1.5, output_4=0' (stage, block key "
-                                        "or key prefix = number)"),
+                                tooltip="per-block weights on top: e.g. 'middle=1.5, output_4=0' or 'single=0.5, "
+                                        "double_3=0' (stage, block key or key prefix = number)"),
             ],
             outputs=[io.Model.Output(tooltip="the model with audio attention; use it with any sampler")],
         )
@@ -61,7 +63,7 @@ class C2DApplyAudioAdapter(io.ComfyNode):
     def execute(cls, model, adapter, embeds, strength, start_percent, end_percent, audio_blocks="all",
                 block_weights="", strength_schedule=None) -> io.NodeOutput:
         family = model_family(model)
-        blocks, context_dim = model_blocks(model)
+        blocks, context_dim = model_blocks(model, family)
         adapter.adapter.check_fits(blocks, context_dim, family)
         adapter.adapter.check_clap(embeds.clap_dim)
         trained_with = adapter.adapter.config.clap_model_id
@@ -70,15 +72,14 @@ class C2DApplyAudioAdapter(io.ComfyNode):
                         "so it runs, but results may be weak: load %r in Load CLAP Model",
                         trained_with, embeds.clap_model_id, trained_with)
         sigma_start, sigma_end = sigma_window(model, start_percent, end_percent)
-        weights = make_block_weights(adapter.adapter.config.blocks, audio_blocks, block_weights)
+        weights = make_block_weights(adapter.adapter.config.blocks, audio_blocks, block_weights,
+                                     family_layout(family).placements)
         patch = AudioAttentionPatch(adapter.adapter, embeds.embeds, strength=strength, sigma_start=sigma_start,
                                     sigma_end=sigma_end, enabled=start_percent < end_percent, block_weights=weights,
                                     image_weights=_schedule(strength_schedule))
         patch.host_models = [adapter.patcher]
         patched = model.clone()
-        for hook, fns in patch.hooks().items():  # middle_patch; after_text adds attn2_output_patch
-            for fn in fns:
-                patched.set_model_patch(fn, hook)
+        install_patches(patched, patch.transformer_patches())  # UNet: middle_patch (+ attn2_output_patch); DiT: blocks
         if adapter.loaded.lora and strength > 0:
             import comfy.lora
             key_map = comfy.lora.model_lora_keys_unet(patched.model, {})

@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 
 from ..c2d_core.errors import EditInputError
-from ..c2d_core.families import REGISTRY, family_name
+from ..c2d_core.families import REGISTRY, family_layout, family_name
 from ..c2d_core.inversion import resize_mask
 from ..c2d_core.pnp import PnPAttentionPatch, PnPFeaturePatch, PnPState, install_conv_hooks
 from ..c2d_core.pnp_edit import pnp_edit
@@ -61,6 +61,11 @@ def _edit_sampler(record: InversionRecord, feature_fraction: float, attention_fr
             raise EditInputError(f"the edit samples {len(sigmas) - 1} steps over other sigmas than the inversion "
                                  f"({len(traj.sigmas) - 1} steps); connect the same SIGMAS to both")
         family, config_name = base_family(base)
+        if family is not None and family_layout(family).decoder_blocks == 0:
+            raise EditInputError(
+                f"the Audio Edit Sampler's Plug-and-Play feature copy is not available for {family_name(family)}: it "
+                f"copies UNet decoder features, and a {family_name(family)} transformer has no UNet decoder; edit with "
+                "an SD1.5 or SDXL model (the audio adapter itself runs on this model: Apply Audio Adapter + any sampler)")
         blocks = pnp_blocks(preset, family, feature_block, attention_block, model=f"the model ({config_name})")
         feature_blocks, attention_from = blocks.feature_blocks, blocks.attention_from
         _check_decoder_blocks(base, feature_blocks, attention_from, blocks.conv_blocks)

@@ -12,8 +12,14 @@ each row gets its own conditioning's, as with the stock guider. The combination 
 ComfyUI's own `cfg_function` with the sound folded into the positive side,
 ε(pos') = ε(pos) + (audio_cfg / text_cfg) · (ε(pos + audio) − ε(pos)), so a model's `sampler_cfg_function`
 (e.g. RescaleCFG) and post-CFG hooks act on the audio-guided result as on any CFG.
+
+text_cfg 1 (Flux-dev and other guidance-distilled models, whose prompt strength is an input of the model, not CFG):
+the negative row is skipped as the stock guider skips it at cfg 1, so each step runs two rows — positive with and
+without the audio — and ε = ε(pos) + audio_cfg · (ε(pos + audio) − ε(pos)).
 """
 from __future__ import annotations
+
+import math
 
 import comfy.samplers
 
@@ -42,6 +48,8 @@ class AudioGuider(comfy.samplers.CFGGuider):
             return comfy.samplers.sampling_function(self.inner_model, x, timestep, negative, positive, self.cfg,
                                                     model_options=_kinds(model_options, (PLAIN, PLAIN)), seed=seed)
         options = _kinds(model_options, (AUDIO, PLAIN, PLAIN))
+        cfg1 = math.isclose(self.cfg, 1.0) and not model_options.get("disable_cfg1_optimization", False)
+        negative = None if cfg1 else negative   # as the stock guider: no negative row at cfg 1 (its ε reads as 0)
         with_audio, neg, pos = comfy.samplers.calc_cond_batch(
             self.inner_model, [positive, negative, positive], x, timestep, options)
         if self.cfg != 0:
@@ -60,13 +68,16 @@ class C2DAudioGuider(io.ComfyNode):
             display_name="Audio Guider (text + audio CFG, C2D)",
             category=CATEGORY,
             description="A GUIDER for SamplerCustomAdvanced with separate guidance scales for the prompt and the "
-                        "sound, in one UNet pass per step (3 rows per image). audio_cfg 0 = plain CFG without audio.",
+                        "sound, in one model pass per step (3 rows per image). audio_cfg 0 = plain CFG without audio. "
+                        "text_cfg 1 (Flux-dev and other guidance-distilled models) skips the negative prompt: 2 rows, "
+                        "the sound guided against the positive prompt alone.",
             inputs=[
                 io.Model.Input("model", tooltip="the model from Apply Audio Adapter"),
                 io.Conditioning.Input("positive", tooltip="the prompt (text conditioning)"),
                 io.Conditioning.Input("negative", tooltip="the negative prompt"),
                 io.Float.Input("text_cfg", default=7.0, min=0.0, max=30.0, step=0.1,
-                               tooltip="guidance scale of the prompt (as KSampler's cfg)"),
+                               tooltip="guidance scale of the prompt (as KSampler's cfg); 1 for Flux-dev (its "
+                                       "guidance is the FluxGuidance node's): then the negative is not run"),
                 io.Float.Input("audio_cfg", default=3.0, min=0.0, max=30.0, step=0.1,
                                tooltip="guidance scale of the sound on top of the prompt; 0 = ignore the sound"),
             ],

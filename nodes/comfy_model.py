@@ -1,8 +1,7 @@
-"""Read what c2d_core needs from a ComfyUI MODEL (ModelPatcher): family, UNet blocks, sigmas."""
+"""Read what c2d_core needs from a ComfyUI MODEL (ModelPatcher): family, blocks, sigmas; install a patch."""
 from __future__ import annotations
 
-from ..c2d_core.families import comfy_config_family, family_from_comfy_config
-from ..c2d_core.unet_blocks import discover_blocks
+from ..c2d_core.families import comfy_config_family, family_from_comfy_config, family_layout
 
 
 def model_family(model) -> str:
@@ -16,9 +15,23 @@ def base_family(base) -> tuple[str | None, str]:
     return comfy_config_family(name), name
 
 
-def model_blocks(model):
-    """(blocks, context_dim) of the model's UNet, asked from the UNet itself."""
-    return discover_blocks(model.model.diffusion_model)
+def model_blocks(model, family: str | None = None):
+    """(blocks, context / token width) of the model's UNet or DiT, asked from the model itself (its family's
+    layout says how)."""
+    return family_layout(family or model_family(model)).discover(model.model.diffusion_model)
+
+
+def install_patches(patcher, patches: dict) -> None:
+    """Install c2d_core's transformer_patches() on a cloned ModelPatcher through ComfyUI's own setters. A block
+    another pack already replaced keeps that replacement, run inside ours (DiTBlockBranch.wrapping)."""
+    for name, fns in patches.get("patches", {}).items():
+        for fn in fns:
+            patcher.set_model_patch(fn, name)
+    for kind, entries in patches.get("patches_replace", {}).items():
+        existing = patcher.model_options["transformer_options"].get("patches_replace", {}).get(kind, {})
+        for (block_name, index), fn in entries.items():
+            inner = existing.get((block_name, index))
+            patcher.set_model_patch_replace(fn if inner is None else fn.wrapping(inner), kind, block_name, index)
 
 
 def sigma_window(model, start_percent: float, end_percent: float) -> tuple[float, float]:

@@ -72,6 +72,9 @@ SMOKE_TESTS = (
     "host/test_nodes.py::test_audio_decides_the_image_and_is_reproducible",
     # what that host's clone() does with the patch objects (a deep copy over shared weights on 0.3.64)
     "host/test_nodes.py::test_clone_shares_adapter_weights_and_blocks_match_the_family",
+    # the DiT branch (Flux, Chroma) through patches_replace["dit"]: no-op bit for bit, each stream acts (that host has
+    # no img_slice: the single-stream blocks find the image tokens from the double-stream blocks)
+    "host/test_dit_adapters.py::test_no_op_is_bit_identical_and_the_audio_acts_on_every_stream",
     # SonicDiffusion parity through the nodes on that UNet
     "host/test_sonicdiffusion.py::test_tokens_and_one_noise_prediction_match_sonicdiffusion",
     # editing: inversion + Plug-and-Play with a mask

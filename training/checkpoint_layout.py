@@ -1,8 +1,10 @@
-"""The transformer blocks of a checkpoint's UNet, read without loading its weights (`training init --checkpoint`).
+"""The transformer blocks of a checkpoint's diffusion model, read without loading its weights
+(`training init --checkpoint`).
 
 The tensor shapes (a safetensors header, or a `.ckpt` opened with `weights_only` and `mmap`) go through ComfyUI's
-own model detection; the UNet is then built on the meta device (no memory) and asked for its blocks, so an adapter
-made from a checkpoint has exactly the blocks ComfyUI will run.
+own model detection; the UNet or DiT is then built on the meta device (no memory) by the detected model config and
+asked for its blocks (the family layout's `discover`), so an adapter made from a checkpoint has exactly the blocks
+ComfyUI will run.
 """
 from __future__ import annotations
 
@@ -14,8 +16,7 @@ import torch
 
 from c2d_core.config import BlockSpec
 from c2d_core.errors import CheckpointFileError, UnsupportedModelError, wrap_upstream
-from c2d_core.families import family_from_comfy_config, supported_names
-from c2d_core.unet_blocks import discover_blocks
+from c2d_core.families import family_from_comfy_config, family_layout, supported_names
 
 from .host import import_comfy
 
@@ -44,24 +45,24 @@ def _meta_state_dict(path: Path) -> dict[str, torch.Tensor]:
 
 
 def checkpoint_blocks(path: str | Path, comfyui: str | None = None) -> tuple[str, tuple[BlockSpec, ...], int]:
-    """(family id, transformer blocks in run order, context width) of the checkpoint's UNet."""
+    """(family id, transformer blocks in run order, context / token width) of the checkpoint's diffusion model."""
     path = Path(path).expanduser()
     if not path.is_file():
         raise FileNotFoundError(f"--checkpoint: {path} does not exist")
     import_comfy(comfyui)
     import comfy.model_detection
-    import comfy.ops
-    from comfy.ldm.modules.diffusionmodules.openaimodel import UNetModel
 
     state = _meta_state_dict(path)
     prefix = comfy.model_detection.unet_prefix_from_state_dict(state)
+    if not any(k.startswith(prefix) for k in state):   # a diffusion-model-only file (UNETLoader's), as ComfyUI reads it
+        prefix = ""
     config = comfy.model_detection.model_config_from_unet(state, prefix)
     if config is None:
         raise UnsupportedModelError(f"{path.name} is not a diffusion checkpoint ComfyUI recognises; give an "
                                     f"{supported_names()} checkpoint")
     family = family_from_comfy_config(type(config).__name__, what=path.name,
                                       fix=f"give an {supported_names()} checkpoint")
-    unet_config = {k: v for k, v in config.unet_config.items() if k not in ("disable_unet_model_creation",)}
-    unet = UNetModel(**unet_config, device="meta", operations=comfy.ops.disable_weight_init)
-    blocks, context_dim = discover_blocks(unet)
+    config.set_inference_dtype(torch.float32, None)
+    model = config.get_model(state, prefix, device="meta")
+    blocks, context_dim = family_layout(family).discover(model.diffusion_model)
     return family, blocks, context_dim

@@ -59,7 +59,7 @@ def cmd_init(args: argparse.Namespace) -> int:
         family, model_blocks, context_dim = checkpoint_blocks(args.checkpoint, args.comfyui or None)
         if family_given and args.family != family:
             raise ValueError(f"--family {args.family} but {args.checkpoint} is a {family} checkpoint; drop --family")
-        blocks = select_blocks(model_blocks, args.placement)
+        blocks = select_blocks(model_blocks, args.placement, family_layout(family).placements)
     else:
         context_dim = family_layout(family).context_dim
     cfg = AdapterConfig(clap_dim=args.clap_dim, gate_init=args.gate_init, placement=args.placement,

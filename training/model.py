@@ -20,8 +20,8 @@ import inspect
 import torch
 
 from c2d_core.errors import CheckpointFileError, UnsupportedModelError, wrap_upstream
-from c2d_core.families import REGISTRY, family_from_comfy_config, family_layout, family_spec, objective_of, \
-    supported_names
+from c2d_core.families import REGISTRY, family_from_comfy_config, family_layout, family_name, family_spec, \
+    objective_of, supported_names
 from c2d_core.seeded_init import seeded_tensor
 
 from .config import ModelConfig, TinyUNetConfig
@@ -54,8 +54,16 @@ class Base:
 
 
 def family_of(model_config) -> str:
-    return family_from_comfy_config(type(model_config).__name__, what="the checkpoint",
-                                    fix=f"give an {supported_names()} checkpoint in model.checkpoint")
+    """Our family id of a checkpoint the trainer can train on, else an error naming what it trains."""
+    trained = supported_names(trainable=True)
+    family = family_from_comfy_config(type(model_config).__name__, what="the checkpoint",
+                                      fix=f"give an {trained} checkpoint in model.checkpoint")
+    if not family_spec(family).trains:
+        raise UnsupportedModelError(
+            f"the checkpoint is a {family_name(family)} model: the nodes run {family_name(family)} audio adapters, but "
+            f"the trainer trains {trained} checkpoints only so far; give one of those in model.checkpoint (an untrained "
+            f"{family_name(family)} adapter: python -m training init --family {family})")
+    return family
 
 
 def layout_unet_config(layout, **overrides) -> dict:
@@ -78,6 +86,9 @@ def layout_unet_config(layout, **overrides) -> dict:
 def tiny_unet_config(t: TinyUNetConfig) -> dict:
     """UNetModel arguments of the tiny UNet: sd15 family (attention at every level, like SD1.5's upper levels) or
     another family's declared block structure (e.g. SDXL's 70 blocks: families/sdxl.py) at t.model_channels width."""
+    if not family_spec(t.family).trains:
+        raise ValueError(f"model.tiny_unet.family {t.family!r}: the trainer trains {supported_names(trainable=True)} "
+                         "families only so far")
     if t.family != "sd15":  # another family: its declared block structure at toy width
         return layout_unet_config(family_layout(t.family), in_channels=t.in_channels,
                                   model_channels=t.model_channels, context_dim=t.context_dim, num_heads=t.num_heads,

@@ -56,7 +56,7 @@ def predict_eps(base_model, adapter: AudioAdapter | None, x_noisy: torch.Tensor,
     options: dict = {"cond_or_uncond": [0], "sigmas": sigma}
     if adapter is not None and clap is not None:
         patch = AudioAttentionPatch(adapter, clap, strength=strength, train=True, null_rows=null_audio)
-        options["patches"] = patch.hooks()
+        options.update(patch.transformer_patches())
     extra = {} if y is None else {"y": y.to(x_noisy.device, dtype)}
     out = base_model.diffusion_model(xc, t, context=context.to(dtype), transformer_options=options, **extra)
     return out.float()

@@ -39,7 +39,7 @@ def guided_eps(base_model, adapter, x: torch.Tensor, sigma: float, context: torc
     options: dict = {"cond_or_uncond": [1, 0] if guided else [0], "sigmas": s}
     if adapter is not None and clap is not None:
         patch = AudioAttentionPatch(adapter, clap, strength=strength)
-        options["patches"] = patch.hooks()
+        options.update(patch.transformer_patches())
     xc = ms.calculate_input(s, xs).to(dtype)
     if guided and uncond_context is not None:
         ctx = torch.cat([uncond_context.to(context).expand_as(context), context])

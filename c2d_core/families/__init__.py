@@ -3,22 +3,26 @@ family id or a ComfyUI model config to them. A new family: one module with its S
 from __future__ import annotations
 
 from ..errors import UnsupportedModelError
-from . import sd15, sdxl
+from . import chroma, flux, flux2, sd15, sdxl
+from .dit_layout import DiTLayout
 from .layout import UNetLayout
 from .spec import FamilySpec, objective_of
 
 REGISTRY: dict[str, FamilySpec] = {spec.name: spec for spec in (
     sd15.SPEC,
     sdxl.SPEC,
+    flux.SPEC,
+    flux2.SPEC,
+    chroma.SPEC,
 )}
 
 # Derived views (read by the CLI's choices, the nodes and tests)
-FAMILIES: dict[str, UNetLayout] = {name: spec.layout for name, spec in REGISTRY.items()}
+FAMILIES: dict[str, UNetLayout | DiTLayout] = {name: spec.layout for name, spec in REGISTRY.items()}
 # ComfyUI model_config class names → family ids. Inpainting checkpoints use the same classes (ComfyUI tells them
 # apart by the UNet's input channels); fine-tunes use their base's class.
 COMFY_CONFIG_FAMILY: dict[str, str] = {c: spec.name for spec in REGISTRY.values() for c in spec.comfy_configs}
 
-__all__ = ["COMFY_CONFIG_FAMILY", "FAMILIES", "REGISTRY", "FamilySpec", "UNetLayout", "comfy_config_family",
+__all__ = ["COMFY_CONFIG_FAMILY", "FAMILIES", "REGISTRY", "DiTLayout", "FamilySpec", "UNetLayout", "comfy_config_family",
            "family_from_comfy_config", "family_layout", "family_name", "family_spec", "objective_of",
            "supported_names"]
 
@@ -27,9 +31,10 @@ def _joined(names: list[str], word: str) -> str:
     return f"{', '.join(names[:-1])} {word} {names[-1]}" if len(names) > 1 else "".join(names)
 
 
-def supported_names(word: str = "or", suffix: str = "") -> str:
-    """"SD1.5 or SDXL" (the registered families' display names, each + suffix)."""
-    return _joined([spec.display_name + suffix for spec in REGISTRY.values()], word)
+def supported_names(word: str = "or", suffix: str = "", *, trainable: bool = False) -> str:
+    """"SD1.5, SDXL, … or Chroma" (the registered families' display names, each + suffix; trainable: only those the
+    trainer trains)."""
+    return _joined([spec.display_name + suffix for spec in REGISTRY.values() if spec.trains or not trainable], word)
 
 
 def family_name(family: str) -> str:
@@ -45,7 +50,7 @@ def family_spec(family: str) -> FamilySpec:
     return REGISTRY[family]
 
 
-def family_layout(family: str) -> UNetLayout:
+def family_layout(family: str) -> UNetLayout | DiTLayout:
     return family_spec(family).layout
 
 

@@ -6,8 +6,10 @@ build itself (ComfyUI's `UNetModel`); tests check it against block discovery on 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar, Mapping
 
-from ..config import BlockSpec
+from ..config import UNET_PLACEMENTS, BlockSpec, PlacementRule
+from ..unet_blocks import discover_blocks
 
 
 @dataclass(frozen=True)
@@ -31,6 +33,11 @@ class UNetLayout:
     num_heads: int = -1
     num_head_channels: int = -1
     adm_in_channels: int | None = None
+
+    # The branch attaches through ComfyUI's transformer-block patches (patch.AudioAttentionPatch.hooks)
+    attach: ClassVar[str] = "unet_transformer"
+    placements: ClassVar[Mapping[str, PlacementRule]] = UNET_PLACEMENTS
+    discover = staticmethod(discover_blocks)  # (loaded UNet) → (blocks, context_dim), asked from the model
 
     def __post_init__(self):
         if len(self.transformer_depth) != len(self.channel_mult):

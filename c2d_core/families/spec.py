@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Mapping
 
 from ..pnp_blocks import PnPBlocks
+from .dit_layout import DiTLayout
 from .layout import UNetLayout
 
 # ComfyUI model_sampling classes → the training objective they define (the most derived class in the MRO wins:
@@ -19,24 +20,27 @@ OBJECTIVES = {"EPS": "eps", "V_PREDICTION": "v", "CONST": "flow", "EDM": "edm"}
 @dataclass(frozen=True)
 class FamilySpec:
     """name: the family id in adapter files (`base_family`), configs and the CLI ("sd15");
-    layout: the declared block layout (display name, widths, context width, ADM width; blocks() without a model);
+    layout: the declared block layout (display name, widths, token width, ADM width; blocks() without a model), and
+            through its kind: how blocks are asked from the loaded model (`discover`), the placement presets
+            (`placements`) and the host hook that attaches the branch (`attach`: UNet transformer patches or DiT
+            block replacement);
     comfy_configs: ComfyUI `model_config` class names of this family (base, fine-tunes, inpainting, pix2pix);
     comfy_class: the `comfy.supported_models` class the trainer builds its tiny model from;
     objective: what the trainer's loss predicts ("eps"; OBJECTIVES), checked against the checkpoint's model_sampling;
     pnp: the Plug-and-Play blocks the edit copies by default, or None (the sampler then needs explicit blocks);
-    edit_presets: an edit preset's own blocks on this family ("sonicdiffusion").
-    Blocks are always discovered from the loaded model (unet_blocks.discover_blocks); `layout` is checked against it.
-    The branch attaches through ComfyUI's UNet transformer patches (patch.AudioAttentionPatch.hooks: `middle_patch`,
-    `attn2_output_patch`) for every family registered so far.
+    edit_presets: an edit preset's own blocks on this family ("sonicdiffusion");
+    trains: whether `python -m training` trains on this family yet (`init` makes adapters for every family).
+    Blocks are always discovered from the loaded model (`layout.discover`); `layout` is checked against it.
     """
 
     name: str
-    layout: UNetLayout
+    layout: UNetLayout | DiTLayout
     comfy_configs: tuple[str, ...]
     comfy_class: str
     objective: str = "eps"
     pnp: PnPBlocks | None = None
     edit_presets: Mapping[str, PnPBlocks] = field(default_factory=dict)
+    trains: bool = True
 
     def __post_init__(self):
         if self.objective not in OBJECTIVES.values():

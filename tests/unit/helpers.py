@@ -13,7 +13,7 @@ TINY_BLOCKS = (
 
 def tiny_adapter(gate: float = 0.0, seed: int = 0, clap_dim: int = 16, n_mlps: int = 4):
     cfg = AdapterConfig(clap_dim=clap_dim, context_dim=24, hidden_dim=32, gate_init=gate, n_mlps=n_mlps,
-                        base_family="tiny", blocks=TINY_BLOCKS)
+                        base_family="sd15", blocks=TINY_BLOCKS)  # a narrow UNet adapter (the UNet hooks)
     adapter = new_adapter(cfg, seed=seed)
     with torch.no_grad():  # non-trivial null tokens so cond/uncond rows differ
         adapter.null_tokens.normal_(generator=torch.Generator().manual_seed(seed + 1))

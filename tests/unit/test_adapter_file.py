@@ -103,7 +103,7 @@ def test_mismatch_messages():
         a.check_clap(1024)
     t = tiny_adapter()
     with pytest.raises(AdapterMismatchError, match="does not have"):
-        t.check_fits(TINY_BLOCKS[:1], 24, "tiny")
+        t.check_fits(TINY_BLOCKS[:1], 24, "sd15")
 
 
 def test_sd15_layout_has_16_blocks():

@@ -5,9 +5,10 @@ from c2d_core.errors import UnsupportedModelError
 from c2d_core.families import COMFY_CONFIG_FAMILY, family_from_comfy_config
 
 
-def test_sd15_and_sdxl_configs_map_to_their_families():
+def test_comfyui_configs_map_to_their_families():
     assert {name: family_from_comfy_config(name) for name in COMFY_CONFIG_FAMILY} == {
-        "SD15": "sd15", "SD15_instructpix2pix": "sd15", "SDXL": "sdxl", "SDXL_instructpix2pix": "sdxl"}
+        "SD15": "sd15", "SD15_instructpix2pix": "sd15", "SDXL": "sdxl", "SDXL_instructpix2pix": "sdxl",
+        "Flux": "flux", "FluxSchnell": "flux", "FluxInpaint": "flux", "Flux2": "flux2", "Chroma": "chroma"}
 
 
 @pytest.mark.parametrize("what, fix", [("the model", "load an SD1.5 checkpoint"),

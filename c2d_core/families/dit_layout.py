@@ -1,0 +1,46 @@
+"""A Flux-style DiT family's declared layout: double-stream then single-stream blocks of one width.
+
+Used where no model is loaded (`python -m training init --family flux` without a checkpoint); with a model the
+blocks are asked from it (dit_blocks.discover_dit_blocks) and must match the adapter's.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar, Mapping
+
+from ..config import DIT_PLACEMENTS, BlockSpec, PlacementRule
+from ..dit_blocks import discover_dit_blocks
+
+
+@dataclass(frozen=True)
+class DiTLayout:
+    """name: shown to users ("Flux.1"); hidden_size: width of the image/text tokens inside the blocks (also the
+    audio tokens' width, `context_dim`); num_heads: attention heads of every block; double_blocks / single_blocks:
+    how many blocks of each stream the base model has."""
+
+    name: str
+    hidden_size: int
+    num_heads: int
+    double_blocks: int
+    single_blocks: int = 0
+
+    # The branch replaces blocks through ComfyUI's `patches_replace["dit"]` (patch.AudioAttentionPatch.dit_blocks)
+    attach: ClassVar[str] = "dit_replace"
+    placements: ClassVar[Mapping[str, PlacementRule]] = DIT_PLACEMENTS
+    discover = staticmethod(discover_dit_blocks)
+    adm_in_channels: ClassVar[None] = None   # no ADM vector of the UNet kind
+    decoder_blocks: ClassVar[int] = 0        # no UNet decoder: Plug-and-Play's blocks do not exist
+
+    def __post_init__(self):
+        if self.hidden_size % self.num_heads:
+            raise ValueError(f"{self.name}: hidden_size {self.hidden_size} is not divisible by {self.num_heads} heads")
+
+    @property
+    def context_dim(self) -> int:
+        return self.hidden_size
+
+    def blocks(self) -> tuple[BlockSpec, ...]:
+        head = self.hidden_size // self.num_heads
+        return tuple(BlockSpec(key=f"{stream}_{i}", query_dim=self.hidden_size, heads=self.num_heads, dim_head=head)
+                     for stream, n in (("double", self.double_blocks), ("single", self.single_blocks))
+                     for i in range(n))

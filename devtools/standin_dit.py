@@ -1,0 +1,73 @@
+"""Reduced random-weight Flux-style DiTs built in-process from ComfyUI's own classes (tests only).
+
+ComfyUI's model detection fixes Flux's width (3072), so a narrow Flux cannot be loaded from a file through the stock
+loaders; these are built the way ComfyUI builds a loaded one: the family's `comfy.supported_models` config with a
+reduced unet_config → `get_model` (the real BaseModel: Flux's model_sampling, latent format, conditioning) →
+ModelPatcher. Same block structure as the real models (double- then single-stream blocks, RoPE, modulation),
+fewer and narrower blocks.
+
+    patcher = dit_patcher("flux", seed=0)     # 2 double + 2 single blocks, 64 wide, 4 heads
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+
+WIDTH, HEADS, DEPTH, SINGLE = 64, 4, 2, 2
+TEXT_WIDTH, POOLED_WIDTH = 32, 24
+
+# Each family's reduced unet_config; fields a host's params dataclass lacks are dropped, so both hosts build it.
+CONFIGS = {
+    "flux": dict(image_model="flux", in_channels=16, out_channels=16, vec_in_dim=POOLED_WIDTH,
+                 context_in_dim=TEXT_WIDTH, hidden_size=WIDTH, mlp_ratio=2.0, num_heads=HEADS, depth=DEPTH,
+                 depth_single_blocks=SINGLE, axes_dim=[4, 6, 6], theta=10_000, patch_size=2, qkv_bias=True,
+                 guidance_embed=True, txt_ids_dims=[]),
+    "chroma": dict(image_model="chroma", in_channels=64, out_channels=64, context_in_dim=TEXT_WIDTH,  # patchified
+                   hidden_size=WIDTH, mlp_ratio=2.0, num_heads=HEADS, depth=DEPTH, depth_single_blocks=SINGLE,
+                   axes_dim=[4, 6, 6], theta=10_000, patch_size=2, qkv_bias=True, in_dim=64, out_dim=WIDTH,
+                   hidden_dim=32, n_layers=2, txt_ids_dims=[], vec_in_dim=None),
+}
+CONFIG_CLASSES = {"flux": "Flux", "chroma": "Chroma"}
+PARAMS = {"flux": ("comfy.ldm.flux.model", "FluxParams"), "chroma": ("comfy.ldm.chroma.model", "ChromaParams")}
+
+
+def _host_config(family: str) -> dict:
+    import importlib
+    module, name = PARAMS[family]
+    fields = {f.name for f in dataclasses.fields(getattr(importlib.import_module(module), name))}
+    return {k: v for k, v in CONFIGS[family].items() if k in fields or k == "image_model"}
+
+
+def dit_model(family: str = "flux", seed: int = 0, dtype: torch.dtype = torch.float32):
+    """The BaseModel ComfyUI would build for a `family` checkpoint, reduced, with seeded N(0, 0.02²) weights
+    (residual output layers 0.006)."""
+    import comfy.supported_models
+
+    mc = getattr(comfy.supported_models, CONFIG_CLASSES[family])(_host_config(family))
+    mc.set_inference_dtype(dtype, None)
+    model = mc.get_model({})
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, p in model.diffusion_model.named_parameters():
+            scale = 0.006 if name.endswith(("proj.weight", "linear2.weight")) else 0.02
+            p.copy_((torch.randn(p.shape, generator=g) * scale).to(p.dtype))
+    return model.eval()
+
+
+def dit_patcher(family: str = "flux", seed: int = 0, dtype: torch.dtype = torch.float32):
+    import comfy.model_management as mm
+    import comfy.model_patcher
+
+    device = mm.get_torch_device()
+    return comfy.model_patcher.ModelPatcher(dit_model(family, seed, dtype), load_device=device, offload_device=device)
+
+
+def dit_conditioning(family: str, batch: int = 1, tokens: int = 6, seed: int = 0, guidance: float = 3.5) -> list:
+    """A CONDITIONING as the family's text encoder node gives it (random text tokens; pooled vector and Flux-dev's
+    guidance where the family reads them)."""
+    g = torch.Generator().manual_seed(seed)
+    extra = {"pooled_output": None}   # Chroma: no pooled vector (0.3.64 still reads the key)
+    if family == "flux":
+        extra = {"pooled_output": torch.randn(batch, POOLED_WIDTH, generator=g), "guidance": guidance}
+    return [[torch.randn(batch, tokens, TEXT_WIDTH, generator=g), extra]]

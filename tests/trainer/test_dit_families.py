@@ -1,0 +1,79 @@
+"""The DiT families' declared layouts are what ComfyUI builds from a real checkpoint: a header-only file in the real
+key layout of a full-size Flux.1 / Chroma (/ Flux.2 on hosts that have it) goes through ComfyUI's own detection in
+`training init --checkpoint`, whose adapter must have exactly the declared blocks. The trainer itself refuses them
+(not built yet) with an error that says so."""
+import dataclasses
+import importlib
+import json
+import struct
+
+import pytest
+
+from c2d_core.errors import UnsupportedModelError
+from c2d_core.families import family_layout
+
+# Full-size unet_configs as ComfyUI's model_detection derives them (comfy/model_detection.py, Flux/Chroma branch)
+FULL = {
+    "flux": ("comfy.ldm.flux.model", "Flux", "FluxParams", dict(
+        in_channels=16, out_channels=16, vec_in_dim=768, context_in_dim=4096, hidden_size=3072, mlp_ratio=4.0,
+        num_heads=24, depth=19, depth_single_blocks=38, axes_dim=[16, 56, 56], theta=10_000, patch_size=2,
+        qkv_bias=True, guidance_embed=True, txt_ids_dims=[])),
+    "chroma": ("comfy.ldm.chroma.model", "Chroma", "ChromaParams", dict(
+        in_channels=64, out_channels=64, context_in_dim=4096, hidden_size=3072, mlp_ratio=4.0, num_heads=24, depth=19,
+        depth_single_blocks=38, axes_dim=[16, 56, 56], theta=10_000, patch_size=2, qkv_bias=True, in_dim=64,
+        out_dim=3072, hidden_dim=5120, n_layers=5, txt_ids_dims=[], vec_in_dim=None)),
+    "flux2": ("comfy.ldm.flux.model", "Flux", "FluxParams", dict(
+        in_channels=128, out_channels=128, vec_in_dim=None, context_in_dim=15360, hidden_size=6144, mlp_ratio=3.0,
+        num_heads=48, depth=8, depth_single_blocks=48, axes_dim=[32, 32, 32, 32], theta=2000, patch_size=1,
+        qkv_bias=False, guidance_embed=True, txt_ids_dims=[3], global_modulation=True, mlp_silu_act=True,
+        ops_bias=False, default_ref_method="index", ref_index_scale=10.0)),
+}
+
+
+def _real_key(key: str) -> str:
+    """ComfyUI's name → the released file's (process_unet_state_dict renames `*_norm.scale` / `norms.N.scale`)."""
+    head, _, last = key.rpartition(".")
+    parent = head.rsplit(".", 2)
+    is_norm = head.endswith("_norm") or (len(parent) > 1 and parent[-2] == "norms")
+    return f"{head}.scale" if last == "weight" and is_norm else key
+
+
+def _header_only_file(path, family: str) -> None:
+    import comfy.ops
+
+    module, cls, params, config = FULL[family]
+    m = importlib.import_module(module)
+    fields = {f.name for f in dataclasses.fields(getattr(m, params))}
+    if family == "flux2" and "global_modulation" not in fields:
+        pytest.skip("this ComfyUI has no Flux.2 (0.33+)")
+    net = getattr(m, cls)(**{k: v for k, v in config.items() if k in fields}, device="meta",
+                          operations=comfy.ops.disable_weight_init)
+    header, offset = {}, 0
+    for key, t in net.state_dict().items():
+        size = t.numel() * 2
+        header[_real_key(key)] = dict(dtype="BF16", shape=list(t.shape), data_offsets=[offset, offset + size])
+        offset += size
+    raw = json.dumps(header).encode()
+    path.write_bytes(struct.pack("<Q", len(raw)) + raw)
+
+
+@pytest.mark.parametrize("family", ["flux", "chroma", "flux2"])
+def test_a_full_size_checkpoint_has_the_declared_blocks(tmp_path, comfy_root, family):
+    from training.checkpoint_layout import checkpoint_blocks
+
+    path = tmp_path / f"{family}.safetensors"
+    _header_only_file(path, family)
+    found, blocks, width = checkpoint_blocks(path, str(comfy_root))
+    layout = family_layout(family)
+    assert found == family and width == layout.hidden_size
+    assert blocks == layout.blocks()      # keys double_i / single_i, widths and heads
+
+
+def test_the_trainer_refuses_dit_families_and_says_what_it_trains(comfy_root):
+    import comfy.supported_models
+
+    from training.model import family_of
+
+    with pytest.raises(UnsupportedModelError, match=r"is a Flux\.1 model.*trains SD1\.5 or SDXL checkpoints only.*"
+                                                     r"init --family flux"):
+        family_of(comfy.supported_models.Flux({"image_model": "flux"}))
