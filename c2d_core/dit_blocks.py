@@ -1,8 +1,10 @@
-"""Ask a Flux-style DiT which blocks it has (no hard-coded block lists).
+"""Ask a DiT which blocks it has (no hard-coded block lists).
 
-Duck typing on ComfyUI's Flux / Flux.2 / Chroma transformers (`comfy/ldm/flux/model.py`, `comfy/ldm/chroma/model.py`):
-`double_blocks` (image and text streams apart) and `single_blocks` (one joint text+image sequence), each block
-with `num_heads` and its width (`hidden_size`, or `hidden_dim` on single blocks). Imports nothing from ComfyUI.
+Duck typing on ComfyUI's transformers: a ModuleList of double-stream blocks (image and text streams apart) and
+optionally one of single-stream blocks (one joint text+image sequence), named per family (Flux / Flux.2 / Chroma:
+`double_blocks`, `single_blocks`; SD3: `joint_blocks`; Qwen-Image: `transformer_blocks`). Width and heads are read
+from the block where it keeps them (`hidden_size` / `hidden_dim` / `dim`, `num_heads` / `num_attention_heads`),
+else from the model (`hidden_size` / `inner_dim`, `num_heads`). Imports nothing from ComfyUI.
 """
 from __future__ import annotations
 
@@ -11,26 +13,32 @@ import torch.nn as nn
 from .config import BlockSpec
 from .errors import UnsupportedModelError
 
-STREAMS = (("double", "double_blocks"), ("single", "single_blocks"))
+WIDTH_NAMES = ("hidden_size", "hidden_dim", "dim", "inner_dim")
+HEADS_NAMES = ("num_heads", "num_attention_heads")
 
 
-def _width(block: nn.Module, model: nn.Module) -> int:
-    width = getattr(block, "hidden_size", None) or getattr(block, "hidden_dim", None) or getattr(model, "hidden_size", 0)
-    return int(width)
+def _read(block: nn.Module, model: nn.Module, names: tuple[str, ...]) -> int:
+    for source in (block, model):
+        for name in names:
+            value = getattr(source, name, None)
+            if isinstance(value, int) and value > 0:
+                return value
+    return 0
 
 
-def discover_dit_blocks(model: nn.Module) -> tuple[tuple[BlockSpec, ...], int]:
+def discover_dit_blocks(model: nn.Module, double_attr: str = "double_blocks",
+                        single_attr: str = "single_blocks") -> tuple[tuple[BlockSpec, ...], int]:
     """(blocks, token width): "double_<i>" then "single_<i>", in the order the model runs them; the audio tokens are
     as wide as the hidden states (the width the text tokens have inside the joint attention)."""
-    if getattr(model, "double_blocks", None) is None:
+    if getattr(model, double_attr, None) is None:
         raise UnsupportedModelError(
-            f"diffusion model {type(model).__name__} has no 'double_blocks': this adapter attaches to Flux-style "
-            "transformers (Flux, Flux.2, Chroma); load a model of the adapter's family")
+            f"diffusion model {type(model).__name__} has no '{double_attr}': it is not a model of the adapter's "
+            "family; load a model of that family")
     blocks = []
-    for stream, attr in STREAMS:
+    for stream, attr in (("double", double_attr), ("single", single_attr)):
         for i, block in enumerate(getattr(model, attr, None) or ()):
-            width, heads = _width(block, model), int(block.num_heads)
-            if width <= 0 or width % heads:
+            width, heads = _read(block, model, WIDTH_NAMES), _read(block, model, HEADS_NAMES)
+            if width <= 0 or heads <= 0 or width % heads:
                 raise UnsupportedModelError(f"{attr}[{i}] of {type(model).__name__} has no readable width")
             blocks.append(BlockSpec(key=f"{stream}_{i}", query_dim=width, heads=heads, dim_head=width // heads))
     widths = {b.query_dim for b in blocks}

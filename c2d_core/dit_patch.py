@@ -1,6 +1,6 @@
-"""The audio branch on Flux-style DiT blocks, through ComfyUI's supported block replacement
+"""The audio branch on DiT blocks, through ComfyUI's supported block replacement
 `transformer_options["patches_replace"]["dit"][("double_block" | "single_block", i)]` (comfy/ldm/flux/model.py,
-comfy/ldm/chroma/model.py): the replacement gets the block's inputs and `{"original_block": fn}`, runs the block,
+comfy/ldm/chroma/model.py, SD3's mmdit.py, comfy/ldm/qwen_image/model.py): the replacement gets the block's inputs and `{"original_block": fn}`, runs the block,
 then adds the branch to the image tokens only:
 
     double-stream block:  img ← img + s·tanh(α)·Attn(LN(img), A)            (txt untouched)
@@ -62,7 +62,8 @@ class DiTBlockBranch:
         options = options if options is not None else {}
         img = out["img"]
         if self.stream == "double":
-            options[TEXT_TOKENS] = out["txt"].shape[1]
+            if out.get("txt") is not None:   # SD3's last joint block returns no text stream
+                options[TEXT_TOKENS] = out["txt"].shape[1]
             branch = None if self.key is None else self.patch.branch(img, options, self.key)
             return out if branch is None else {**out, "img": img + branch}
         start = image_start(options)

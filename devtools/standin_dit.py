@@ -1,4 +1,5 @@
-"""Reduced random-weight Flux-style DiTs built in-process from ComfyUI's own classes (tests only).
+"""Reduced random-weight DiTs (Flux.1, Chroma, SD3, Qwen-Image) built in-process from ComfyUI's own classes (tests
+only).
 
 ComfyUI's model detection fixes Flux's width (3072), so a narrow Flux cannot be loaded from a file through the stock
 loaders; these are built the way ComfyUI builds a loaded one: the family's `comfy.supported_models` config with a
@@ -27,29 +28,47 @@ CONFIGS = {
                    hidden_size=WIDTH, mlp_ratio=2.0, num_heads=HEADS, depth=DEPTH, depth_single_blocks=SINGLE,
                    axes_dim=[4, 6, 6], theta=10_000, patch_size=2, qkv_bias=True, in_dim=64, out_dim=WIDTH,
                    hidden_dim=32, n_layers=2, txt_ids_dims=[], vec_in_dim=None),
+    # SD3's width rule: hidden = 64 × depth, heads = depth
+    "sd3": dict(in_channels=16, out_channels=16, patch_size=2, depth=DEPTH, adm_in_channels=POOLED_WIDTH,
+                context_embedder_config={"target": "torch.nn.Linear",
+                                         "params": {"in_features": TEXT_WIDTH, "out_features": 64 * DEPTH}},
+                pos_embed_max_size=32, num_patches=1024, qk_norm="rms", pos_embed_scaling_factor=None),
+    "qwen_image": dict(image_model="qwen_image", patch_size=2, in_channels=64, out_channels=16, num_layers=DEPTH,
+                       attention_head_dim=WIDTH // HEADS, num_attention_heads=HEADS, joint_attention_dim=TEXT_WIDTH,
+                       axes_dims_rope=(4, 6, 6)),
 }
-CONFIG_CLASSES = {"flux": "Flux", "chroma": "Chroma"}
-PARAMS = {"flux": ("comfy.ldm.flux.model", "FluxParams"), "chroma": ("comfy.ldm.chroma.model", "ChromaParams")}
+CONFIG_CLASSES = {"flux": "Flux", "chroma": "Chroma", "sd3": "SD3", "qwen_image": "QwenImage"}
+# Where each host declares the model's arguments (a params dataclass, or the model's own __init__)
+PARAMS = {"flux": ("comfy.ldm.flux.model", "FluxParams"), "chroma": ("comfy.ldm.chroma.model", "ChromaParams"),
+          "sd3": ("comfy.ldm.modules.diffusionmodules.mmdit", "MMDiT"),
+          "qwen_image": ("comfy.ldm.qwen_image.model", "QwenImageTransformer2DModel")}
 
 
 def _host_config(family: str) -> dict:
     import importlib
+    import inspect
     module, name = PARAMS[family]
-    fields = {f.name for f in dataclasses.fields(getattr(importlib.import_module(module), name))}
+    declared = getattr(importlib.import_module(module), name)
+    fields = ({f.name for f in dataclasses.fields(declared)} if dataclasses.is_dataclass(declared)
+              else set(inspect.signature(declared.__init__).parameters))
     return {k: v for k, v in CONFIGS[family].items() if k in fields or k == "image_model"}
 
 
 def dit_model(family: str = "flux", seed: int = 0, dtype: torch.dtype = torch.float32):
     """The BaseModel ComfyUI would build for a `family` checkpoint, reduced, with seeded N(0, 0.02²) weights
-    (residual output layers 0.006)."""
+    (residual output layers 0.006), stored buffers included."""
     import comfy.supported_models
 
     mc = getattr(comfy.supported_models, CONFIG_CLASSES[family])(_host_config(family))
     mc.set_inference_dtype(dtype, None)
     model = mc.get_model({})
     g = torch.Generator().manual_seed(seed)
+    net = model.diffusion_model
+    saved = set(net.state_dict())   # parameters and the buffers a checkpoint stores (SD3's pos_embed)
     with torch.no_grad():
-        for name, p in model.diffusion_model.named_parameters():
+        for name, p in [*net.named_parameters(), *((n, b) for n, b in net.named_buffers() if n in saved)]:
+            if not p.is_floating_point():
+                continue
             scale = 0.006 if name.endswith(("proj.weight", "linear2.weight")) else 0.02
             p.copy_((torch.randn(p.shape, generator=g) * scale).to(p.dtype))
     return model.eval()
@@ -67,7 +86,9 @@ def dit_conditioning(family: str, batch: int = 1, tokens: int = 6, seed: int = 0
     """A CONDITIONING as the family's text encoder node gives it (random text tokens; pooled vector and Flux-dev's
     guidance where the family reads them)."""
     g = torch.Generator().manual_seed(seed)
-    extra = {"pooled_output": None}   # Chroma: no pooled vector (0.3.64 still reads the key)
+    extra = {"pooled_output": None}   # Chroma, Qwen-Image: no pooled vector (0.3.64 still reads the key)
+    if family in ("flux", "sd3"):
+        extra = {"pooled_output": torch.randn(batch, POOLED_WIDTH, generator=g)}
     if family == "flux":
-        extra = {"pooled_output": torch.randn(batch, POOLED_WIDTH, generator=g), "guidance": guidance}
+        extra["guidance"] = guidance
     return [[torch.randn(batch, tokens, TEXT_WIDTH, generator=g), extra]]

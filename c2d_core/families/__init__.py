@@ -3,7 +3,7 @@ family id or a ComfyUI model config to them. A new family: one module with its S
 from __future__ import annotations
 
 from ..errors import UnsupportedModelError
-from . import chroma, flux, flux2, sd15, sdxl
+from . import chroma, flux, flux2, qwen_image, sd3, sd15, sdxl
 from .dit_layout import DiTLayout
 from .layout import UNetLayout
 from .spec import FamilySpec, objective_of
@@ -14,6 +14,8 @@ REGISTRY: dict[str, FamilySpec] = {spec.name: spec for spec in (
     flux.SPEC,
     flux2.SPEC,
     chroma.SPEC,
+    sd3.SPEC,
+    qwen_image.SPEC,
 )}
 
 # Derived views (read by the CLI's choices, the nodes and tests)

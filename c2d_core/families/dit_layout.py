@@ -1,4 +1,4 @@
-"""A Flux-style DiT family's declared layout: double-stream then single-stream blocks of one width.
+"""A DiT family's declared layout: double-stream then (optionally) single-stream blocks of one width.
 
 Used where no model is loaded (`python -m training init --family flux` without a checkpoint); with a model the
 blocks are asked from it (dit_blocks.discover_dit_blocks) and must match the adapter's.
@@ -16,24 +16,30 @@ from ..dit_blocks import discover_dit_blocks
 class DiTLayout:
     """name: shown to users ("Flux.1"); hidden_size: width of the image/text tokens inside the blocks (also the
     audio tokens' width, `context_dim`); num_heads: attention heads of every block; double_blocks / single_blocks:
-    how many blocks of each stream the base model has."""
+    how many blocks of each stream the base model has; double_attr / single_attr: the model's ModuleLists of them
+    (ComfyUI's names). Every family's blocks take ComfyUI's ("double_block" | "single_block", i) replacement."""
 
     name: str
     hidden_size: int
     num_heads: int
     double_blocks: int
     single_blocks: int = 0
+    double_attr: str = "double_blocks"
+    single_attr: str = "single_blocks"
 
     # The branch replaces blocks through ComfyUI's `patches_replace["dit"]` (patch.AudioAttentionPatch.dit_blocks)
     attach: ClassVar[str] = "dit_replace"
     placements: ClassVar[Mapping[str, PlacementRule]] = DIT_PLACEMENTS
-    discover = staticmethod(discover_dit_blocks)
     adm_in_channels: ClassVar[None] = None   # no ADM vector of the UNet kind
     decoder_blocks: ClassVar[int] = 0        # no UNet decoder: Plug-and-Play's blocks do not exist
 
     def __post_init__(self):
         if self.hidden_size % self.num_heads:
             raise ValueError(f"{self.name}: hidden_size {self.hidden_size} is not divisible by {self.num_heads} heads")
+
+    def discover(self, model) -> tuple[tuple[BlockSpec, ...], int]:
+        """(blocks, token width) of a loaded transformer of this family, asked from it."""
+        return discover_dit_blocks(model, self.double_attr, self.single_attr)
 
     @property
     def context_dim(self) -> int:

@@ -1,4 +1,4 @@
-"""Audio adapters on Flux-style DiTs (Flux.1, Chroma) inside a real ComfyUI, through the pack's nodes and core's
+"""Audio adapters on DiTs (Flux.1, Chroma, SD3, Qwen-Image) inside a real ComfyUI, through the pack's nodes and core's
 KSampler, on reduced random-weight models built from ComfyUI's own classes (devtools/standin_dit.py): the branch
 attaches through `patches_replace["dit"]`, acts on image tokens only, is bit-identical to the plain model where it
 must be a no-op, and composes with another pack's replacement of the same block."""
@@ -12,7 +12,8 @@ from devtools.standin_dit import dit_conditioning, dit_patcher
 pytestmark = pytest.mark.usefixtures("drop_cache_after_module")
 
 CLAP_DIM = 32
-FAMILIES = ("flux", "chroma")
+FAMILIES = ("flux", "chroma", "sd3", "qwen_image")
+SINGLE_STREAM = ("flux", "chroma")   # the families with single-stream blocks
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +27,8 @@ def dit(comfy_host, host_assets):
         model = dit_patcher(family, seed=1)
         layout = family_layout(family)
         blocks, width = layout.discover(model.model.diffusion_model)
-        for name, gate, placement in (("gate0", 0.0, "all"), ("gate05", 0.5, "all"), ("single", 0.5, "single")):
+        files = [("gate0", 0.0, "all"), ("gate05", 0.5, "all")] + [("single", 0.5, "single")] * (family in SINGLE_STREAM)
+        for name, gate, placement in files:
             host_assets.adapter(f"{family}_{name}.safetensors", seed=4, base_family=family, context_dim=width,
                                 blocks=select_blocks(blocks, placement, layout.placements), clap_dim=CLAP_DIM,
                                 gate_init=gate, hidden_dim=32, placement=placement)
@@ -67,11 +69,16 @@ def test_no_op_is_bit_identical_and_the_audio_acts_on_every_stream(comfy_host, d
         assert torch.equal(sample(no_op, family, cfg=2.0), plain)
     patched = apply(comfy_host, model, gate05, embeds(1))
     entries = patched.model_options["transformer_options"]["patches_replace"]["dit"]
-    assert sorted(entries) == [("double_block", 0), ("double_block", 1), ("single_block", 0), ("single_block", 1)]
+    singles = [("single_block", 0), ("single_block", 1)] if family in SINGLE_STREAM else []
+    assert sorted(entries) == [("double_block", 0), ("double_block", 1)] + singles
     heard = sample(patched, family, cfg=2.0)
     assert (heard - plain).abs().max() > 1e-3
     assert torch.equal(sample(patched, family, cfg=2.0), heard)                                    # reruns reproduce
     assert (sample(apply(comfy_host, model, gate05, embeds(2)), family, cfg=2.0) - heard).abs().max() > 1e-4
+    if family not in SINGLE_STREAM:   # joint blocks only: per-block weights still pick blocks
+        first = sample(apply(comfy_host, model, gate05, embeds(1), block_weights="double_1=0"), family, cfg=2.0)
+        assert min((first - plain).abs().max(), (first - heard).abs().max()) > 1e-4
+        return
     # each stream alone acts, and differently (the single-stream branch finds the image slice on either host)
     double = sample(apply(comfy_host, model, gate05, embeds(1), audio_blocks="double"), family, cfg=2.0)
     single = sample(apply(comfy_host, model, gate05, embeds(1), audio_blocks="single"), family, cfg=2.0)

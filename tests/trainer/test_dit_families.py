@@ -1,9 +1,10 @@
 """The DiT families' declared layouts are what ComfyUI builds from a real checkpoint: a header-only file in the real
-key layout of a full-size Flux.1 / Chroma (/ Flux.2 on hosts that have it) goes through ComfyUI's own detection in
+key layout of a full-size Flux.1 / Chroma / SD3.5 Large / Qwen-Image (/ Flux.2 on hosts that have it) goes through ComfyUI's own detection in
 `training init --checkpoint`, whose adapter must have exactly the declared blocks. The trainer itself refuses them
 (not built yet) with an error that says so."""
 import dataclasses
 import importlib
+import inspect
 import json
 import struct
 
@@ -27,6 +28,11 @@ FULL = {
         num_heads=48, depth=8, depth_single_blocks=48, axes_dim=[32, 32, 32, 32], theta=2000, patch_size=1,
         qkv_bias=False, guidance_embed=True, txt_ids_dims=[3], global_modulation=True, mlp_silu_act=True,
         ops_bias=False, default_ref_method="index", ref_index_scale=10.0)),
+    "sd3": ("comfy.ldm.modules.diffusionmodules.mmdit", "MMDiT", None, dict(
+        in_channels=16, out_channels=16, patch_size=2, depth=38, adm_in_channels=2048, pos_embed_max_size=192,
+        num_patches=36864, qk_norm="rms", pos_embed_scaling_factor=None,
+        context_embedder_config={"target": "torch.nn.Linear", "params": {"in_features": 4096, "out_features": 2432}})),
+    "qwen_image": ("comfy.ldm.qwen_image.model", "QwenImageTransformer2DModel", None, dict(num_layers=60)),
 }
 
 
@@ -43,21 +49,24 @@ def _header_only_file(path, family: str) -> None:
 
     module, cls, params, config = FULL[family]
     m = importlib.import_module(module)
-    fields = {f.name for f in dataclasses.fields(getattr(m, params))}
+    fields = ({f.name for f in dataclasses.fields(getattr(m, params))} if params
+              else set(inspect.signature(getattr(m, cls).__init__).parameters))
     if family == "flux2" and "global_modulation" not in fields:
         pytest.skip("this ComfyUI has no Flux.2 (0.33+)")
     net = getattr(m, cls)(**{k: v for k, v in config.items() if k in fields}, device="meta",
                           operations=comfy.ops.disable_weight_init)
     header, offset = {}, 0
+    prefix = "model.diffusion_model." if family == "sd3" else ""   # SD3.5 ships as an all-in-one checkpoint
+    rename = _real_key if family in ("flux", "flux2", "chroma") else str   # BFL's files name RMSNorm weights .scale
     for key, t in net.state_dict().items():
         size = t.numel() * 2
-        header[_real_key(key)] = dict(dtype="BF16", shape=list(t.shape), data_offsets=[offset, offset + size])
+        header[prefix + rename(key)] = dict(dtype="BF16", shape=list(t.shape), data_offsets=[offset, offset + size])
         offset += size
     raw = json.dumps(header).encode()
     path.write_bytes(struct.pack("<Q", len(raw)) + raw)
 
 
-@pytest.mark.parametrize("family", ["flux", "chroma", "flux2"])
+@pytest.mark.parametrize("family", ["flux", "chroma", "flux2", "sd3", "qwen_image"])
 def test_a_full_size_checkpoint_has_the_declared_blocks(tmp_path, comfy_root, family):
     from training.checkpoint_layout import checkpoint_blocks
 
