@@ -2,9 +2,9 @@
 
 Duck typing on ComfyUI's transformers: a ModuleList of double-stream blocks (image and text streams apart) and
 optionally one of single-stream blocks (one joint text+image sequence), named per family (Flux / Flux.2 / Chroma:
-`double_blocks`, `single_blocks`; SD3: `joint_blocks`; Qwen-Image: `transformer_blocks`). Width and heads are read
-from the block where it keeps them (`hidden_size` / `hidden_dim` / `dim`, `num_heads` / `num_attention_heads`),
-else from the model (`hidden_size` / `inner_dim`, `num_heads`). Imports nothing from ComfyUI.
+`double_blocks`, `single_blocks`; SD3: `joint_blocks`; Qwen-Image: `transformer_blocks`; Z-Image: `layers`). Width
+and heads are read from the block where it keeps them (`hidden_size` / `hidden_dim` / `dim`, `num_heads` /
+`num_attention_heads`), else from the model (`hidden_size` / `inner_dim` / `dim`, `num_heads` / `n_heads`). Imports nothing from ComfyUI.
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from .config import BlockSpec
 from .errors import UnsupportedModelError
 
 WIDTH_NAMES = ("hidden_size", "hidden_dim", "dim", "inner_dim")
-HEADS_NAMES = ("num_heads", "num_attention_heads")
+HEADS_NAMES = ("num_heads", "num_attention_heads", "n_heads")
 
 
 def _read(block: nn.Module, model: nn.Module, names: tuple[str, ...]) -> int:

@@ -91,6 +91,37 @@ class DiTBlockBranch:
         return self.wrapping(self.inner)   # 0.3.64 clone() deep-copies model_options: share the patch
 
 
+class DiTAfterBlockBranch:
+    """The one `patches["double_block"]` entry of a model that calls it after each layer with that layer's image
+    tokens (Z-Image, comfy/ldm/lumina/model.py): {"img", "txt", "block_index", "transformer_options", ...} →
+    {"img": img + branch} for adapter layers, {} (nothing changed) elsewhere."""
+
+    c2d_row_aware = True
+
+    def __init__(self, patch):
+        self.patch = patch
+
+    def __call__(self, args: dict) -> dict:
+        key = f"double_{args['block_index']}"
+        if key not in self.patch.adapter.blocks:
+            return {}
+        img = args["img"]
+        branch = self.patch.branch(img, args.get("transformer_options") or {}, key)
+        return {} if branch is None else {"img": img + branch}
+
+    def models(self) -> list:
+        return self.patch.models()
+
+    def to(self, device_or_dtype) -> "DiTAfterBlockBranch":
+        return self
+
+    def cleanup(self) -> None:
+        self.patch.cleanup()
+
+    def __deepcopy__(self, memo):
+        return type(self)(self.patch)
+
+
 def dit_block_entries(patch, keys: list[str]) -> dict[tuple[str, int], DiTBlockBranch]:
     """{("double_block" | "single_block", i): entry} for the adapter's blocks (+ double block 0 where single-stream
     blocks need the text length and double block 0 has no branch)."""

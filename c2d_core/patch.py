@@ -25,7 +25,7 @@ import math
 import torch
 
 from .adapter import AudioAdapter
-from .dit_patch import dit_block_entries
+from .dit_patch import DiTAfterBlockBranch, dit_block_entries
 from .errors import AudioInputError
 from .families import family_spec
 from .rows import AUDIO, PLAIN, SOURCE_NULL, RowPlan, row_plan
@@ -110,14 +110,17 @@ class AudioAttentionPatch:
 
     @property
     def attach(self) -> str:
-        """The host hook of the adapter's family: "unet_transformer" or "dit_replace" (families/*.py)."""
+        """The host hook of the adapter's family: "unet_transformer", "dit_replace" or "dit_after_block"."""
         return family_spec(self.adapter.config.base_family).layout.attach
 
     def transformer_patches(self) -> dict:
         """What to install, shaped like ComfyUI's transformer_options: {"patches": {name: [callables]}} (UNets) or
-        {"patches_replace": {"dit": {("double_block" | "single_block", i): callable}}} (DiTs)."""
+        {"patches_replace": {"dit": {("double_block" | "single_block", i): callable}}} (DiTs) or
+        {"patches": {"double_block": [callable]}} (Z-Image: called after each layer)."""
         if self.attach == "dit_replace":
             return {"patches_replace": {"dit": dit_block_entries(self, list(self.adapter.blocks))}}
+        if self.attach == "dit_after_block":
+            return {"patches": {"double_block": [DiTAfterBlockBranch(self)]}}
         return {"patches": self.hooks()}
 
     def hooks(self) -> dict[str, list]:

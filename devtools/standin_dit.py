@@ -1,4 +1,4 @@
-"""Reduced random-weight DiTs (Flux.1, Chroma, SD3, Qwen-Image) built in-process from ComfyUI's own classes (tests
+"""Reduced random-weight DiTs (Flux.1, Chroma, SD3, Qwen-Image, Z-Image) built in-process from ComfyUI's own classes (tests
 only).
 
 ComfyUI's model detection fixes Flux's width (3072), so a narrow Flux cannot be loaded from a file through the stock
@@ -36,12 +36,18 @@ CONFIGS = {
     "qwen_image": dict(image_model="qwen_image", patch_size=2, in_channels=64, out_channels=16, num_layers=DEPTH,
                        attention_head_dim=WIDTH // HEADS, num_attention_heads=HEADS, joint_attention_dim=TEXT_WIDTH,
                        axes_dims_rope=(4, 6, 6)),
+    # Z-Image's modulation input is 256 wide, so its width is at least that
+    "z_image": dict(image_model="lumina2", patch_size=2, in_channels=16, dim=256, n_layers=DEPTH, n_refiner_layers=1,
+                    n_heads=HEADS, n_kv_heads=HEADS, qk_norm=True, cap_feat_dim=TEXT_WIDTH, axes_dims=[16, 24, 24],
+                    axes_lens=[64, 64, 64], rope_theta=256.0, ffn_dim_multiplier=8.0 / 3.0, z_image_modulation=True,
+                    time_scale=1000.0, multiple_of=16),
 }
-CONFIG_CLASSES = {"flux": "Flux", "chroma": "Chroma", "sd3": "SD3", "qwen_image": "QwenImage"}
+CONFIG_CLASSES = {"flux": "Flux", "chroma": "Chroma", "sd3": "SD3", "qwen_image": "QwenImage", "z_image": "ZImage"}
 # Where each host declares the model's arguments (a params dataclass, or the model's own __init__)
 PARAMS = {"flux": ("comfy.ldm.flux.model", "FluxParams"), "chroma": ("comfy.ldm.chroma.model", "ChromaParams"),
           "sd3": ("comfy.ldm.modules.diffusionmodules.mmdit", "MMDiT"),
-          "qwen_image": ("comfy.ldm.qwen_image.model", "QwenImageTransformer2DModel")}
+          "qwen_image": ("comfy.ldm.qwen_image.model", "QwenImageTransformer2DModel"),
+          "z_image": ("comfy.ldm.lumina.model", "NextDiT")}
 
 
 def _host_config(family: str) -> dict:

@@ -17,7 +17,8 @@ class DiTLayout:
     """name: shown to users ("Flux.1"); hidden_size: width of the image/text tokens inside the blocks (also the
     audio tokens' width, `context_dim`); num_heads: attention heads of every block; double_blocks / single_blocks:
     how many blocks of each stream the base model has; double_attr / single_attr: the model's ModuleLists of them
-    (ComfyUI's names). Every family's blocks take ComfyUI's ("double_block" | "single_block", i) replacement."""
+    (ComfyUI's names); attach: the host hook — "dit_replace" (ComfyUI's `patches_replace["dit"]` block replacement)
+    or "dit_after_block" (Z-Image: the `patches["double_block"]` patch ComfyUI calls after each layer)."""
 
     name: str
     hidden_size: int
@@ -26,14 +27,14 @@ class DiTLayout:
     single_blocks: int = 0
     double_attr: str = "double_blocks"
     single_attr: str = "single_blocks"
-
-    # The branch replaces blocks through ComfyUI's `patches_replace["dit"]` (patch.AudioAttentionPatch.dit_blocks)
-    attach: ClassVar[str] = "dit_replace"
+    attach: str = "dit_replace"
     placements: ClassVar[Mapping[str, PlacementRule]] = DIT_PLACEMENTS
     adm_in_channels: ClassVar[None] = None   # no ADM vector of the UNet kind
     decoder_blocks: ClassVar[int] = 0        # no UNet decoder: Plug-and-Play's blocks do not exist
 
     def __post_init__(self):
+        if self.attach not in ("dit_replace", "dit_after_block"):
+            raise ValueError(f"{self.name}: attach must be 'dit_replace' or 'dit_after_block', got {self.attach!r}")
         if self.hidden_size % self.num_heads:
             raise ValueError(f"{self.name}: hidden_size {self.hidden_size} is not divisible by {self.num_heads} heads")
 

@@ -1,6 +1,6 @@
-"""Audio adapters on DiTs (Flux.1, Chroma, SD3, Qwen-Image) inside a real ComfyUI, through the pack's nodes and core's
+"""Audio adapters on DiTs (Flux.1, Chroma, SD3, Qwen-Image; Z-Image on 0.33+) inside a real ComfyUI, through the pack's nodes and core's
 KSampler, on reduced random-weight models built from ComfyUI's own classes (devtools/standin_dit.py): the branch
-attaches through `patches_replace["dit"]`, acts on image tokens only, is bit-identical to the plain model where it
+attaches through `patches_replace["dit"]` (Z-Image: the `patches["double_block"]` ComfyUI calls after each layer), acts on image tokens only, is bit-identical to the plain model where it
 must be a no-op, and composes with another pack's replacement of the same block."""
 import pytest
 import torch
@@ -12,7 +12,7 @@ from devtools.standin_dit import dit_conditioning, dit_patcher
 pytestmark = pytest.mark.usefixtures("drop_cache_after_module")
 
 CLAP_DIM = 32
-FAMILIES = ("flux", "chroma", "sd3", "qwen_image")
+FAMILIES = ("flux", "chroma", "sd3", "qwen_image", "z_image")
 SINGLE_STREAM = ("flux", "chroma")   # the families with single-stream blocks
 
 
@@ -22,8 +22,14 @@ def dit(comfy_host, host_assets):
     from c2d_core.families import family_layout
     from c2d_core.placement import select_blocks
 
+    import comfy.supported_models
+
+    from devtools.standin_dit import CONFIG_CLASSES
+
     out = {}
     for family in FAMILIES:
+        if not hasattr(comfy.supported_models, CONFIG_CLASSES[family]):
+            continue   # Z-Image: ComfyUI 0.33+
         model = dit_patcher(family, seed=1)
         layout = family_layout(family)
         blocks, width = layout.discover(model.model.diffusion_model)
@@ -60,6 +66,8 @@ def sample(model, family, batch=1, cfg=1.0, seed=3):
 
 @pytest.mark.parametrize("family", FAMILIES)
 def test_no_op_is_bit_identical_and_the_audio_acts_on_every_stream(comfy_host, dit, family):
+    if family not in dit:
+        pytest.skip(f"this ComfyUI has no {family} models")
     model = dit[family]
     plain = sample(model, family, cfg=2.0)
     gate05 = f"{family}_gate05.safetensors"
@@ -68,9 +76,12 @@ def test_no_op_is_bit_identical_and_the_audio_acts_on_every_stream(comfy_host, d
                   apply(comfy_host, model, gate05, embeds(1), start=0.5, end=0.5)):
         assert torch.equal(sample(no_op, family, cfg=2.0), plain)
     patched = apply(comfy_host, model, gate05, embeds(1))
-    entries = patched.model_options["transformer_options"]["patches_replace"]["dit"]
-    singles = [("single_block", 0), ("single_block", 1)] if family in SINGLE_STREAM else []
-    assert sorted(entries) == [("double_block", 0), ("double_block", 1)] + singles
+    options = patched.model_options["transformer_options"]
+    if family == "z_image":   # one patch ComfyUI calls after every layer
+        assert len(options["patches"]["double_block"]) == 1 and not options.get("patches_replace", {}).get("dit")
+    else:
+        singles = [("single_block", 0), ("single_block", 1)] if family in SINGLE_STREAM else []
+        assert sorted(options["patches_replace"]["dit"]) == [("double_block", 0), ("double_block", 1)] + singles
     heard = sample(patched, family, cfg=2.0)
     assert (heard - plain).abs().max() > 1e-3
     assert torch.equal(sample(patched, family, cfg=2.0), heard)                                    # reruns reproduce

@@ -1,5 +1,5 @@
 """The DiT families' declared layouts are what ComfyUI builds from a real checkpoint: a header-only file in the real
-key layout of a full-size Flux.1 / Chroma / SD3.5 Large / Qwen-Image (/ Flux.2 on hosts that have it) goes through ComfyUI's own detection in
+key layout of a full-size Flux.1 / Chroma / SD3.5 Large / Qwen-Image (/ Flux.2, Z-Image on 0.33+) goes through ComfyUI's own detection in
 `training init --checkpoint`, whose adapter must have exactly the declared blocks. The trainer itself refuses them
 (not built yet) with an error that says so."""
 import dataclasses
@@ -33,7 +33,12 @@ FULL = {
         num_patches=36864, qk_norm="rms", pos_embed_scaling_factor=None,
         context_embedder_config={"target": "torch.nn.Linear", "params": {"in_features": 4096, "out_features": 2432}})),
     "qwen_image": ("comfy.ldm.qwen_image.model", "QwenImageTransformer2DModel", None, dict(num_layers=60)),
+    "z_image": ("comfy.ldm.lumina.model", "NextDiT", None, dict(
+        patch_size=2, in_channels=16, dim=3840, n_layers=30, n_refiner_layers=2, n_heads=30, n_kv_heads=30,
+        qk_norm=True, cap_feat_dim=2560, axes_dims=[32, 48, 48], axes_lens=[1536, 512, 512], rope_theta=256.0,
+        ffn_dim_multiplier=8.0 / 3.0, z_image_modulation=True, time_scale=1000.0)),
 }
+NEWER = {"flux2": "global_modulation", "z_image": "z_image_modulation"}   # families of ComfyUI 0.33+
 
 
 def _real_key(key: str) -> str:
@@ -51,8 +56,8 @@ def _header_only_file(path, family: str) -> None:
     m = importlib.import_module(module)
     fields = ({f.name for f in dataclasses.fields(getattr(m, params))} if params
               else set(inspect.signature(getattr(m, cls).__init__).parameters))
-    if family == "flux2" and "global_modulation" not in fields:
-        pytest.skip("this ComfyUI has no Flux.2 (0.33+)")
+    if family in NEWER and NEWER[family] not in fields:
+        pytest.skip(f"this ComfyUI has no {family} (0.33+)")
     net = getattr(m, cls)(**{k: v for k, v in config.items() if k in fields}, device="meta",
                           operations=comfy.ops.disable_weight_init)
     header, offset = {}, 0
@@ -66,7 +71,7 @@ def _header_only_file(path, family: str) -> None:
     path.write_bytes(struct.pack("<Q", len(raw)) + raw)
 
 
-@pytest.mark.parametrize("family", ["flux", "chroma", "flux2", "sd3", "qwen_image"])
+@pytest.mark.parametrize("family", ["flux", "chroma", "flux2", "sd3", "qwen_image", "z_image"])
 def test_a_full_size_checkpoint_has_the_declared_blocks(tmp_path, comfy_root, family):
     from training.checkpoint_layout import checkpoint_blocks
 

@@ -14,8 +14,8 @@ from c2d_core.placement import select_blocks
 BLOCKS = (BlockSpec("double_0", 8, 2, 4), BlockSpec("single_0", 8, 2, 4))
 
 
-def _patch(blocks=BLOCKS) -> AudioAttentionPatch:
-    cfg = AdapterConfig(clap_dim=16, context_dim=8, hidden_dim=8, gate_init=0.5, base_family="flux", blocks=blocks)
+def _patch(blocks=BLOCKS, family="flux") -> AudioAttentionPatch:
+    cfg = AdapterConfig(clap_dim=16, context_dim=8, hidden_dim=8, gate_init=0.5, base_family=family, blocks=blocks)
     return AudioAttentionPatch(new_adapter(cfg, seed=0), torch.randn(1, 16))
 
 
@@ -55,3 +55,13 @@ def test_dit_placement_presets():
     assert [len(select_blocks(blocks, p, DIT_PLACEMENTS)) for p in ("all", "double", "single")] == [57, 19, 38]
     with pytest.raises(ValueError, match=r"'light'.*\['double_0'"):
         select_blocks(blocks, "light", DIT_PLACEMENTS)
+
+
+def test_z_image_attaches_after_each_layer():
+    """Z-Image calls patches["double_block"] after every layer with its image tokens; {} leaves the layer as it is."""
+    (entry,) = _patch(BLOCKS[:1], family="z_image").transformer_patches()["patches"]["double_block"]
+    img = torch.randn(1, 5, 8)
+    options = {"cond_or_uncond": [0]}
+    out = entry({"img": img, "txt": None, "block_index": 0, "transformer_options": options})
+    assert out["img"].shape == img.shape and (out["img"] - img).abs().min() > 0
+    assert entry({"img": img, "txt": None, "block_index": 1, "transformer_options": options}) == {}
