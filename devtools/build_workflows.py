@@ -2,6 +2,7 @@
 host's node definitions for input/output slots and widget order (the inverse of workflow_api.ui_to_api).
 
 Usage: python -m devtools.build_workflows  (needs a ComfyUI host; rewrites workflows/audio_to_image_sdxl.json,
+workflows/audio_to_image_sd35.json,
 workflows/audio_edit.json,
 workflows/audio_inpaint.json, workflows/sound_prompt.json, workflows/audio_timeline.json,
 workflows/sonicdiffusion_landscape.json, workflows/sonicdiffusion_edit.json, workflows/sound_to_unclip.json and workflows/sound_tags_to_prompt.json; with
@@ -31,6 +32,7 @@ SONIC_CLAP = "CLAP_weights_2022.pth"   # Microsoft CLAP 2022 as released (SonicD
 SONIC_ADAPTER = "landscape"            # models/audio_adapters/landscape/: audio_projector_landscape.pth + landscape.pt
 IMAGEBIND = "imagebind_huge.pth"       # Meta's release (CC BY-NC-SA 4.0), in models/audio_encoders/ or models/clap/
 SD35_CKPT = "sd3.5_large_fp8_scaled.safetensors"  # Comfy-Org's all-in-one SD3.5 Large (CLIP-L, CLIP-G, T5 inside)
+SD35_ADAPTER = "clap2diffusion_sd35.safetensors"  # an SD3.5 adapter (`python -m training init --checkpoint <SD3.5 file>`)
 UNCLIP_CKPT = "sd21-unclip-h.safetensors"  # Stability's SD 2.1 unCLIP-H (sd21-unclip-h.ckpt as released, or converted)
 
 
@@ -104,6 +106,24 @@ def sdxl_graph() -> dict:
         "27": ("SaveImage", {"images": ["26", 0], "filename_prefix": "clap2diffusion_sdxl"}, (1700, 40)),
     }
     g.update(_audio_nodes(["1", 0], CLAP, SDXL_ADAPTER))
+    return g
+
+
+def sd35_graph() -> dict:
+    """Sound + prompt → SD3.5 image (1024², 28 steps euler / sgm_uniform, CFG 4.5: SD3.5 Large's usual settings); the
+    adapter acts on the image tokens of SD3.5's joint blocks; the text path (CLIP-L, CLIP-G, T5) is untouched."""
+    g = {
+        "1": ("CheckpointLoaderSimple", {"ckpt_name": SD35_CKPT}, (20, 420)),
+        "2": ("CLIPTextEncode", {"text": "a photograph of a landscape, highly detailed", "clip": ["1", 1]}, (380, 420)),
+        "3": ("CLIPTextEncode", {"text": "blurry, low quality", "clip": ["1", 1]}, (380, 640)),
+        "4": ("EmptySD3LatentImage", {"width": 1024, "height": 1024, "batch_size": 1}, (740, 640)),
+        "5": ("KSampler", {"model": ["14", 0], "seed": 42, "steps": 28, "cfg": 4.5, "sampler_name": "euler",
+                           "scheduler": "sgm_uniform", "positive": ["2", 0], "negative": ["3", 0],
+                           "latent_image": ["4", 0], "denoise": 1.0}, (1100, 40)),
+        "26": ("VAEDecode", {"samples": ["5", 0], "vae": ["1", 2]}, (1460, 40)),
+        "27": ("SaveImage", {"images": ["26", 0], "filename_prefix": "clap2diffusion_sd35"}, (1700, 40)),
+    }
+    g.update(_audio_nodes(["1", 0], CLAP, SD35_ADAPTER))
     return g
 
 
@@ -254,6 +274,12 @@ SDXL_NOTE = ("## Sound + prompt → SDXL image\n"
              "2048-wide context; an SD1.5 adapter is refused with an error naming both families) in models/audio_adapters. "
              "1024×1024, 30 steps, CFG 6 are SDXL's usual settings; the audio acts through Apply Audio Adapter exactly as "
              "on SD1.5 (`audio_blocks` chooses all / mid_up / up / light).")
+SD35_NOTE = ("## Sound + prompt → SD3.5 image\n"
+             "SD3.5 Large (`sd3.5_large_fp8_scaled.safetensors`, text encoders inside) in models/checkpoints and an "
+             "**SD3.5** audio adapter (`clap2diffusion_sd35.safetensors`) in models/audio_adapters: the audio attends "
+             "in SD3.5's joint blocks, on the image tokens only. No trained SD3.5 adapter is published yet: "
+             "`python -m training init --checkpoint <your SD3.5 file> --out ...` makes an untrained one sized from "
+             "the checkpoint (Medium and Large differ). 1024×1024, 28 steps, CFG 4.5 are SD3.5 Large's usual settings.")
 SOUND_PROMPT_NOTE = ("## Sound prompt (no recording needed)\n"
                      "**CLAP Sound Prompt** turns words (\"thunderstorm with heavy rain\", \"crackling fire\") into "
                      "a CLAP embedding, the same kind CLAP Encode Audio makes from a recording, so it drives the "
@@ -460,7 +486,8 @@ def main():
     work = Path(tempfile.mkdtemp(prefix="c2d_wf_"))
     host = get_host(work / "models", work, load_pack=True)
     defs = host.nodes.NODE_CLASS_MAPPINGS
-    for name, graph, note in (("audio_to_image_sdxl", sdxl_graph(), SDXL_NOTE), ("audio_edit", edit_graph(), EDIT_NOTE), ("audio_inpaint", inpaint_graph(), INPAINT_NOTE),
+    for name, graph, note in (("audio_to_image_sdxl", sdxl_graph(), SDXL_NOTE), ("audio_to_image_sd35", sd35_graph(), SD35_NOTE),
+                              ("audio_edit", edit_graph(), EDIT_NOTE), ("audio_inpaint", inpaint_graph(), INPAINT_NOTE),
                               ("sound_prompt", sound_prompt_graph(), SOUND_PROMPT_NOTE),
                               ("sound_to_unclip", unclip_graph(), UNCLIP_NOTE),
                               ("sound_tags_to_prompt", sound_tags_graph(), SOUND_TAGS_NOTE),

@@ -259,7 +259,7 @@ def stage_workflow_files(workflows: list[dict], object_info: dict, models_dir: P
 
 def _make_model(kind: str, dst: Path, standin_cache: str | None, clap_id: str, family: str = "sd15") -> None:
     """family "sd21_unclip": the SD 2.1 unCLIP-H stand-in (devtools.standin_sd21_unclip); "sd35": the reduced SD3.5
-    stand-in (devtools.standin_sd3).
+    stand-in (devtools.standin_sd3) and an SD3 adapter sized for its joint blocks.
     family "sdxl": the SDXL base stand-in (devtools.standin_sdxl, built once per machine) and an SDXL adapter
     with the `light` placement (11 blocks, 87 M parameters: the served ComfyUI already holds the 14 GB fp32 SDXL)."""
     from c2d_core.adapter_file import save_adapter
@@ -294,6 +294,13 @@ def _make_model(kind: str, dst: Path, standin_cache: str | None, clap_id: str, f
         make_random_clap_folder(dst, seed=0)
     elif kind == "C2DAudioAdapterLoader" and not dst.suffix:  # a folder: SonicDiffusion's released pair
         make_random_sonic_folder(dst, seed=0)
+    elif kind == "C2DAudioAdapterLoader" and family == "sd35":   # sized for the stand-in's joint blocks
+        from c2d_core.families import DiTLayout
+        from devtools.standin_sd3 import DEPTH
+        layout = DiTLayout(name="SD3.5 stand-in", hidden_size=64 * DEPTH, num_heads=DEPTH, double_blocks=DEPTH,
+                           double_attr="joint_blocks")
+        save_adapter(dst, new_adapter(AdapterConfig(gate_init=0.5, clap_model_id=clap_id, base_family="sd3",
+                                                    context_dim=layout.context_dim, blocks=layout.blocks()), seed=0))
     elif kind == "C2DAudioAdapterLoader" and family == "sdxl":
         save_adapter(dst, new_adapter(AdapterConfig(gate_init=0.5, clap_model_id=clap_id, base_family="sdxl",
                                                     placement="light", hidden_dim=256), seed=0))

@@ -116,6 +116,17 @@ def unclip_standin(stock_host, host_models_dir) -> str:
                           {"unclip": path})["unclip"]
 
 
+@pytest.fixture(scope="session")
+def sd35_standin(stock_host, host_models_dir) -> str:
+    """The reduced random-weight SD3.5 checkpoint (depth 2, full-size CLIP-L + CLIP-G, 1.8 GB fp16, built once per
+    machine; the front-end tests use it too), linked into the session's models/checkpoints; returns its name."""
+    from devtools.standin_sd3 import ensure_sd3_standin
+
+    path = ensure_sd3_standin(os.environ.get("C2D_STANDIN_CACHE"))
+    return _link_standins(host_models_dir, {"sd35": ("checkpoints", "c2d_standin_sd35.safetensors")},
+                          {"sd35": path})["sd35"]
+
+
 @pytest.fixture(scope="module")
 def drop_cache_after_module(comfy_host):
     """Use with `pytestmark = pytest.mark.usefixtures("drop_cache_after_module")`: the models a module loaded
