@@ -8,6 +8,7 @@ ModelPatcher. Same block structure as the real models (double- then single-strea
 fewer and narrower blocks.
 
     patcher = dit_patcher("flux", seed=0)     # 2 double + 2 single blocks, 64 wide, 4 heads
+    model = dit_model("flux", width="full", blocks=(1, 1))   # Flux.1's real width, one block per stream (benchmarks)
 """
 from __future__ import annotations
 
@@ -42,6 +43,20 @@ CONFIGS = {
                     axes_lens=[64, 64, 64], rope_theta=256.0, ffn_dim_multiplier=8.0 / 3.0, z_image_modulation=True,
                     time_scale=1000.0, multiple_of=16),
 }
+# The real widths (as ComfyUI's model_detection derives them), applied over CONFIGS by width="full"; the text
+# embedder keeps TEXT_WIDTH (its cost is per text token, not per image token).
+FULL_WIDTH = {
+    "flux": dict(hidden_size=3072, num_heads=24, mlp_ratio=4.0, axes_dim=[16, 56, 56]),
+    "chroma": dict(hidden_size=3072, num_heads=24, mlp_ratio=4.0, axes_dim=[16, 56, 56], out_dim=3072,
+                   hidden_dim=5120),
+    "sd3": dict(depth=38, context_embedder_config={"target": "torch.nn.Linear",
+                                                    "params": {"in_features": TEXT_WIDTH, "out_features": 64 * 38}}),
+    "qwen_image": dict(attention_head_dim=128, num_attention_heads=24, axes_dims_rope=(16, 56, 56)),
+    "z_image": dict(dim=3840, n_heads=30, n_kv_heads=30, axes_dims=[32, 48, 48], multiple_of=256),
+}
+# The arguments that set how many blocks of each stream the model has
+BLOCK_COUNTS = {"flux": ("depth", "depth_single_blocks"), "chroma": ("depth", "depth_single_blocks"),
+                "sd3": ("num_blocks", None), "qwen_image": ("num_layers", None), "z_image": ("n_layers", None)}
 CONFIG_CLASSES = {"flux": "Flux", "chroma": "Chroma", "sd3": "SD3", "qwen_image": "QwenImage", "z_image": "ZImage"}
 # Where each host declares the model's arguments (a params dataclass, or the model's own __init__)
 PARAMS = {"flux": ("comfy.ldm.flux.model", "FluxParams"), "chroma": ("comfy.ldm.chroma.model", "ChromaParams"),
@@ -50,22 +65,28 @@ PARAMS = {"flux": ("comfy.ldm.flux.model", "FluxParams"), "chroma": ("comfy.ldm.
           "z_image": ("comfy.ldm.lumina.model", "NextDiT")}
 
 
-def _host_config(family: str) -> dict:
+def _host_config(family: str, width: str = "reduced", blocks: tuple[int, int] | None = None) -> dict:
     import importlib
     import inspect
     module, name = PARAMS[family]
     declared = getattr(importlib.import_module(module), name)
     fields = ({f.name for f in dataclasses.fields(declared)} if dataclasses.is_dataclass(declared)
               else set(inspect.signature(declared.__init__).parameters))
-    return {k: v for k, v in CONFIGS[family].items() if k in fields or k == "image_model"}
+    config = {**CONFIGS[family], **(FULL_WIDTH[family] if width == "full" else {})}
+    for arg, n in zip(BLOCK_COUNTS[family], blocks or ()):
+        if arg is not None:
+            config[arg] = n
+    return {k: v for k, v in config.items() if k in fields or k == "image_model"}
 
 
-def dit_model(family: str = "flux", seed: int = 0, dtype: torch.dtype = torch.float32):
-    """The BaseModel ComfyUI would build for a `family` checkpoint, reduced, with seeded N(0, 0.02²) weights
-    (residual output layers 0.006), stored buffers included."""
+def dit_model(family: str = "flux", seed: int = 0, dtype: torch.dtype = torch.float32, width: str = "reduced",
+              blocks: tuple[int, int] | None = None):
+    """The BaseModel ComfyUI would build for a `family` checkpoint with seeded N(0, 0.02²) weights (residual output
+    layers 0.006), stored buffers included: reduced (64 wide; Z-Image 256) or at the family's real width
+    (width="full"); blocks = (double-stream, single-stream) blocks, default 2 and 2."""
     import comfy.supported_models
 
-    mc = getattr(comfy.supported_models, CONFIG_CLASSES[family])(_host_config(family))
+    mc = getattr(comfy.supported_models, CONFIG_CLASSES[family])(_host_config(family, width, blocks))
     mc.set_inference_dtype(dtype, None)
     model = mc.get_model({})
     g = torch.Generator().manual_seed(seed)
@@ -80,12 +101,14 @@ def dit_model(family: str = "flux", seed: int = 0, dtype: torch.dtype = torch.fl
     return model.eval()
 
 
-def dit_patcher(family: str = "flux", seed: int = 0, dtype: torch.dtype = torch.float32):
+def dit_patcher(family: str = "flux", seed: int = 0, dtype: torch.dtype = torch.float32, **size):
+    """dit_model(...) in a ModelPatcher, as a loader node returns it; size: dit_model's width / blocks."""
     import comfy.model_management as mm
     import comfy.model_patcher
 
     device = mm.get_torch_device()
-    return comfy.model_patcher.ModelPatcher(dit_model(family, seed, dtype), load_device=device, offload_device=device)
+    return comfy.model_patcher.ModelPatcher(dit_model(family, seed, dtype, **size), load_device=device,
+                                            offload_device=device)
 
 
 def dit_conditioning(family: str, batch: int = 1, tokens: int = 6, seed: int = 0, guidance: float = 3.5) -> list:

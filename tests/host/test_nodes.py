@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from graphs import add_audio_chain
 from PIL import Image
 
 from c2d_core.families import family_layout
@@ -66,21 +67,8 @@ def graph(ckpt, audio="rain.wav", adapter="gate05.safetensors", strength=1.0, st
     p["2"] = {"class_type": "CLIPTextEncode", "inputs": {"text": "a landscape", "clip": clip}}
     p["3"] = {"class_type": "CLIPTextEncode", "inputs": {"text": "blurry", "clip": clip}}
     if patched:
-        loader = "LoadAudio" if core_loader else "C2DLoadAudio"
-        p["10"] = {"class_type": loader, "inputs": {"audio": audio}}
-        p["11"] = {"class_type": "C2DCLAPLoader", "inputs": {"clap_name": clap}}
-        p["12"] = {"class_type": "C2DCLAPEncode", "inputs": {"clap": ["11", 0], "audio": ["10", 0]}}
-        embeds = ["12", 0]
-        if audio2:
-            p["15"] = {"class_type": "C2DLoadAudio", "inputs": {"audio": audio2}}
-            p["16"] = {"class_type": "C2DCLAPEncode", "inputs": {"clap": ["11", 0], "audio": ["15", 0]}}
-            p["17"] = {"class_type": "C2DBatchAudioEmbeds", "inputs": {"embeds_1": embeds, "embeds_2": ["16", 0]}}
-            embeds = ["17", 0]
-        p["13"] = {"class_type": "C2DAudioAdapterLoader", "inputs": {"adapter_name": adapter}}
-        p["14"] = {"class_type": "C2DApplyAudioAdapter", "inputs": {
-            "model": model, "adapter": ["13", 0], "embeds": embeds, "strength": strength,
-            "start_percent": start, "end_percent": end}}
-        model = ["14", 0]
+        model = add_audio_chain(p, model, audio=audio, clap=clap, adapter=adapter, strength=strength, start=start,
+                                end=end, audio2=audio2, loader="LoadAudio" if core_loader else "C2DLoadAudio")
     p["5"] = {"class_type": "KSampler", "inputs": {
         "model": model, "positive": ["2", 0], "negative": ["3", 0], "latent_image": ["4", 0], "seed": seed,
         "steps": 2, "cfg": 7.0, "sampler_name": "euler", "scheduler": "normal", "denoise": 1.0}}

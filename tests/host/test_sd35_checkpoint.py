@@ -7,6 +7,7 @@ names composes with it. Latents are compared bit for bit where the adapter must 
 """
 import pytest
 import torch
+from graphs import add_audio_chain
 
 from devtools.standin_sd3 import DEPTH
 
@@ -57,20 +58,7 @@ def graph(ckpt, audio="rain.wav", adapter=ADAPTER, strength=1.0, batch=1, patche
                                                                    "strength_model": 1.0}}
         model = ["8", 0]
     if patched:
-        p["10"] = {"class_type": "C2DLoadAudio", "inputs": {"audio": audio}}
-        p["11"] = {"class_type": "C2DCLAPLoader", "inputs": {"clap_name": CLAP}}
-        p["12"] = {"class_type": "C2DCLAPEncode", "inputs": {"clap": ["11", 0], "audio": ["10", 0]}}
-        embeds = ["12", 0]
-        if audio2:
-            p["15"] = {"class_type": "C2DLoadAudio", "inputs": {"audio": audio2}}
-            p["16"] = {"class_type": "C2DCLAPEncode", "inputs": {"clap": ["11", 0], "audio": ["15", 0]}}
-            p["17"] = {"class_type": "C2DBatchAudioEmbeds", "inputs": {"embeds_1": embeds, "embeds_2": ["16", 0]}}
-            embeds = ["17", 0]
-        p["13"] = {"class_type": "C2DAudioAdapterLoader", "inputs": {"adapter_name": adapter}}
-        p["14"] = {"class_type": "C2DApplyAudioAdapter", "inputs": {
-            "model": model, "adapter": ["13", 0], "embeds": embeds, "strength": strength,
-            "start_percent": 0.0, "end_percent": 1.0}}
-        model = ["14", 0]
+        model = add_audio_chain(p, model, audio=audio, clap=CLAP, adapter=adapter, strength=strength, audio2=audio2)
     p["5"] = {"class_type": "KSampler", "inputs": {
         "model": model, "positive": ["2", 0], "negative": ["3", 0], "latent_image": ["4", 0], "seed": SEED,
         "steps": 2, "cfg": 4.0, "sampler_name": "euler", "scheduler": "simple", "denoise": 1.0}}

@@ -15,6 +15,7 @@ import struct
 
 import pytest
 import torch
+from graphs import add_audio_chain
 
 from c2d_core.families import family_layout
 from devtools.comfy_host import PromptExecutionError
@@ -58,20 +59,7 @@ def graph(ckpt, audio="rain.wav", adapter=ADAPTER, strength=1.0, batch=1, patche
     p["2"] = {"class_type": "CLIPTextEncode", "inputs": {"text": "a landscape at dusk", "clip": clip}}
     p["3"] = {"class_type": "CLIPTextEncode", "inputs": {"text": "blurry, low quality", "clip": clip}}
     if patched:
-        p["10"] = {"class_type": "C2DLoadAudio", "inputs": {"audio": audio}}
-        p["11"] = {"class_type": "C2DCLAPLoader", "inputs": {"clap_name": CLAP}}
-        p["12"] = {"class_type": "C2DCLAPEncode", "inputs": {"clap": ["11", 0], "audio": ["10", 0]}}
-        embeds = ["12", 0]
-        if audio2:
-            p["15"] = {"class_type": "C2DLoadAudio", "inputs": {"audio": audio2}}
-            p["16"] = {"class_type": "C2DCLAPEncode", "inputs": {"clap": ["11", 0], "audio": ["15", 0]}}
-            p["17"] = {"class_type": "C2DBatchAudioEmbeds", "inputs": {"embeds_1": embeds, "embeds_2": ["16", 0]}}
-            embeds = ["17", 0]
-        p["13"] = {"class_type": "C2DAudioAdapterLoader", "inputs": {"adapter_name": adapter}}
-        p["14"] = {"class_type": "C2DApplyAudioAdapter", "inputs": {
-            "model": model, "adapter": ["13", 0], "embeds": embeds, "strength": strength,
-            "start_percent": 0.0, "end_percent": 1.0}}
-        model = ["14", 0]
+        model = add_audio_chain(p, model, audio=audio, clap=CLAP, adapter=adapter, strength=strength, audio2=audio2)
     p["5"] = {"class_type": "KSampler", "inputs": {
         "model": model, "positive": ["2", 0], "negative": ["3", 0], "latent_image": ["4", 0], "seed": SEED,
         "steps": STEPS, "cfg": 6.0, "sampler_name": "euler", "scheduler": "normal", "denoise": 1.0}}

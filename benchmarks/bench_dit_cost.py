@@ -1,0 +1,105 @@
+"""Cost of the audio adapter on DiTs: one sampling step (CFG, 2 rows) with the adapter ÷ without, per family and
+placement preset, at the family's real width; adapter size per preset.
+
+The transformer is ComfyUI's own class at the real width with fewer blocks (default 1 double- + 1 single-stream
+block: FLOPs per block do not depend on depth, so `all` on the full model has the ratio of the blocks it selects),
+random weights (devtools/standin_dit.py); the adapter is installed as the Apply node installs it
+(`patches_replace["dit"]`, or Z-Image's `patches["double_block"]`), gates 0.5, its audio K/V built by a first call
+as in sampling. FLOPs from torch's FlopCounterMode (exact); wall time A/B interleaved, median and fastest.
+Adapter sizes are for the full model (the family's declared layout).
+
+Usage: python -m benchmarks.bench_dit_cost [--family flux|chroma|sd3|qwen_image|z_image] [--size 512]
+       [--blocks 1,1] [--repeats 3]      (Flux at 512², one block per stream: ≈ 10 s per step on 2 CPU cores)
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+from ._host import add_float_mode_option, float_mode
+
+LATENT_CHANNELS = {"flux": 16, "chroma": 16, "sd3": 16, "qwen_image": 16, "z_image": 16}
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--family", default="flux", choices=sorted(LATENT_CHANNELS))
+    ap.add_argument("--size", type=int, default=512, help="image side in pixels (latent = size / 8)")
+    ap.add_argument("--blocks", default="1,1", help="double-stream, single-stream blocks of the reduced-depth model")
+    ap.add_argument("--repeats", type=int, default=3)
+    add_float_mode_option(ap)
+    args = ap.parse_args(argv)
+    floats = float_mode(args.keep_denormals)
+
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    import comfy_locator
+    comfy_locator.import_comfy(None, cpu=True)
+    import nodes
+
+    from c2d_core.config import AdapterConfig
+    from c2d_core.factory import new_adapter
+    from c2d_core.families import family_layout
+    from c2d_core.patch import AudioAttentionPatch
+    from c2d_core.placement import select_blocks
+    from devtools.standin_dit import dit_conditioning, dit_patcher
+
+    blocks = tuple(int(n) for n in args.blocks.split(","))
+    layout = family_layout(args.family)
+    model = dit_patcher(args.family, width="full", blocks=blocks)
+    found, width = layout.discover(model.model.diffusion_model)
+    latent = {"samples": torch.zeros(1, LATENT_CHANNELS[args.family], args.size // 8, args.size // 8)}
+    embeds = torch.nn.functional.normalize(torch.randn(1, 512, generator=torch.Generator().manual_seed(0)), dim=-1)
+
+    def step(patcher):
+        with torch.no_grad():
+            nodes.common_ksampler(patcher, 1, 1, 2.0, "euler", "simple", dit_conditioning(args.family),
+                                  dit_conditioning(args.family, seed=1), latent, disable_noise=False)
+
+    def flops(patcher) -> int:
+        with FlopCounterMode(display=False) as counter:
+            step(patcher)
+        return counter.get_total_flops()
+
+    streams = {s: sum(b.stage == s for b in found) for s in ("double", "single")}
+    print(f"{layout.name} at its real width ({width}, {found[0].heads} heads), {streams['double']} double-stream + "
+          f"{streams['single']} single-stream blocks, {args.size}² (2 rows: CFG), 1 euler step; threads "
+          f"{torch.get_num_threads()}; {floats}")
+    plain_flops = flops(model)
+    for preset in layout.placements:
+        chosen = select_blocks(found, preset, layout.placements) if any(
+            layout.placements[preset].selects(b) for b in found) else ()
+        if not chosen:
+            continue
+        adapter = new_adapter(AdapterConfig(base_family=args.family, context_dim=width, blocks=chosen,
+                                            placement=preset, gate_init=0.5)).eval().requires_grad_(False)
+        patch = AudioAttentionPatch(adapter, embeds)
+        patched = model.clone()
+        installed = patch.transformer_patches()
+        for name, fns in installed.get("patches", {}).items():
+            for fn in fns:
+                patched.set_model_patch(fn, name)
+        for (name, index), fn in installed.get("patches_replace", {}).get("dit", {}).items():
+            patched.set_model_patch_replace(fn, "dit", name, index)
+        step(patched)   # the audio K/V, once per run
+        with_flops = flops(patched)
+        times = {"without": [], "with": []}
+        for _ in range(args.repeats):
+            for label, m in (("without", model), ("with", patched)):
+                t0 = time.perf_counter()
+                step(m)
+                times[label].append(time.perf_counter() - t0)
+        full = select_blocks(layout.blocks(), preset, layout.placements)
+        per_block = sum(p.numel() for p in adapter.blocks[chosen[0].key].parameters())
+        print(f"{preset:>7}: FLOPs RATIO {with_flops / plain_flops:.4f} ({plain_flops / 1e12:.3f} → "
+              f"{with_flops / 1e12:.3f} TFLOP); time RATIO median "
+              f"{statistics.median(times['with']) / statistics.median(times['without']):.3f}, fastest "
+              f"{min(times['with']) / min(times['without']):.3f} (without: median "
+              f"{statistics.median(times['without']):.2f} s); full model: {len(full)} blocks, "
+              f"{len(full) * per_block / 1e6:.0f} M block parameters")
+
+
+if __name__ == "__main__":
+    main()
