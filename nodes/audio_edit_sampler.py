@@ -16,7 +16,7 @@ from ..c2d_core.pnp_presets import AUTO, DEFAULT_PRESET, PNP_BLOCKS, PRESETS, ed
 from ..c2d_core.source_row import SourceRowOnce
 from .comfy_api_pin import io
 from .comfy_model import base_family
-from .edit_common import INVERSION_KEY, InversionRecord
+from .edit_common import INVERSION_KEY, InversionRecord, sampler_start
 from .types import CATEGORY
 
 
@@ -40,6 +40,16 @@ def _check_decoder_blocks(base, feature_blocks: tuple[int, ...], attention_block
                              f"decoder blocks (0-{n - 1}); lower attention_block")
 
 
+def _check_no_copy(family: str, preset_copies: bool, feature_fraction: float, attention_fraction: float) -> None:
+    """A DiT has no UNet decoder to copy Plug-and-Play features from: only the masked edit from the inversion runs."""
+    if preset_copies or feature_fraction > 0 or attention_fraction > 0:
+        raise EditInputError(
+            f"the Audio Edit Sampler's Plug-and-Play feature copy is not available for {family}: it copies UNet "
+            f"decoder features, and a {family} transformer has none; set feature_fraction and attention_fraction to 0 "
+            "with the clap2diffusion preset (the edit then regenerates the inverted image with the sound, and a mask "
+            "keeps the rest), or edit with an SD1.5 or SDXL model")
+
+
 def _edit_sampler(record: InversionRecord, feature_fraction: float, attention_fraction: float, mask,
                   feature_block: int = AUTO, attention_block: int = AUTO, preset: str = DEFAULT_PRESET):
     """A KSAMPLER running c2d_core.pnp_edit with the PnP hooks and the source-row wrapper installed; the blocks are
@@ -60,32 +70,33 @@ def _edit_sampler(record: InversionRecord, feature_fraction: float, attention_fr
                                                                     rtol=1e-4, atol=1e-5):
             raise EditInputError(f"the edit samples {len(sigmas) - 1} steps over other sigmas than the inversion "
                                  f"({len(traj.sigmas) - 1} steps); connect the same SIGMAS to both")
+        x = sampler_start(model, x)   # flow models: the inverted latent, which ComfyUI's noise scaling drops
         family, config_name = base_family(base)
-        if family is not None and family_layout(family).decoder_blocks == 0:
-            raise EditInputError(
-                f"the Audio Edit Sampler's Plug-and-Play feature copy is not available for {family_name(family)}: it "
-                f"copies UNet decoder features, and a {family_name(family)} transformer has no UNet decoder; edit with "
-                "an SD1.5 or SDXL model (the audio adapter itself runs on this model: Apply Audio Adapter + any sampler)")
-        blocks = pnp_blocks(preset, family, feature_block, attention_block, model=f"the model ({config_name})")
-        feature_blocks, attention_from = blocks.feature_blocks, blocks.attention_from
-        _check_decoder_blocks(base, feature_blocks, attention_from, blocks.conv_blocks)
+        decoder = family is None or family_layout(family).decoder_blocks > 0
+        if decoder:
+            blocks = pnp_blocks(preset, family, feature_block, attention_block, model=f"the model ({config_name})")
+            _check_decoder_blocks(base, blocks.feature_blocks, blocks.attention_from, blocks.conv_blocks)
+            state = PnPState(feature_block=(blocks.feature_blocks or (None,))[0],
+                             more_feature_blocks=blocks.feature_blocks[1:], attention_from=blocks.attention_from,
+                             conv_blocks=blocks.conv_blocks)
+        else:
+            _check_no_copy(family_name(family), p.own_blocks, feature_fraction, attention_fraction)
+            state = PnPState(feature_block=None)   # a DiT: the masked edit from the inversion, nothing copied
         m = extra_args.pop("denoise_mask", None)
         if mask is not None:
             m = resize_mask(mask, x)
         elif m is not None:
             m = m[:, :1] if m.ndim == 4 else m
         extra_args["denoise_mask"] = None
-        state = PnPState(feature_block=feature_blocks[0] if feature_blocks else None,
-                         more_feature_blocks=feature_blocks[1:], attention_from=attention_from,
-                         conv_blocks=blocks.conv_blocks)
         # ComfyUI 0.33 multi-GPU: the source row, the PnP state and the conv hooks (installed on this UNet only) need
         # every row in one call on this device, so the edit runs on the main device (as core's guiders do for uncond)
         opts = extra_args["model_options"] = {k: v for k, v in (extra_args.get("model_options") or {}).items()
                                               if k != "multigpu_clones"}
         to = opts["transformer_options"] = dict(opts.get("transformer_options") or {})
         patches = to["patches"] = {k: list(v) for k, v in (to.get("patches") or {}).items()}
-        patches.setdefault("attn1_patch", []).append(PnPAttentionPatch(state))
-        patches.setdefault("output_block_patch", []).append(PnPFeaturePatch(state))
+        if decoder:
+            patches.setdefault("attn1_patch", []).append(PnPAttentionPatch(state))
+            patches.setdefault("output_block_patch", []).append(PnPFeaturePatch(state))
         opts["model_function_wrapper"] = SourceRowOnce(opts.get("model_function_wrapper"), source=p.source)
         handles = install_conv_hooks(base.diffusion_model, state) if state.conv_blocks else []
         try:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import torch
 
 from ..c2d_core.errors import EditInputError
+from ..c2d_core.families import objective_of
 from ..c2d_core.inversion import Trajectory, invert
 
 INVERSION_KEY = "c2d_inversion"
@@ -60,6 +61,18 @@ def check_latent(model, samples: torch.Tensor) -> None:
                              "encode the image with this model's VAE (VAE Encode)")
 
 
+def sampler_start(model, x: torch.Tensor) -> torch.Tensor:
+    """The latent a c2d sampler starts from, in the model's space. ComfyUI hands a sampler noise_scaling(sigma_max,
+    noise, latent); on flow models (Flux, SD3, Qwen-Image, Z-Image: sigma_max = 1) that is all noise and the latent
+    is dropped, so it is read where KSAMPLER keeps it (the sampled model's `latent_image`); elsewhere x itself (the
+    latent, as these nodes pass zero noise)."""
+    latent = getattr(model, "latent_image", None)
+    base = getattr(getattr(model, "inner_model", None), "inner_model", None)
+    if latent is not None and objective_of(getattr(base, "model_sampling", None)) == "flow":
+        return latent.to(x)
+    return x
+
+
 def inversion_sampler(refine_steps: int, holder: list | None = None):
     """A KSAMPLER that inverts (c2d_core.inversion.invert) instead of sampling; the Trajectory goes to holder."""
     import comfy.samplers
@@ -68,7 +81,8 @@ def inversion_sampler(refine_steps: int, holder: list | None = None):
         extra_args = dict(extra_args or {})
         if extra_args.get("denoise_mask") is not None:
             raise EditInputError("inversion does not take a noise mask; connect the mask to the Audio Edit Sampler")
-        traj = invert(lambda xi, s: model(xi, s, **extra_args), x, sigmas, refine_iters=refine_steps,
+        traj = invert(lambda xi, s: model(xi, s, **extra_args), sampler_start(model, x), sigmas,
+                      refine_iters=refine_steps,
                       callback=(lambda i, xi: callback({"i": i, "x": xi, "denoised": xi, "sigma": sigmas[i],
                                                         "sigma_hat": sigmas[i]})) if callback else None)
         if holder is not None:

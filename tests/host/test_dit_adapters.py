@@ -151,24 +151,48 @@ def test_an_adapter_of_another_family_is_refused_naming_both(comfy_host, dit):
         apply(comfy_host, dit["flux"], "flux_gate05.safetensors", embeds(1), audio_blocks="light")
 
 
-def test_inversion_runs_and_the_edit_sampler_says_pnp_is_unavailable(comfy_host, dit):
-    """Invert Latent runs on a flow model (its Euler ODE is the sampler's); the Plug-and-Play edit names the family."""
+def test_inversion_and_the_masked_edit_run_and_plug_and_play_says_it_is_unavailable(comfy_host, dit):
+    """Invert Latent runs on a flow model (its Euler ODE is the sampler's); the Audio Edit Sampler regenerates the
+    inverted latent with the sound and keeps the source outside the mask; its Plug-and-Play copy names the family."""
     import comfy.sample
     import comfy.samplers
 
     from c2d_core.errors import EditInputError
 
     model = dit["flux"]
-    sigmas = comfy.samplers.calculate_sigmas(model.get_model_object("model_sampling"), "simple", 2).cpu()
-    latent = {"samples": torch.randn(1, 16, 16, 16, generator=torch.Generator().manual_seed(0))}
+    sigmas = comfy.samplers.calculate_sigmas(model.get_model_object("model_sampling"), "simple", 3).cpu()
+    source = torch.randn(1, 16, 16, 16, generator=torch.Generator().manual_seed(0))
     inverted = comfy_host.node_class("C2DInvertLatent").execute(
-        model=model, positive=dit_conditioning("flux"), latent=latent, sigmas=sigmas, refine_steps=0).result[0]
-    assert torch.isfinite(inverted["samples"]).all() and not torch.equal(inverted["samples"], latent["samples"])
-    sampler = comfy_host.node_class("C2DAudioEditSampler").execute(
-        inverted=inverted, feature_fraction=0.8, attention_fraction=0.5).result[0]
-    with pytest.raises(EditInputError, match=r"not available for Flux\.1: .*edit with an SD1\.5 or SDXL model"):
-        comfy.sample.sample_custom(model, torch.zeros_like(latent["samples"]), 1.0, sampler, sigmas,
-                                   dit_conditioning("flux"), dit_conditioning("flux"), inverted["samples"])
+        model=model, positive=dit_conditioning("flux"), latent={"samples": source}, sigmas=sigmas,
+        refine_steps=0).result[0]
+    assert torch.isfinite(inverted["samples"]).all() and not torch.equal(inverted["samples"], source)
+    patched = apply(comfy_host, model, "flux_gate05.safetensors", embeds(1))
+    mask = torch.zeros(1, 128, 128)
+    mask[..., 64:] = 1.0   # the right half may change
+
+    def edit(feature_fraction, attention_fraction):
+        sampler = comfy_host.node_class("C2DAudioEditSampler").execute(
+            inverted=inverted, feature_fraction=feature_fraction, attention_fraction=attention_fraction,
+            mask=mask).result[0]
+        return comfy.sample.sample_custom(patched, torch.zeros_like(source), 1.0, sampler, sigmas,
+                                          dit_conditioning("flux"), dit_conditioning("flux"), inverted["samples"])
+
+    out = edit(0.0, 0.0)
+    errors = []
+    for refine in (0, 4):   # regenerate from the inversion, no audio, no mask: the source comes back
+        inv = comfy_host.node_class("C2DInvertLatent").execute(
+            model=model, positive=dit_conditioning("flux"), latent={"samples": source}, sigmas=sigmas,
+            refine_steps=refine).result[0]
+        plain_edit = comfy_host.node_class("C2DAudioEditSampler").execute(
+            inverted=inv, feature_fraction=0.0, attention_fraction=0.0).result[0]
+        regen = comfy.sample.sample_custom(model, torch.zeros_like(source), 1.0, plain_edit, sigmas,
+                                           dit_conditioning("flux"), dit_conditioning("flux"), inv["samples"])
+        errors.append(float((regen - source).abs().max()))
+    assert errors[1] < min(errors[0] / 10, 0.01 * float(source.abs().max())), errors   # refined: within 1 %
+    torch.testing.assert_close(out[..., :6], source[..., :6], rtol=0, atol=1e-4)     # left: the source
+    assert (out[..., 10:] - source[..., 10:]).abs().max() > 1e-2                        # right: edited
+    with pytest.raises(EditInputError, match=r"not available for Flux\.1: .*set feature_fraction and attention_fr"):
+        edit(0.8, 0.5)
 
 
 def test_audio_guider_at_text_cfg_1_runs_two_rows_and_hears_the_audio(comfy_host, dit):
