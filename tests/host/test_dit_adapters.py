@@ -143,8 +143,28 @@ def test_another_packs_replacement_of_the_same_block_still_runs(comfy_host, dit)
 
 
 def test_an_adapter_of_another_family_is_refused_naming_both(comfy_host, dit):
+    import comfy.model_management as mm
+    import comfy.model_patcher
+    import comfy.supported_models
+    from sonic_reference import COMFY_TINY
+
+    from c2d_core.errors import UnsupportedModelError
+    from devtools.standin_dit import _host_config
+
+    def patcher(config_class, unet_config):
+        model = config_class(unet_config).get_model({})
+        return comfy.model_patcher.ModelPatcher(model, load_device=mm.get_torch_device(),
+                                                offload_device=mm.get_torch_device())
+
     with pytest.raises(AdapterMismatchError, match=r"is for SD1\.5 .*but the model is Flux\.1.*init --family flux"):
         apply(comfy_host, dit["flux"], "sd15_for_dit.safetensors", embeds(1))
+    sd15 = patcher(comfy.supported_models.SD15, dict(COMFY_TINY))     # a UNet with a DiT adapter: the reverse
+    with pytest.raises(AdapterMismatchError, match=r"is for Flux\.1 .*but the model is SD1\.5.*init --family sd15"):
+        apply(comfy_host, sd15, "flux_gate05.safetensors", embeds(1))
+    lumina = patcher(comfy.supported_models.Lumina2, _host_config("z_image"))   # a family the pack does not adapt
+    with pytest.raises(UnsupportedModelError, match=r"is a Lumina2 model, but CLAP2Diffusion supports SD1\.5-family, "
+                                                    r"SDXL-family, Flux\.1-family.*'ZImage'"):
+        apply(comfy_host, lumina, "flux_gate05.safetensors", embeds(1))
     with pytest.raises(AdapterMismatchError, match=r"is for Flux\.1 .*but the model is Chroma"):
         apply(comfy_host, dit["chroma"], "flux_gate05.safetensors", embeds(1))
     with pytest.raises(ValueError, match=r"'light' is not a preset of this model's family.*'double'"):
