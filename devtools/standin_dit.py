@@ -1,4 +1,4 @@
-"""Reduced random-weight DiTs (Flux.1, Chroma, SD3, Qwen-Image, Z-Image) built in-process from ComfyUI's own classes (tests
+"""Reduced random-weight DiTs (Flux.1, Chroma, SD3, Qwen-Image, Z-Image, Wan) built in-process from ComfyUI's own classes (tests
 only).
 
 ComfyUI's model detection fixes Flux's width (3072), so a narrow Flux cannot be loaded from a file through the stock
@@ -42,6 +42,8 @@ CONFIGS = {
                     n_heads=HEADS, n_kv_heads=HEADS, qk_norm=True, cap_feat_dim=TEXT_WIDTH, axes_dims=[16, 24, 24],
                     axes_lens=[64, 64, 64], rope_theta=256.0, ffn_dim_multiplier=8.0 / 3.0, z_image_modulation=True,
                     time_scale=1000.0, multiple_of=16),
+    "wan": dict(image_model="wan2.1", model_type="t2v", patch_size=(1, 2, 2), text_len=16, in_dim=16, dim=WIDTH,
+                ffn_dim=2 * WIDTH, freq_dim=32, text_dim=TEXT_WIDTH, out_dim=16, num_heads=HEADS, num_layers=DEPTH),
 }
 # The real widths (as ComfyUI's model_detection derives them), applied over CONFIGS by width="full"; the text
 # embedder keeps TEXT_WIDTH (its cost is per text token, not per image token).
@@ -53,16 +55,19 @@ FULL_WIDTH = {
                                                     "params": {"in_features": TEXT_WIDTH, "out_features": 64 * 38}}),
     "qwen_image": dict(attention_head_dim=128, num_attention_heads=24, axes_dims_rope=(16, 56, 56)),
     "z_image": dict(dim=3840, n_heads=30, n_kv_heads=30, axes_dims=[32, 48, 48], multiple_of=256),
+    "wan": dict(dim=1536, ffn_dim=8960, num_heads=12, freq_dim=256),   # Wan 2.1 1.3B
 }
 # The arguments that set how many blocks of each stream the model has
 BLOCK_COUNTS = {"flux": ("depth", "depth_single_blocks"), "chroma": ("depth", "depth_single_blocks"),
-                "sd3": ("num_blocks", None), "qwen_image": ("num_layers", None), "z_image": ("n_layers", None)}
-CONFIG_CLASSES = {"flux": "Flux", "chroma": "Chroma", "sd3": "SD3", "qwen_image": "QwenImage", "z_image": "ZImage"}
+                "sd3": ("num_blocks", None), "qwen_image": ("num_layers", None), "z_image": ("n_layers", None),
+                "wan": ("num_layers", None)}
+CONFIG_CLASSES = {"flux": "Flux", "chroma": "Chroma", "sd3": "SD3", "qwen_image": "QwenImage", "z_image": "ZImage",
+                  "wan": "WAN21_T2V"}
 # Where each host declares the model's arguments (a params dataclass, or the model's own __init__)
 PARAMS = {"flux": ("comfy.ldm.flux.model", "FluxParams"), "chroma": ("comfy.ldm.chroma.model", "ChromaParams"),
           "sd3": ("comfy.ldm.modules.diffusionmodules.mmdit", "MMDiT"),
           "qwen_image": ("comfy.ldm.qwen_image.model", "QwenImageTransformer2DModel"),
-          "z_image": ("comfy.ldm.lumina.model", "NextDiT")}
+          "z_image": ("comfy.ldm.lumina.model", "NextDiT"), "wan": ("comfy.ldm.wan.model", "WanModel")}
 
 
 def _host_config(family: str, width: str = "reduced", blocks: tuple[int, int] | None = None) -> dict:

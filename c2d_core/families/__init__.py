@@ -3,7 +3,7 @@ family id or a ComfyUI model config to them. A new family: one module with its S
 from __future__ import annotations
 
 from ..errors import UnsupportedModelError
-from . import chroma, flux, flux2, qwen_image, sd3, sd15, sdxl, z_image
+from . import chroma, flux, flux2, qwen_image, sd3, sd15, sdxl, wan, z_image
 from .dit_layout import DiTLayout
 from .layout import UNetLayout
 from .spec import FamilySpec, objective_of
@@ -17,6 +17,7 @@ REGISTRY: dict[str, FamilySpec] = {spec.name: spec for spec in (
     sd3.SPEC,
     qwen_image.SPEC,
     z_image.SPEC,
+    wan.SPEC,
 )}
 
 # Derived views (read by the CLI's choices, the nodes and tests)

@@ -1,4 +1,4 @@
-"""Audio adapters on DiTs (Flux.1, Chroma, SD3, Qwen-Image; Z-Image on 0.33+) inside a real ComfyUI, through the pack's nodes and core's
+"""Audio adapters on DiTs (Flux.1, Chroma, SD3, Qwen-Image, Wan video; Z-Image on 0.33+) inside a real ComfyUI, through the pack's nodes and core's
 KSampler, on reduced random-weight models built from ComfyUI's own classes (devtools/standin_dit.py): the branch
 attaches through `patches_replace["dit"]` (Z-Image: the `patches["double_block"]` ComfyUI calls after each layer), acts on image tokens only, is bit-identical to the plain model where it
 must be a no-op, and composes with another pack's replacement of the same block."""
@@ -12,7 +12,8 @@ from devtools.standin_dit import dit_conditioning, dit_patcher
 pytestmark = pytest.mark.usefixtures("drop_cache_after_module")
 
 CLAP_DIM = 32
-FAMILIES = ("flux", "chroma", "sd3", "qwen_image", "z_image")
+FAMILIES = ("flux", "chroma", "sd3", "qwen_image", "z_image", "wan")
+LATENTS = {"wan": (16, 3, 8, 8)}     # (channels, latent frames, height, width); the image families: 16 × 16 × 16
 SINGLE_STREAM = ("flux", "chroma")   # the families with single-stream blocks
 
 
@@ -59,7 +60,7 @@ def apply(host, model, adapter, audio, strength=1.0, **kw):
 def sample(model, family, batch=1, cfg=1.0, seed=3):
     """core's KSampler (euler, 2 steps, 16×16 latent); cfg 1 runs the cond row only (Flux-dev's distilled guidance)."""
     import nodes
-    latent = {"samples": torch.zeros(batch, 16, 16, 16)}
+    latent = {"samples": torch.zeros(batch, *LATENTS.get(family, (16, 16, 16)))}
     return nodes.common_ksampler(model, seed, 2, cfg, "euler", "simple", dit_conditioning(family, batch),
                                  dit_conditioning(family, batch, seed=1), latent)[0]["samples"]
 

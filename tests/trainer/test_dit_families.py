@@ -1,5 +1,5 @@
 """The DiT families' declared layouts are what ComfyUI builds from a real checkpoint: a header-only file in the real
-key layout of a full-size Flux.1 / Chroma / SD3.5 Large / Qwen-Image (/ Flux.2, Z-Image on 0.33+) goes through ComfyUI's own detection in
+key layout of a full-size Flux.1 / Chroma / SD3.5 Large / Qwen-Image / Wan 14B (/ Flux.2, Z-Image on 0.33+) goes through ComfyUI's own detection in
 `training init --checkpoint`, whose adapter must have exactly the declared blocks. The trainer itself refuses them
 (not built yet) with an error that says so."""
 import dataclasses
@@ -37,6 +37,9 @@ FULL = {
         patch_size=2, in_channels=16, dim=3840, n_layers=30, n_refiner_layers=2, n_heads=30, n_kv_heads=30,
         qk_norm=True, cap_feat_dim=2560, axes_dims=[32, 48, 48], axes_lens=[1536, 512, 512], rope_theta=256.0,
         ffn_dim_multiplier=8.0 / 3.0, z_image_modulation=True, time_scale=1000.0)),
+    "wan": ("comfy.ldm.wan.model", "WanModel", None, dict(
+        model_type="t2v", patch_size=(1, 2, 2), in_dim=16, dim=5120, ffn_dim=13824, freq_dim=256, text_dim=4096,
+        out_dim=16, num_heads=40, num_layers=40)),
 }
 NEWER = {"flux2": "global_modulation", "z_image": "z_image_modulation"}   # families of ComfyUI 0.33+
 
@@ -71,7 +74,7 @@ def _header_only_file(path, family: str) -> None:
     path.write_bytes(struct.pack("<Q", len(raw)) + raw)
 
 
-@pytest.mark.parametrize("family", ["flux", "chroma", "flux2", "sd3", "qwen_image", "z_image"])
+@pytest.mark.parametrize("family", ["flux", "chroma", "flux2", "sd3", "qwen_image", "z_image", "wan"])
 def test_a_full_size_checkpoint_has_the_declared_blocks(tmp_path, comfy_root, family):
     from training.checkpoint_layout import checkpoint_blocks
 

@@ -9,7 +9,8 @@ def test_comfyui_configs_map_to_their_families():
     assert {name: family_from_comfy_config(name) for name in COMFY_CONFIG_FAMILY} == {
         "SD15": "sd15", "SD15_instructpix2pix": "sd15", "SDXL": "sdxl", "SDXL_instructpix2pix": "sdxl",
         "Flux": "flux", "FluxSchnell": "flux", "FluxInpaint": "flux", "Flux2": "flux2", "Chroma": "chroma",
-        "SD3": "sd3", "QwenImage": "qwen_image", "ZImage": "z_image"}
+        "SD3": "sd3", "QwenImage": "qwen_image", "ZImage": "z_image", "WAN21_T2V": "wan", "WAN21_I2V": "wan",
+        "WAN22_T2V": "wan", "WAN21_Camera": "wan", "WAN22_Camera": "wan", "WAN21_FunControl2V": "wan"}
 
 
 @pytest.mark.parametrize("what, fix", [("the model", "load an SD1.5 checkpoint"),
