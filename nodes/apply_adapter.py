@@ -48,8 +48,8 @@ class C2DApplyAudioAdapter(io.ComfyNode):
                                tooltip="blocks the sound acts in. UNets (SD1.5, SDXL): all, mid_up (middle + decoder), "
                                        "up, mid, down, light (the first layer of each transformer: on SDXL 11 of its "
                                        "70 blocks, on SD1.5 the same as all). DiTs (Flux, Flux.2, Chroma, SD3.5, "
-                                       "Qwen-Image, Z-Image, Wan): all, double (double-stream / joint blocks), single (the "
-                                       "single-stream blocks of Flux, Flux.2 and Chroma)"),
+                                       "Qwen-Image, Z-Image, Wan): all, double (double-stream / joint blocks), "
+                                       "single (the single-stream blocks of Flux, Flux.2 and Chroma)"),
                 io.Float.Input("strength_schedule", optional=True, force_input=True,
                                tooltip="per-image strength multipliers (a FLOAT list, e.g. the loudness envelope of "
                                        "Audio Timeline): image i of the batch gets strength × schedule[i]"),
