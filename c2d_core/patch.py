@@ -26,8 +26,9 @@ import torch
 
 from .adapter import AudioAdapter
 from .dit_patch import DiTAfterBlockBranch, dit_block_entries
-from .errors import AudioInputError
+from .errors import AudioInputError, UnsupportedModelError
 from .families import family_spec
+from .frame_audio import frame_local_branch, latent_frames
 from .rows import AUDIO, PLAIN, SOURCE_NULL, RowPlan, row_plan
 
 
@@ -80,6 +81,8 @@ class AudioAttentionPatch:
         self.host_models: list = []      # set by the ComfyUI node: ModelPatchers the host must load
         self._hidden: dict = {}          # after_text: (block key, device) → x seen by middle_patch (shared by copies)
         self._path = _TrainPath(self) if train else _InferencePath()
+        # video families: video frames per latent frame (Wan: 4); several embeddings then mean one per video frame
+        self.frame_stride = family_spec(adapter.config.base_family).frame_stride
 
     # --- ComfyUI protocol -------------------------------------------------------------------
     def __deepcopy__(self, memo):
@@ -177,9 +180,19 @@ class AudioAttentionPatch:
             return None
         weight = self.strength * self.block_weights.get(key, 1.0)
         plan = row_plan(extra_options, x.shape[0])
-        branch = self._path.branch(self, key, module, x, plan, weight)
-        if branch is None:
+        prepared = self._path.prepare(self, key, module, x, weight)
+        if prepared is None:
             return None
+        run, (a_k, a_v, n_k, n_v), scale = prepared
+        if self.frame_stride and self.embeds.shape[0] > 1:   # video: each latent frame hears its own frames
+            frames = latent_frames(extra_options)
+            if frames is None:
+                raise UnsupportedModelError(
+                    "per-frame audio on a video model needs the latent frame count, which ComfyUI 0.33 and later "
+                    "pass to the model (grid_sizes); update ComfyUI, or give one audio embedding for the whole clip")
+            return frame_local_branch(run, x, (a_k, a_v, n_k, n_v), scale, plan, frames, self.frame_stride,
+                                      module.attn.heads, self.image_weights)
+        branch = run(x, self._rows(a_k, n_k, plan), self._rows(a_v, n_v, plan), scale)
         plain = plan.indices(PLAIN)
         if plain or self.image_weights:
             w = self.image_weights
@@ -208,7 +221,8 @@ class _InferencePath:
         s = float(sigmas.max()) if torch.is_tensor(sigmas) else float(max(sigmas))
         return patch.sigma_end <= s <= patch.sigma_start
 
-    def branch(self, patch, key, module, x, plan, weight):
+    def prepare(self, patch, key, module, x, weight):
+        """(the branch function, (audio k, audio v, null k, null v), scale), or None for a zero scale."""
         if key not in self.scales:
             self.scales[key] = weight * math.tanh(float(module.gate.detach()))
         scale = self.scales[key]
@@ -225,9 +239,8 @@ class _InferencePath:
                 fold = self.folds(module, patch.adapter.config.n_tokens)
                 kv = (*module.attn.fold(ka, va), *module.attn.fold(kn, vn)) if fold else (ka, va, kn, vn)
                 self.kv[ck] = fold, kv
-        fold, (a_k, a_v, n_k, n_v) = self.kv[ck]
-        run = module.branch_folded if fold else module.branch
-        return run(x, patch._rows(a_k, n_k, plan), patch._rows(a_v, n_v, plan), scale)
+        fold, kv = self.kv[ck]
+        return (module.branch_folded if fold else module.branch), kv, scale
 
     @staticmethod
     def folds(module, n_tokens: int) -> bool:
@@ -252,13 +265,12 @@ class _TrainPath:
     def in_window(patch, extra_options) -> bool:
         return True
 
-    def branch(self, patch, key, module, x, plan, weight):
+    def prepare(self, patch, key, module, x, weight):
         tokens, null = (t.to(x.device) for t in self.tokens)
         n = tokens.shape[0]       # audio and null rows in one K/V projection: one weight gradient instead of two
         k, v = module.attn.kv(torch.cat([tokens, null]).to(x.dtype))
-        ka, va, kn, vn = k[:n], v[:n], k[n:], v[n:]
         scale = weight * torch.tanh(module.gate).to(x.dtype)
-        return module.branch(x, patch._rows(ka, kn, plan), patch._rows(va, vn, plan), scale)
+        return module.branch, (k[:n], v[:n], k[n:], v[n:]), scale
 
 
 class _RecordHidden:

@@ -37,7 +37,9 @@ class C2DApplyAudioAdapter(io.ComfyNode):
                 io.Model.Input("model", tooltip=f"{supported_names()} model (fine-tunes and inpainting checkpoints "
                                                 "too); the adapter must be made for the same family"),
                 AudioAdapter.Input("adapter", tooltip="from Load Audio Adapter"),
-                AudioEmbeds.Input("embeds", tooltip="from CLAP Encode Audio: one clip for the whole batch, or one per image"),
+                AudioEmbeds.Input("embeds", tooltip="from CLAP Encode Audio: one clip for the whole batch, or one per "
+                                                    "image; on Wan, Audio Timeline's one per video frame: each latent "
+                                                    "frame hears its own frames"),
                 io.Float.Input("strength", default=1.0, min=0.0, max=2.0, step=0.01,
                                tooltip="audio influence: 0 = none (exact base model), 1 = as trained, >1 = exaggerated"),
                 io.Float.Input("start_percent", default=0.0, min=0.0, max=1.0, step=0.001,

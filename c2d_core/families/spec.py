@@ -29,7 +29,8 @@ class FamilySpec:
     objective: what the trainer's loss predicts ("eps"; OBJECTIVES), checked against the checkpoint's model_sampling;
     pnp: the Plug-and-Play blocks the edit copies by default, or None (the sampler then needs explicit blocks);
     edit_presets: an edit preset's own blocks on this family ("sonicdiffusion");
-    trains: whether `python -m training` trains on this family yet (`init` makes adapters for every family).
+    trains: whether `python -m training` trains on this family yet (`init` makes adapters for every family);
+    frame_stride: video families: video frames per latent frame (Wan's VAE: 4, the first frame alone); 0 = images.
     Blocks are always discovered from the loaded model (`layout.discover`); `layout` is checked against it.
     """
 
@@ -41,6 +42,7 @@ class FamilySpec:
     pnp: PnPBlocks | None = None
     edit_presets: Mapping[str, PnPBlocks] = field(default_factory=dict)
     trains: bool = True
+    frame_stride: int = 0
 
     def __post_init__(self):
         if self.objective not in OBJECTIVES.values():

@@ -1,7 +1,7 @@
 """Wan 2.1 / 2.2 video (T2V, I2V, TI2V 5B, Camera, Fun Control; a 14B high/low-noise pair is two models of one
 layout: one adapter applies to both). Declared: the 14B models, 40 blocks 5120 wide (40 heads of 128); 1.3B
-(30 × 1536) and 5B (30 × 3072) are asked from the loaded model. The branch acts on every video token of a block
-(frame-global audio)."""
+(30 × 1536) and 5B (30 × 3072) are asked from the loaded model. One embedding: every video token hears it; one per
+video frame (an Audio Timeline at the video's fps): each latent frame hears the frames it encodes (frame_audio.py)."""
 from .dit_layout import DiTLayout
 from .spec import FamilySpec
 
@@ -12,4 +12,5 @@ SPEC = FamilySpec(
     comfy_class="WAN21_T2V",
     objective="flow",
     trains=False,  # the trainer on DiTs is not built yet
+    frame_stride=4,
 )

@@ -251,3 +251,27 @@ def test_audio_guider_at_text_cfg_1_runs_two_rows_and_hears_the_audio(comfy_host
     plain = run(stock)
     assert torch.equal(run(audio_guider(0.0)), plain)
     assert (guided - plain).abs().max() > 1e-3
+
+
+def test_wan_frame_local_audio(comfy_host, dit):
+    """One embedding per video frame (an Audio Timeline): on 0.33 each latent frame hears its own frames (which rows
+    hear what: tests/unit/test_frame_audio.py); a timeline of another length names both counts; a host that does
+    not pass the latent frame count says so."""
+    import inspect
+
+    import comfy.ldm.wan.model
+
+    from c2d_core.errors import AudioInputError, UnsupportedModelError
+
+    model, adapter = dit["wan"], "wan_gate05.safetensors"
+    per_frame = embeds(*range(1, 10))                     # 3 latent frames = 9 video frames
+    if 'transformer_options["grid_sizes"]' not in inspect.getsource(comfy.ldm.wan.model.WanModel.forward_orig):
+        with pytest.raises(UnsupportedModelError, match="needs the latent frame count"):
+            sample(apply(comfy_host, model, adapter, per_frame), "wan")
+        return
+    heard = sample(apply(comfy_host, model, adapter, per_frame), "wan")
+    assert torch.equal(sample(apply(comfy_host, model, adapter, per_frame), "wan"), heard)
+    assert (heard - sample(apply(comfy_host, model, adapter, embeds(1)), "wan")).abs().max() > 1e-4
+    assert torch.equal(sample(apply(comfy_host, model, adapter, per_frame, strength=0.0), "wan"), sample(model, "wan"))
+    with pytest.raises(AudioInputError, match=r"has 7 per-frame embeddings but this video has 9 frames"):
+        sample(apply(comfy_host, model, adapter, embeds(*range(1, 8))), "wan")

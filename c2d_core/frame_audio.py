@@ -1,0 +1,82 @@
+"""Frame-local audio for video families (Wan): each latent frame's tokens attend only to the audio of the video
+frames it encodes, so the picture at second 7 follows the sound at second 7.
+
+Wan's VAE packs `stride` = 4 video frames into one latent frame, the first frame alone: latent frame 0 ↔ video
+frame 0, latent frame t ≥ 1 ↔ video frames 4t−3 … 4t; a clip of F = 4(T−1)+1 frames has T latent frames. With one
+CLAP embedding per video frame (an Audio Timeline at the video's fps), latent frame t's audio tokens are its
+window's tokens, concatenated (frame 0's single frame repeated to the same length: attention over identical copies
+of the same keys and values gives exactly the single copy's output). The video tokens are frame-major
+(T × H' × W', as Wan patchifies), so frames become rows: x (B, T·S, C) → (B·T, S, C).
+ComfyUI 0.33 tells the latent frame count (`transformer_options["grid_sizes"]`). Pure torch.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+
+from .errors import AudioInputError, UnsupportedModelError
+from .rows import AUDIO, PLAIN, SOURCE_NULL, RowPlan
+
+
+def latent_frames(options: dict) -> int | None:
+    """The model call's latent frame count (Wan: grid_sizes = (T, H', W')), None where the host does not say."""
+    grid = options.get("grid_sizes")
+    return int(grid[0]) if grid is not None else None
+
+
+def video_frames(latent: int, stride: int) -> int:
+    return stride * (latent - 1) + 1
+
+
+def frame_windows(latent: int, stride: int) -> torch.Tensor:
+    """(T, stride) video frame indices of each latent frame: [[0, 0, 0, 0], [1, 2, 3, 4], [5, 6, 7, 8], …]."""
+    rows = [[0] * stride] + [[stride * (t - 1) + 1 + j for j in range(stride)] for t in range(1, latent)]
+    return torch.tensor(rows, dtype=torch.long)
+
+
+def _windowed(t: torch.Tensor, windows: torch.Tensor, heads: int) -> torch.Tensor:
+    """Per-frame K or V → per latent frame, windows concatenated along the tokens of each head.
+    (F, heads, N, d) → (T, heads, W·N, d); folded (F, heads·N, C) → (T, heads·W·N, C)."""
+    folded = t.ndim == 3
+    per_head = t.view(t.shape[0], heads, -1, t.shape[-1]) if folded else t
+    w = per_head[windows.to(t.device)]                            # (T, W, heads, N, d)
+    w = w.permute(0, 2, 1, 3, 4).reshape(w.shape[0], heads, -1, w.shape[-1])
+    return w.reshape(w.shape[0], -1, w.shape[-1]) if folded else w
+
+
+def frame_local_branch(run: Callable, x: torch.Tensor, kv: tuple, scale, plan: RowPlan, latent: int, stride: int,
+                       heads: int, schedule: list[float] | None = None) -> torch.Tensor:
+    """The branch with each latent frame attending to its own frames' audio.
+
+    x: (B, T·S, C) video tokens of one block; kv: (audio k, audio v, null k, null v) from the block's K/V path
+    (audio: one row per video frame; null: one row); run(x, k, v, scale) the block's branch function;
+    schedule: per video frame strength multipliers (the timeline's loudness), averaged over each window.
+    Returns the residual (B, T·S, C)."""
+    a_k, a_v, n_k, n_v = kv
+    n_audio, want = a_k.shape[0], video_frames(latent, stride)
+    if n_audio != want:
+        raise AudioInputError(
+            f"the audio has {n_audio} per-frame embeddings but this video has {want} frames ({latent} latent "
+            f"frames); make the Audio Timeline at the video's frame count ({want}) and fps, or give one embedding "
+            "for the whole clip")
+    B, L, C = x.shape
+    if L % latent:
+        raise UnsupportedModelError(f"{L} video tokens do not split into {latent} latent frames")
+    windows = frame_windows(latent, stride)
+    audio = [_windowed(a, windows, heads) for a in (a_k, a_v)]
+    null = [_windowed(n.expand(n_audio, *n.shape[1:]), windows[:1], heads) for n in (n_k, n_v)]
+
+    def rows(a: torch.Tensor, n: torch.Tensor) -> torch.Tensor:
+        return torch.cat([a if kind == AUDIO else n.expand(latent, *n.shape[1:]) for kind in plan.kinds])
+
+    out = run(x.reshape(B * latent, L // latent, C), rows(audio[0], null[0]), rows(audio[1], null[1]), scale)
+    weights = torch.ones(latent)
+    if schedule:
+        s = torch.tensor(schedule, dtype=torch.float32)
+        weights = s[windows.clamp(max=len(s) - 1)].mean(1)
+    per_row = torch.cat([torch.zeros(latent) if k == PLAIN else torch.ones(latent) if k == SOURCE_NULL else weights
+                         for k in plan.kinds])
+    if plan.indices(PLAIN) or schedule:
+        out = out * per_row.to(out.device, out.dtype).view(-1, 1, 1)
+    return out.reshape(B, L, C)

@@ -1,0 +1,61 @@
+"""Frame-local audio on a video family (Wan): each latent frame's tokens hear only the video frames it encodes."""
+import pytest
+import torch
+
+from c2d_core.config import AdapterConfig, BlockSpec
+from c2d_core.errors import AudioInputError, UnsupportedModelError
+from c2d_core.factory import new_adapter
+from c2d_core.frame_audio import frame_windows
+from c2d_core.patch import AudioAttentionPatch
+
+BLOCK = (BlockSpec("double_0", 8, 2, 4),)
+T, S = 3, 4            # latent frames, tokens per latent frame
+FRAMES = 4 * (T - 1) + 1
+
+
+def _adapter():
+    return new_adapter(AdapterConfig(clap_dim=16, context_dim=8, hidden_dim=8, gate_init=0.5, base_family="wan",
+                                     blocks=BLOCK), seed=0)
+
+
+def _branch(adapter, embeds, options=None, **kw):
+    opts = {"grid_sizes": (T, 2, 2), "cond_or_uncond": [0, 1], **(options or {})}
+    x = torch.randn(2, T * S, 8, generator=torch.Generator().manual_seed(1))
+    return AudioAttentionPatch(adapter, embeds, **kw).branch(x, opts, "double_0")
+
+
+def test_windows_follow_wans_vae():
+    assert frame_windows(3, 4).tolist() == [[0, 0, 0, 0], [1, 2, 3, 4], [5, 6, 7, 8]]
+
+
+@pytest.mark.parametrize("train", [False, True], ids=["inference (folded K/V)", "training"])
+def test_each_latent_frame_hears_only_its_own_frames(train):
+    adapter = _adapter()
+    g = torch.Generator().manual_seed(2)
+    embeds = torch.randn(FRAMES, 16, generator=g)
+    base = _branch(adapter, embeds, train=train)
+    changed = embeds.clone()
+    changed[5:9] = torch.randn(4, 16, generator=g)                  # the sound of video frames 5-8 = latent frame 2
+    other = _branch(adapter, changed, train=train)
+    frames = (other - base).abs().view(2, T, S, 8).amax(dim=(2, 3))  # (rows, latent frames)
+    assert frames[0, 2] > 1e-4 and torch.all(frames[0, :2] == 0)    # the cond row: only latent frame 2 changes
+    assert torch.all(frames[1] == 0)                                # the uncond row hears the null tokens only
+    # one sound on every frame = that sound for the whole clip (identical keys repeated: the same attention)
+    same = _branch(adapter, embeds[:1].expand(FRAMES, -1), train=train)
+    torch.testing.assert_close(same, _branch(adapter, embeds[:1], train=train), rtol=1e-5, atol=1e-6)
+
+
+def test_loudness_schedule_is_per_latent_frame():
+    adapter = _adapter()
+    embeds = torch.randn(FRAMES, 16, generator=torch.Generator().manual_seed(3))
+    schedule = [1.0] + [0.0] * 4 + [0.5] * 4                       # loud, silent, half
+    ratio = (_branch(adapter, embeds, image_weights=schedule) / _branch(adapter, embeds)).view(2, T, S, 8)
+    torch.testing.assert_close(ratio[0].amax(dim=(1, 2)), torch.tensor([1.0, 0.0, 0.5]))
+
+
+def test_wrong_frame_count_and_a_host_without_frame_counts_are_clear_errors():
+    adapter = _adapter()
+    with pytest.raises(AudioInputError, match=r"has 7 per-frame embeddings but this video has 9 frames \(3 latent"):
+        _branch(adapter, torch.randn(7, 16))
+    with pytest.raises(UnsupportedModelError, match="needs the latent frame count.*ComfyUI 0.33"):
+        _branch(adapter, torch.randn(FRAMES, 16), options={"grid_sizes": None})
