@@ -8,8 +8,11 @@ random weights (devtools/standin_dit.py); the adapter is installed as the Apply 
 as in sampling. FLOPs from torch's FlopCounterMode (exact); wall time A/B interleaved, median and fastest.
 Adapter sizes are for the full model (the family's declared layout).
 
-Usage: python -m benchmarks.bench_dit_cost [--family flux|chroma|sd3|qwen_image|z_image] [--size 512]
-       [--blocks 1,1] [--repeats 3]      (Flux at 512², one block per stream: ≈ 10 s per step on 2 CPU cores)
+Video families (Wan) run a clip of --frames latent frames (default 21 = 81 video frames) with one embedding per
+video frame (frame-local audio).
+
+Usage: python -m benchmarks.bench_dit_cost [--family flux|chroma|sd3|qwen_image|z_image|wan] [--size 512]
+       [--blocks 1,1] [--repeats 3] [--frames 21]   (Flux at 512², one block per stream: ≈ 10 s per step, 2 cores)
 """
 from __future__ import annotations
 
@@ -19,7 +22,8 @@ import time
 
 from ._host import add_float_mode_option, float_mode
 
-LATENT_CHANNELS = {"flux": 16, "chroma": 16, "sd3": 16, "qwen_image": 16, "z_image": 16}
+LATENT_CHANNELS = {"flux": 16, "chroma": 16, "sd3": 16, "qwen_image": 16, "z_image": 16, "wan": 16}
+VIDEO = {"wan": 21}   # latent frames of the video families' benchmark clip (Wan: 81 video frames)
 
 
 def main(argv=None):
@@ -28,6 +32,7 @@ def main(argv=None):
     ap.add_argument("--size", type=int, default=512, help="image side in pixels (latent = size / 8)")
     ap.add_argument("--blocks", default="1,1", help="double-stream, single-stream blocks of the reduced-depth model")
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--frames", type=int, default=0, help="video families: latent frames (default: 21 = 81 frames)")
     add_float_mode_option(ap)
     args = ap.parse_args(argv)
     floats = float_mode(args.keep_denormals)
@@ -39,6 +44,7 @@ def main(argv=None):
     comfy_locator.import_comfy(None, cpu=True)
     import nodes
 
+    from c2d_core.audio_attention import GatedAudioAttention
     from c2d_core.config import AdapterConfig
     from c2d_core.factory import new_adapter
     from c2d_core.families import family_layout
@@ -50,8 +56,13 @@ def main(argv=None):
     layout = family_layout(args.family)
     model = dit_patcher(args.family, width="full", blocks=blocks)
     found, width = layout.discover(model.model.diffusion_model)
-    latent = {"samples": torch.zeros(1, LATENT_CHANNELS[args.family], args.size // 8, args.size // 8)}
-    embeds = torch.nn.functional.normalize(torch.randn(1, 512, generator=torch.Generator().manual_seed(0)), dim=-1)
+    side = args.size // 8
+    frames = (args.frames or VIDEO[args.family]) if args.family in VIDEO else 0
+    shape = (1, LATENT_CHANNELS[args.family], *((frames,) if frames else ()), side, side)
+    latent = {"samples": torch.zeros(shape)}
+    n_embeds = 4 * (frames - 1) + 1 if frames else 1   # video: one embedding per video frame (frame-local audio)
+    embeds = torch.nn.functional.normalize(torch.randn(n_embeds, 512, generator=torch.Generator().manual_seed(0)),
+                                           dim=-1)
 
     def step(patcher):
         with torch.no_grad():
@@ -65,7 +76,9 @@ def main(argv=None):
 
     streams = {s: sum(b.stage == s for b in found) for s in ("double", "single")}
     print(f"{layout.name} at its real width ({width}, {found[0].heads} heads), {streams['double']} double-stream + "
-          f"{streams['single']} single-stream blocks, {args.size}² (2 rows: CFG), 1 euler step; threads "
+          f"{streams['single']} single-stream blocks, {args.size}²"
+          f"{f' × {frames} latent frames, {n_embeds} per-frame embeddings' if frames else ''} (2 rows: CFG), "
+          "1 euler step; threads "
           f"{torch.get_num_threads()}; {floats}")
     plain_flops = flops(model)
     for preset in layout.placements:
@@ -92,13 +105,17 @@ def main(argv=None):
                 step(m)
                 times[label].append(time.perf_counter() - t0)
         full = select_blocks(layout.blocks(), preset, layout.placements)
-        per_block = sum(p.numel() for p in adapter.blocks[chosen[0].key].parameters())
+        with torch.device("meta"):   # one block at the declared (full model's) width
+            spec = full[0]
+            per_block = sum(p.numel() for p in GatedAudioAttention(
+                query_dim=spec.query_dim, context_dim=layout.context_dim, heads=spec.heads,
+                dim_head=spec.dim_head).parameters())
         print(f"{preset:>7}: FLOPs RATIO {with_flops / plain_flops:.4f} ({plain_flops / 1e12:.3f} → "
               f"{with_flops / 1e12:.3f} TFLOP); time RATIO median "
               f"{statistics.median(times['with']) / statistics.median(times['without']):.3f}, fastest "
               f"{min(times['with']) / min(times['without']):.3f} (without: median "
-              f"{statistics.median(times['without']):.2f} s); full model: {len(full)} blocks, "
-              f"{len(full) * per_block / 1e6:.0f} M block parameters")
+              f"{statistics.median(times['without']):.2f} s); the declared {layout.name} model "
+              f"({layout.hidden_size} wide): {len(full)} blocks, {len(full) * per_block / 1e6:.0f} M block parameters")
 
 
 if __name__ == "__main__":

@@ -83,6 +83,7 @@ class AudioAttentionPatch:
         self._path = _TrainPath(self) if train else _InferencePath()
         # video families: video frames per latent frame (Wan: 4); several embeddings then mean one per video frame
         self.frame_stride = family_spec(adapter.config.base_family).frame_stride
+        self.per_frame = bool(self.frame_stride) and embeds.shape[0] > 1
 
     # --- ComfyUI protocol -------------------------------------------------------------------
     def __deepcopy__(self, memo):
@@ -184,7 +185,7 @@ class AudioAttentionPatch:
         if prepared is None:
             return None
         run, (a_k, a_v, n_k, n_v), scale = prepared
-        if self.frame_stride and self.embeds.shape[0] > 1:   # video: each latent frame hears its own frames
+        if self.per_frame:   # video: each latent frame hears its own frames
             frames = latent_frames(extra_options)
             if frames is None:
                 raise UnsupportedModelError(
@@ -205,8 +206,11 @@ class AudioAttentionPatch:
 class _InferencePath:
     """Sampling: gates are frozen, so each block's scale is read once; the audio tokens are projected once per
     device, and each block's audio / null K/V — folded into its projections (AudioCrossAttention.fold) where that is
-    cheaper — once per (block, device, dtype): once per run, not every step. A zero scale adds nothing
-    (bit-identical to the base model). The caches are shared by the patch's clone() copies."""
+    cheaper — once per (block, device, dtype): once per run, not every step. Per-frame audio (video) is the
+    exception: its K/V (one row per video frame, 40 blocks × frames) would outgrow the frames' own tokens, so each
+    block projects (and folds) them per call, a cost of frames × tokens rows against the block's video tokens.
+    A zero scale adds nothing (bit-identical to the base model). The caches are shared by the patch's clone()
+    copies."""
 
     def __init__(self):
         self.scales: dict = {}   # block key → strength · block weight · tanh(α)
@@ -228,16 +232,18 @@ class _InferencePath:
         scale = self.scales[key]
         if scale == 0.0:
             return None
-        ck = (key, x.device, x.dtype)
-        if ck not in self.kv:
-            with torch.no_grad():
-                if x.device not in self.tokens:
-                    self.tokens[x.device] = patch._tokens(x.device)
-                tokens, null = self.tokens[x.device]
+        with torch.no_grad():
+            if x.device not in self.tokens:
+                self.tokens[x.device] = patch._tokens(x.device)
+            tokens, null = self.tokens[x.device]
+            ck = (key, x.device, x.dtype)
+            if ck not in self.kv:
                 ka, va = module.attn.kv(tokens.to(x.dtype))
                 kn, vn = module.attn.kv(null.to(x.dtype))
                 fold = self.folds(module, patch.adapter.config.n_tokens)
                 kv = (*module.attn.fold(ka, va), *module.attn.fold(kn, vn)) if fold else (ka, va, kn, vn)
+                if patch.per_frame:   # one K/V row per video frame: recomputed per call, never kept
+                    return (module.branch_folded if fold else module.branch), kv, scale
                 self.kv[ck] = fold, kv
         fold, kv = self.kv[ck]
         return (module.branch_folded if fold else module.branch), kv, scale

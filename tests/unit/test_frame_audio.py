@@ -8,7 +8,7 @@ from c2d_core.factory import new_adapter
 from c2d_core.frame_audio import frame_windows
 from c2d_core.patch import AudioAttentionPatch
 
-BLOCK = (BlockSpec("double_0", 8, 2, 4),)
+BLOCK = (BlockSpec("double_0", 64, 2, 32),)   # wide enough that inference folds K/V into W_q / W_out
 T, S = 3, 4            # latent frames, tokens per latent frame
 FRAMES = 4 * (T - 1) + 1
 
@@ -20,15 +20,17 @@ def _adapter():
 
 def _branch(adapter, embeds, options=None, **kw):
     opts = {"grid_sizes": (T, 2, 2), "cond_or_uncond": [0, 1], **(options or {})}
-    x = torch.randn(2, T * S, 8, generator=torch.Generator().manual_seed(1))
+    x = torch.randn(2, T * S, 64, generator=torch.Generator().manual_seed(1))
     return AudioAttentionPatch(adapter, embeds, **kw).branch(x, opts, "double_0")
 
 
 def test_windows_follow_wans_vae():
+    from c2d_core.patch import _InferencePath
+    assert _InferencePath.folds(_adapter().blocks["double_0"], 8)   # the inference runs below use folded K/V
     assert frame_windows(3, 4).tolist() == [[0, 0, 0, 0], [1, 2, 3, 4], [5, 6, 7, 8]]
 
 
-@pytest.mark.parametrize("train", [False, True], ids=["inference (folded K/V)", "training"])
+@pytest.mark.parametrize("train", [False, True], ids=["inference", "training"])
 def test_each_latent_frame_hears_only_its_own_frames(train):
     adapter = _adapter()
     g = torch.Generator().manual_seed(2)
@@ -37,7 +39,7 @@ def test_each_latent_frame_hears_only_its_own_frames(train):
     changed = embeds.clone()
     changed[5:9] = torch.randn(4, 16, generator=g)                  # the sound of video frames 5-8 = latent frame 2
     other = _branch(adapter, changed, train=train)
-    frames = (other - base).abs().view(2, T, S, 8).amax(dim=(2, 3))  # (rows, latent frames)
+    frames = (other - base).abs().view(2, T, S, 64).amax(dim=(2, 3))  # (rows, latent frames)
     assert frames[0, 2] > 1e-4 and torch.all(frames[0, :2] == 0)    # the cond row: only latent frame 2 changes
     assert torch.all(frames[1] == 0)                                # the uncond row hears the null tokens only
     # one sound on every frame = that sound for the whole clip (identical keys repeated: the same attention)
@@ -49,8 +51,18 @@ def test_loudness_schedule_is_per_latent_frame():
     adapter = _adapter()
     embeds = torch.randn(FRAMES, 16, generator=torch.Generator().manual_seed(3))
     schedule = [1.0] + [0.0] * 4 + [0.5] * 4                       # loud, silent, half
-    ratio = (_branch(adapter, embeds, image_weights=schedule) / _branch(adapter, embeds)).view(2, T, S, 8)
+    ratio = (_branch(adapter, embeds, image_weights=schedule) / _branch(adapter, embeds)).view(2, T, S, 64)
     torch.testing.assert_close(ratio[0].amax(dim=(1, 2)), torch.tensor([1.0, 0.0, 0.5]))
+
+
+def test_per_frame_keys_and_values_are_not_kept_between_calls():
+    """40 blocks × every video frame's K/V would outgrow the video's own tokens: each call projects them anew."""
+    patch = AudioAttentionPatch(_adapter(), torch.randn(FRAMES, 16))
+    patch.branch(torch.randn(1, T * S, 64), {"grid_sizes": (T, 2, 2), "cond_or_uncond": [0]}, "double_0")
+    assert patch.kv_cache_bytes() == 0
+    one = AudioAttentionPatch(_adapter(), torch.randn(1, 16))
+    one.branch(torch.randn(1, T * S, 64), {"grid_sizes": (T, 2, 2), "cond_or_uncond": [0]}, "double_0")
+    assert one.kv_cache_bytes() > 0                                 # one clip: cached once per run, as on images
 
 
 def test_wrong_frame_count_and_a_host_without_frame_counts_are_clear_errors():
