@@ -7,7 +7,9 @@ CLAP embedding per video frame (an Audio Timeline at the video's fps), latent fr
 window's tokens, concatenated (frame 0's single frame repeated to the same length: attention over identical copies
 of the same keys and values gives exactly the single copy's output). The video tokens are frame-major
 (T × H' × W', as Wan patchifies), so frames become rows: x (B, T·S, C) → (B·T, S, C).
-ComfyUI 0.33 tells the latent frame count (`transformer_options["grid_sizes"]`). Pure torch.
+ComfyUI 0.33 tells the latent frame count (`transformer_options["grid_sizes"]`) and, when it samples a long clip
+in context windows, which latent frames of the whole clip a call holds (`transformer_options["context_window"]`:
+`index_list`, `total_frames`), so each window hears its own part of the timeline. Pure torch.
 """
 from __future__ import annotations
 
@@ -19,10 +21,26 @@ from .errors import AudioInputError, UnsupportedModelError
 from .rows import AUDIO, PLAIN, SOURCE_NULL, RowPlan
 
 
-def latent_frames(options: dict) -> int | None:
-    """The model call's latent frame count (Wan: grid_sizes = (T, H', W')), None where the host does not say."""
+def latent_frames(options: dict) -> tuple[list[int], int] | None:
+    """(the clip's latent frames in this model call, the clip's latent frame count), None where the host does not
+    say (Wan: grid_sizes = (T, H', W'); a context window's index_list / total_frames when sampling in windows)."""
     grid = options.get("grid_sizes")
-    return int(grid[0]) if grid is not None else None
+    if grid is None:
+        return None
+    count = int(grid[0])
+    window = options.get("context_window")
+    if window is None:
+        return list(range(count)), count
+    indices = [int(i) for i in window.index_list]
+    anchor = getattr(window, "causal_anchor_index", None)   # core's causal_window_fix prepends the frame before
+    if anchor is not None and anchor >= 0:
+        indices = [int(anchor)] + indices
+    if len(indices) != count:
+        raise UnsupportedModelError(
+            f"this context window holds {count} latent frames but names {len(indices)} of the clip; per-frame audio "
+            "cannot tell which part of the timeline it hears: turn off latent_retain_index_list / retain_first_frame, "
+            "or give one audio embedding for the whole clip")
+    return indices, int(getattr(window, "total_frames", 0) or max(indices) + 1)
 
 
 def video_frames(latent: int, stride: int) -> int:
@@ -45,25 +63,29 @@ def _windowed(t: torch.Tensor, windows: torch.Tensor, heads: int) -> torch.Tenso
     return w.reshape(w.shape[0], -1, w.shape[-1]) if folded else w
 
 
-def frame_local_branch(run: Callable, x: torch.Tensor, kv: tuple, scale, plan: RowPlan, latent: int, stride: int,
-                       heads: int, schedule: list[float] | None = None) -> torch.Tensor:
+def frame_local_branch(run: Callable, x: torch.Tensor, kv: tuple, scale, plan: RowPlan,
+                       frames: tuple[list[int], int], stride: int, heads: int,
+                       schedule: list[float] | None = None) -> torch.Tensor:
     """The branch with each latent frame attending to its own frames' audio.
 
     x: (B, T·S, C) video tokens of one block; kv: (audio k, audio v, null k, null v) from the block's K/V path
     (audio: one row per video frame; null: one row); run(x, k, v, scale) the block's branch function;
+    frames: latent_frames(...) (the call's T latent frames of the clip, the clip's latent frame count);
     schedule: per video frame strength multipliers (the timeline's loudness), averaged over each window.
     Returns the residual (B, T·S, C)."""
     a_k, a_v, n_k, n_v = kv
-    n_audio, want = a_k.shape[0], video_frames(latent, stride)
+    indices, total = frames
+    latent = len(indices)
+    n_audio, want = a_k.shape[0], video_frames(total, stride)
     if n_audio != want:
         raise AudioInputError(
-            f"the audio has {n_audio} per-frame embeddings but this video has {want} frames ({latent} latent "
+            f"the audio has {n_audio} per-frame embeddings but this video has {want} frames ({total} latent "
             f"frames); make the Audio Timeline at the video's frame count ({want}) and fps, or give one embedding "
             "for the whole clip")
     B, L, C = x.shape
     if L % latent:
         raise UnsupportedModelError(f"{L} video tokens do not split into {latent} latent frames")
-    windows = frame_windows(latent, stride)
+    windows = frame_windows(total, stride)[torch.tensor(indices)]
     audio = [_windowed(a, windows, heads) for a in (a_k, a_v)]
     null = [_windowed(n.expand(n_audio, *n.shape[1:]), windows[:1], heads) for n in (n_k, n_v)]
 

@@ -275,3 +275,26 @@ def test_wan_frame_local_audio(comfy_host, dit):
     assert torch.equal(sample(apply(comfy_host, model, adapter, per_frame, strength=0.0), "wan"), sample(model, "wan"))
     with pytest.raises(AudioInputError, match=r"has 7 per-frame embeddings but this video has 9 frames"):
         sample(apply(comfy_host, model, adapter, embeds(*range(1, 8))), "wan")
+
+
+def test_wan_per_frame_audio_in_comfyuis_context_windows(comfy_host, dit):
+    """A clip longer than one context window (core's WanContextWindowsManual): each window hears its own frames."""
+    import comfy.supported_models
+
+    if not hasattr(comfy.supported_models, "ZImage"):
+        pytest.skip("per-frame audio needs ComfyUI 0.33+")
+    import nodes
+
+    def windowed_sample(m):
+        out = nodes.NODE_CLASS_MAPPINGS["WanContextWindowsManual"].execute(
+            model=m, context_length=9, context_overlap=4, context_schedule="standard_static", context_stride=1,
+            closed_loop=False, fuse_method="pyramid", freenoise=False, retain_first_frame=False,
+            split_conds_to_windows=False)
+        latent = {"samples": torch.zeros(1, 16, 5, 8, 8)}   # 5 latent frames = 17 video frames, windows of 3
+        return nodes.common_ksampler(out.result[0], 3, 2, 2.0, "euler", "simple", dit_conditioning("wan"),
+                                     dit_conditioning("wan", seed=1), latent)[0]["samples"]
+
+    model = dit["wan"]
+    heard = windowed_sample(apply(comfy_host, model, "wan_gate05.safetensors", embeds(*range(1, 18))))
+    assert heard.shape == (1, 16, 5, 8, 8) and torch.isfinite(heard).all()
+    assert (heard - windowed_sample(model)).abs().max() > 1e-4    # (the anchor frame core adds is accounted for)

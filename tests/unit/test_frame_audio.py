@@ -71,3 +71,19 @@ def test_wrong_frame_count_and_a_host_without_frame_counts_are_clear_errors():
         _branch(adapter, torch.randn(7, 16))
     with pytest.raises(UnsupportedModelError, match="needs the latent frame count.*ComfyUI 0.33"):
         _branch(adapter, torch.randn(FRAMES, 16), options={"grid_sizes": None})
+
+
+def test_a_context_window_hears_its_own_part_of_the_timeline():
+    """ComfyUI sampling a long clip in context windows calls the model on latent frames 1-2 of 3: those rows get
+    exactly what the whole-clip call gives them."""
+    from types import SimpleNamespace
+
+    adapter = _adapter()
+    embeds = torch.randn(FRAMES, 16, generator=torch.Generator().manual_seed(4))
+    x = torch.randn(1, T * S, 64, generator=torch.Generator().manual_seed(5))
+    patch = AudioAttentionPatch(adapter, embeds)
+    whole = patch.branch(x, {"grid_sizes": (T, 2, 2), "cond_or_uncond": [0]}, "double_0")
+    window = SimpleNamespace(index_list=[1, 2], total_frames=T)
+    part = patch.branch(x[:, S:], {"grid_sizes": (2, 2, 2), "cond_or_uncond": [0], "context_window": window},
+                        "double_0")
+    torch.testing.assert_close(part, whole[:, S:], rtol=1e-5, atol=1e-6)
