@@ -22,6 +22,7 @@ from .nodes.inversion_sampler import C2DInversionSampler  # noqa: E402
 from .nodes.invert_latent import C2DInvertLatent  # noqa: E402
 from .nodes.load_audio import C2DLoadAudio  # noqa: E402
 from .nodes.sound_tags import C2DSoundTags  # noqa: E402
+from .nodes.sync_score import C2DSyncScore  # noqa: E402
 from .nodes.timeline import C2DAudioTimeline  # noqa: E402
 
 WEB_DIRECTORY = "./web"  # front-end extension: the audio player of C2DLoadAudio
@@ -29,7 +30,7 @@ WEB_DIRECTORY = "./web"  # front-end extension: the audio player of C2DLoadAudio
 NODES = [C2DLoadAudio, C2DCLAPLoader, C2DCLAPEncode, C2DCLAPTextEncode, C2DAudioAdapterLoader,
          C2DApplyAudioAdapter, C2DBatchAudioEmbeds, C2DInvertLatent, C2DInversionSampler, C2DAudioEditSampler,
          C2DAudioGuider, C2DBlendAudioEmbeds, C2DInterpolateAudioEmbeds, C2DAudioTimeline, C2DAudioEmbedsPreview,
-         C2DAudioImageEmbeds, C2DSoundTags]
+         C2DAudioImageEmbeds, C2DSoundTags, C2DSyncScore]
 
 
 class CLAP2DiffusionExtension(ComfyExtension):
