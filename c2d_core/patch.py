@@ -11,11 +11,13 @@ supported transformer-block hooks (see ComfyUI's comfy/ldm/modules/attention.py,
 Another pack's `middle_patch` installed after ours still changes x after we record it; the branch then
 reads x as ours saw it (ComfyUI gives attn2_output_patch no access to x itself).
 
-DiT families (Flux, Flux.2, Chroma) attach through block replacement instead (c2d_core/dit_patch.py).
+DiT families attach through block replacement or the after-block patch instead (c2d_core/dit_patch.py); on video
+families one embedding per video frame makes the branch frame-local (c2d_core/frame_audio.py).
 
 `AudioAttentionPatch.transformer_patches()` gives the hook(s) and callables to install, in the shape of ComfyUI's
-transformer_options (`hooks()`: the UNet patches alone); the nodes and the trainer install exactly those. Pure python/torch: it reads only the plain dict ComfyUI passes as
-`extra_options` ("block", "block_index", "cond_or_uncond", "sigmas"). The trainer calls the same object.
+transformer_options (`hooks()`: the UNet patches alone); the nodes and the trainer install exactly those. Pure
+python/torch: it reads only the plain dict ComfyUI passes as `extra_options` ("block", "block_index",
+"cond_or_uncond", "sigmas"; DiTs: "img_slice", "grid_sizes", "context_window"). The trainer calls the same object.
 """
 from __future__ import annotations
 
@@ -82,6 +84,7 @@ class AudioAttentionPatch:
         self._hidden: dict = {}          # after_text: (block key, device) → x seen by middle_patch (shared by copies)
         self._path = _TrainPath(self) if train else _InferencePath()
         # video families: video frames per latent frame (Wan: 4); several embeddings then mean one per video frame
+        # (frame-local audio)
         self.frame_stride = family_spec(adapter.config.base_family).frame_stride
         self.per_frame = bool(self.frame_stride) and embeds.shape[0] > 1
 
