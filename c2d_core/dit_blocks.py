@@ -2,9 +2,10 @@
 
 Duck typing on ComfyUI's transformers: a ModuleList of double-stream blocks (image and text streams apart) and
 optionally one of single-stream blocks (one joint text+image sequence), named per family (Flux / Flux.2 / Chroma:
-`double_blocks`, `single_blocks`; SD3: `joint_blocks`; Qwen-Image: `transformer_blocks`; Z-Image: `layers`). Width
-and heads are read from the block where it keeps them (`hidden_size` / `hidden_dim` / `dim`, `num_heads` /
-`num_attention_heads`), else from the model (`hidden_size` / `inner_dim` / `dim`, `num_heads` / `n_heads`). Imports nothing from ComfyUI.
+`double_blocks`, `single_blocks`; SD3: `joint_blocks`; Qwen-Image: `transformer_blocks`; Z-Image: `layers`; Wan:
+`blocks`). Width and heads are read from the block where it keeps them (`hidden_size` / `hidden_dim` / `dim`,
+`num_heads` / `num_attention_heads`), else from the model (`hidden_size` / `inner_dim` / `dim`, `num_heads` /
+`n_heads`). Imports nothing from ComfyUI.
 """
 from __future__ import annotations
 
@@ -43,5 +44,6 @@ def discover_dit_blocks(model: nn.Module, double_attr: str = "double_blocks",
             blocks.append(BlockSpec(key=f"{stream}_{i}", query_dim=width, heads=heads, dim_head=width // heads))
     widths = {b.query_dim for b in blocks}
     if not blocks or len(widths) != 1:
-        raise UnsupportedModelError(f"{type(model).__name__}: found no blocks, or blocks of several widths {sorted(widths)}")
+        raise UnsupportedModelError(
+            f"{type(model).__name__}: found no blocks, or blocks of several widths {sorted(widths)}")
     return tuple(blocks), widths.pop()

@@ -1,7 +1,8 @@
 """The audio branch on DiT blocks, through ComfyUI's supported block replacement
 `transformer_options["patches_replace"]["dit"][("double_block" | "single_block", i)]` (comfy/ldm/flux/model.py,
-comfy/ldm/chroma/model.py, SD3's mmdit.py, comfy/ldm/qwen_image/model.py): the replacement gets the block's inputs and `{"original_block": fn}`, runs the block,
-then adds the branch to the image tokens only:
+comfy/ldm/chroma/model.py, SD3's mmdit.py, comfy/ldm/qwen_image/model.py, comfy/ldm/wan/model.py): the
+replacement gets the block's inputs and `{"original_block": fn}`, runs the block, then adds the branch to the image
+tokens only:
 
     double-stream block:  img ← img + s·tanh(α)·Attn(LN(img), A)            (txt untouched)
     single-stream block:  x = [txt | img] → [txt | img + s·tanh(α)·Attn(LN(img), A)]
@@ -102,12 +103,9 @@ class DiTAfterBlockBranch:
         self.patch = patch
 
     def __call__(self, args: dict) -> dict:
-        key = f"double_{args['block_index']}"
-        if key not in self.patch.adapter.blocks:
-            return {}
         img = args["img"]
-        branch = self.patch.branch(img, args.get("transformer_options") or {}, key)
-        return {} if branch is None else {"img": img + branch}
+        branch = self.patch.branch(img, args.get("transformer_options") or {}, f"double_{args['block_index']}")
+        return {} if branch is None else {"img": img + branch}   # None also for layers without audio attention
 
     def models(self) -> list:
         return self.patch.models()

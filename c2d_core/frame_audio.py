@@ -87,7 +87,8 @@ def frame_local_branch(run: Callable, x: torch.Tensor, kv: tuple, scale, plan: R
         raise UnsupportedModelError(f"{L} video tokens do not split into {latent} latent frames")
     windows = frame_windows(total, stride)[torch.tensor(indices)]
     audio = [_windowed(a, windows, heads) for a in (a_k, a_v)]
-    null = [_windowed(n.expand(n_audio, *n.shape[1:]), windows[:1], heads) for n in (n_k, n_v)]
+    repeat = torch.zeros(1, stride, dtype=torch.long)        # the one null row, as often as a window has frames
+    null = [_windowed(n, repeat, heads) for n in (n_k, n_v)]
 
     def rows(a: torch.Tensor, n: torch.Tensor) -> torch.Tensor:
         return torch.cat([a if kind == AUDIO else n.expand(latent, *n.shape[1:]) for kind in plan.kinds])
