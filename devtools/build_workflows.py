@@ -72,59 +72,47 @@ def edit_graph(clap=CLAP, adapter=ADAPTER, prefix="clap2diffusion_edit", preset=
     return g
 
 
+def _audio_to_image_graph(ckpt: str, *, clap: str, adapter: str, prefix: str, latent: str = "EmptyLatentImage",
+                          size: int, steps: int, cfg: float, sampler: str, scheduler: str,
+                          negative: str = "blurry, low quality, watermark, text") -> dict:
+    """Checkpoint + prompt + sound → Apply Audio Adapter → KSampler → VAE Decode → Save Image: the one layout of the
+    family workflows (SD1.5 / SonicDiffusion, SDXL, SD3.5), with each family's usual size and sampling."""
+    g = {
+        "1": ("CheckpointLoaderSimple", {"ckpt_name": ckpt}, (20, 420)),
+        "2": ("CLIPTextEncode", {"text": "a photograph of a landscape, highly detailed", "clip": ["1", 1]}, (380, 420)),
+        "3": ("CLIPTextEncode", {"text": negative, "clip": ["1", 1]}, (380, 640)),
+        "4": (latent, {"width": size, "height": size, "batch_size": 1}, (740, 640)),
+        "5": ("KSampler", {"model": ["14", 0], "seed": 42, "steps": steps, "cfg": cfg, "sampler_name": sampler,
+                           "scheduler": scheduler, "positive": ["2", 0], "negative": ["3", 0],
+                           "latent_image": ["4", 0], "denoise": 1.0}, (1100, 40)),
+        "26": ("VAEDecode", {"samples": ["5", 0], "vae": ["1", 2]}, (1460, 40)),
+        "27": ("SaveImage", {"images": ["26", 0], "filename_prefix": prefix}, (1700, 40)),
+    }
+    g.update(_audio_nodes(["1", 0], clap, adapter))
+    return g
+
+
 def sonic_landscape_graph() -> dict:
     """SonicDiffusion's released Landscapes model: MS-CLAP 2022 → the `landscape` pair folder → KSampler (CFG: the
     unconditional rows get projector(zeros) tokens, as theirs)."""
-    g = {
-        "1": ("CheckpointLoaderSimple", {"ckpt_name": CKPT}, (20, 420)),
-        "2": ("CLIPTextEncode", {"text": "a photograph of a landscape, highly detailed", "clip": ["1", 1]}, (380, 420)),
-        "3": ("CLIPTextEncode", {"text": "blurry, low quality, watermark, text", "clip": ["1", 1]}, (380, 640)),
-        "4": ("EmptyLatentImage", {"width": 512, "height": 512, "batch_size": 1}, (740, 640)),
-        "5": ("KSampler", {"model": ["14", 0], "seed": 42, "steps": 20, "cfg": 7.0, "sampler_name": "euler",
-                           "scheduler": "normal", "positive": ["2", 0], "negative": ["3", 0],
-                           "latent_image": ["4", 0], "denoise": 1.0}, (1100, 40)),
-        "26": ("VAEDecode", {"samples": ["5", 0], "vae": ["1", 2]}, (1460, 40)),
-        "27": ("SaveImage", {"images": ["26", 0], "filename_prefix": "sonicdiffusion_landscape"}, (1700, 40)),
-    }
-    g.update(_audio_nodes(["1", 0], SONIC_CLAP, SONIC_ADAPTER))
-    return g
+    return _audio_to_image_graph(CKPT, clap=SONIC_CLAP, adapter=SONIC_ADAPTER, prefix="sonicdiffusion_landscape",
+                                 size=512, steps=20, cfg=7.0, sampler="euler", scheduler="normal")
 
 
 def sdxl_graph() -> dict:
     """Sound + prompt → SDXL image at SDXL's native 1024², its usual sampling (30 steps dpmpp_2m karras, CFG 6); the
     stock CLIPTextEncode feeds both SDXL text encoders and the pooled / size conditioning, which the adapter leaves
     untouched."""
-    g = {
-        "1": ("CheckpointLoaderSimple", {"ckpt_name": SDXL_CKPT}, (20, 420)),
-        "2": ("CLIPTextEncode", {"text": "a photograph of a landscape, highly detailed", "clip": ["1", 1]}, (380, 420)),
-        "3": ("CLIPTextEncode", {"text": "blurry, low quality, watermark, text", "clip": ["1", 1]}, (380, 640)),
-        "4": ("EmptyLatentImage", {"width": 1024, "height": 1024, "batch_size": 1}, (740, 640)),
-        "5": ("KSampler", {"model": ["14", 0], "seed": 42, "steps": 30, "cfg": 6.0, "sampler_name": "dpmpp_2m",
-                           "scheduler": "karras", "positive": ["2", 0], "negative": ["3", 0],
-                           "latent_image": ["4", 0], "denoise": 1.0}, (1100, 40)),
-        "26": ("VAEDecode", {"samples": ["5", 0], "vae": ["1", 2]}, (1460, 40)),
-        "27": ("SaveImage", {"images": ["26", 0], "filename_prefix": "clap2diffusion_sdxl"}, (1700, 40)),
-    }
-    g.update(_audio_nodes(["1", 0], CLAP, SDXL_ADAPTER))
-    return g
+    return _audio_to_image_graph(SDXL_CKPT, clap=CLAP, adapter=SDXL_ADAPTER, prefix="clap2diffusion_sdxl", size=1024,
+                                 steps=30, cfg=6.0, sampler="dpmpp_2m", scheduler="karras")
 
 
 def sd35_graph() -> dict:
     """Sound + prompt → SD3.5 image (1024², 28 steps euler / sgm_uniform, CFG 4.5: SD3.5 Large's usual settings); the
     adapter acts on the image tokens of SD3.5's joint blocks; the text path (CLIP-L, CLIP-G, T5) is untouched."""
-    g = {
-        "1": ("CheckpointLoaderSimple", {"ckpt_name": SD35_CKPT}, (20, 420)),
-        "2": ("CLIPTextEncode", {"text": "a photograph of a landscape, highly detailed", "clip": ["1", 1]}, (380, 420)),
-        "3": ("CLIPTextEncode", {"text": "blurry, low quality", "clip": ["1", 1]}, (380, 640)),
-        "4": ("EmptySD3LatentImage", {"width": 1024, "height": 1024, "batch_size": 1}, (740, 640)),
-        "5": ("KSampler", {"model": ["14", 0], "seed": 42, "steps": 28, "cfg": 4.5, "sampler_name": "euler",
-                           "scheduler": "sgm_uniform", "positive": ["2", 0], "negative": ["3", 0],
-                           "latent_image": ["4", 0], "denoise": 1.0}, (1100, 40)),
-        "26": ("VAEDecode", {"samples": ["5", 0], "vae": ["1", 2]}, (1460, 40)),
-        "27": ("SaveImage", {"images": ["26", 0], "filename_prefix": "clap2diffusion_sd35"}, (1700, 40)),
-    }
-    g.update(_audio_nodes(["1", 0], CLAP, SD35_ADAPTER))
-    return g
+    return _audio_to_image_graph(SD35_CKPT, clap=CLAP, adapter=SD35_ADAPTER, prefix="clap2diffusion_sd35",
+                                 latent="EmptySD3LatentImage", size=1024, steps=28, cfg=4.5, sampler="euler",
+                                 scheduler="sgm_uniform", negative="blurry, low quality")
 
 
 def inpaint_graph() -> dict:
