@@ -4,7 +4,10 @@ AAAI 2024; used by "Seeing and Hearing", CVPR 2024): how well a video's motion f
     audio peaks: onset times (librosa's onset_strength + onset_detect on the clip at 22.05 kHz mono, as the
                  reference loads it with librosa.load)
     video peaks: local maxima of the mean Farneback optical-flow magnitude between consecutive frames (OpenCV,
-                 the reference's parameters; the first frame repeats the first pair's value), at i / fps
+                 the reference's parameters; the first frame repeats the first pair's value), at i / fps; magnitudes
+                 are rounded to FLOW_RESOLUTION pixels first: Farneback gives identical frames ~1e-7 px of flow
+                 that varies from run to run, and the reference's strict local-maximum rule turned that noise in
+                 still stretches into peaks (a run-dependent score)
     score:       |A ∩ V| / (|A| + |V| − |A ∩ V|), an audio peak counting as matched when a video peak lies within
                  one frame (1 / fps) of it
 
@@ -22,6 +25,7 @@ from .audio import prepare_waveform
 from .errors import C2DError
 
 ONSET_RATE = 22_050   # librosa.load's default rate, the reference's audio input
+FLOW_RESOLUTION = 4   # decimals of a pixel kept of the mean flow magnitude (1e-4 px: below any visible motion)
 
 
 class SyncScoreError(C2DError):
@@ -63,7 +67,7 @@ def flow_magnitudes(frames: torch.Tensor) -> list[float]:
 
     def magnitude(a, b) -> float:
         flow = cv2.calcOpticalFlowFarneback(a, b, None, 0.5, 3, 15, 3, 5, 1.2, 0)
-        return float(cv2.mean(cv2.magnitude(flow[..., 0], flow[..., 1]))[0])
+        return round(float(cv2.mean(cv2.magnitude(flow[..., 0], flow[..., 1]))[0]), FLOW_RESOLUTION)
 
     return [magnitude(gray[0], gray[1])] + [magnitude(gray[i - 1], gray[i]) for i in range(1, len(gray))]
 

@@ -38,6 +38,16 @@ def test_motion_on_the_onsets_scores_high_and_half_a_second_late_scores_low():
     assert synced.score >= 0.75 and late.score <= 0.25 and synced.score - late.score >= 0.5
 
 
+def test_still_frames_give_no_motion_peaks():
+    """Identical frames get ~1e-7 px of Farneback flow that varies between runs; rounded away, a still stretch has
+    no peaks (the jumping square is still after its last jump at 4.5 s)."""
+    pytest.importorskip("cv2", reason="OpenCV (opencv-python-headless, requirements-dev.txt) is not installed")
+    from c2d_core.av_align import flow_magnitudes
+
+    flow = flow_magnitudes(jumping_square())
+    assert all(v == 0.0 for v in flow[int(4.5 * FPS) + 1:]) and max(flow) > 1.0
+
+
 def test_the_iou_and_peak_rules():
     assert local_maxima([0, 1, 0, 2, 2, 0, 3], 2.0) == [0.5]          # strict local maxima only, at i / fps
     assert intersection_over_union([1.0, 3.0], [1.05, 2.0], 10.0) == 1 / 3   # one match within 1/fps, 3 in the union
