@@ -93,7 +93,7 @@ def embedding_accuracy(train_e: torch.Tensor, train_y: list[int], test_e: torch.
     """Nearest class-mean (cosine) accuracy of the embeddings themselves: does the encoder separate the classes?"""
     a, b = F.normalize(train_e, dim=-1), F.normalize(test_e, dim=-1)
     y = torch.tensor(train_y)
-    means = F.normalize(torch.stack([a[y == k].mean(0) for k in range(N_CLASSES)]), dim=-1)
+    means = F.normalize(torch.stack([a[y == k].mean(0) for k in range(int(y.max()) + 1)]), dim=-1)
     return float(((b @ means.T).argmax(1) == torch.tensor(test_y)).float().mean())
 
 

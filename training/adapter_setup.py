@@ -10,7 +10,7 @@ from c2d_core.adapter_file import load_adapter
 from c2d_core.config import AdapterConfig
 from c2d_core.factory import new_adapter
 from c2d_core.placement import select_blocks
-from c2d_core.unet_blocks import discover_blocks
+from c2d_core.families import family_layout
 
 from .cache import CacheError, LatentCache
 from .config import Config, ConfigError
@@ -18,18 +18,19 @@ from .model import Base
 
 
 def build_adapter_for(cfg: Config, base: Base, cache: LatentCache) -> nn.Module:
-    blocks, context_dim = discover_blocks(base.unet)
+    layout = family_layout(base.family)
+    blocks, context_dim = layout.discover(base.unet)
     a = cfg.adapter
     clap_dim = int(cache.clap.shape[1])
     if clap_dim != a.clap_dim:
         raise ConfigError(f"the cache holds {clap_dim}-d CLAP embeddings but adapter.clap_dim is {a.clap_dim}; "
                           f"set adapter.clap_dim={clap_dim} (or prepare with the CLAP model you mean)")
     text_dim = int(cache.text.shape[-1])
-    if text_dim != context_dim:
+    if layout.attach == "unet_transformer" and text_dim != context_dim:   # a DiT's text width is its encoder's
         raise CacheError(f"the cache's text embeddings are {text_dim}-d but the UNet's context is {context_dim}-d: the "
                          "cache was prepared with another checkpoint; prepare again with this model.checkpoint")
     latent_c = int(cache.latent.shape[1])
-    in_c = base.unet.in_channels
+    in_c = base.unet.in_channels if layout.attach == "unet_transformer" else base.model.latent_format.latent_channels
     if latent_c != in_c:
         raise CacheError(f"the cache's latents have {latent_c} channels but the UNet takes {in_c}; "
                          "inpainting (9-channel) UNets are not trainable yet: train on the base SD1.5 / SDXL checkpoint "
@@ -47,7 +48,7 @@ def build_adapter_for(cfg: Config, base: Base, cache: LatentCache) -> nn.Module:
         adapter.train()
         return adapter
     try:
-        selected = select_blocks(blocks, a.placement)
+        selected = select_blocks(blocks, a.placement, layout.placements)
     except ValueError as e:
         raise ConfigError(f"adapter.placement: {e}") from None
     shape = dict(n_tokens=a.n_tokens, n_mlps=a.n_mlps)

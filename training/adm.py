@@ -19,14 +19,15 @@ from __future__ import annotations
 import torch
 
 from .cache import CacheError
+from .model_kind import is_dit, reads_pooled
 
 SIZE_FIELDS = ("height", "width", "crop_h", "crop_w", "target_height", "target_width")
 SIZE_EMBED = 256          # width of each of the six embeddings (model_base.SDXL's Timestep(256))
 
 
 def uses_adm(base_model) -> bool:
-    """Whether the UNet needs `y` (SDXL: adm_channels 2816; SD1.5: 0)."""
-    return int(getattr(base_model, "adm_channels", 0) or 0) > 0
+    """Whether the UNet needs `y` (SDXL: adm_channels 2816; SD1.5: 0; DiTs make theirs in extra_conds)."""
+    return not is_dit(base_model) and int(getattr(base_model, "adm_channels", 0) or 0) > 0
 
 
 def pooled_width(base_model) -> int:
@@ -67,8 +68,23 @@ def adm_inputs(b: dict, null_pooled: torch.Tensor) -> dict:
     return {"pooled": b["pooled"], "null_pooled": null_pooled, "sizes": b["size"]}
 
 
+def pooled_inputs(base_model, b: dict, null_pooled: torch.Tensor | None) -> dict:
+    """diffusion_loss's keyword arguments beyond the text tokens for batch b, the one place that decides them:
+    SDXL's pooled vectors and geometry (adm_inputs), a DiT's pooled vectors (Flux, SD3), or none."""
+    if uses_adm(base_model):
+        return adm_inputs(b, null_pooled)
+    if reads_pooled(base_model):
+        return {"pooled": b["pooled"], "null_pooled": null_pooled}
+    return {}
+
+
 def check_cache_fits(base_model, cache) -> None:
-    """An ADM model (SDXL) needs the pooled text embeddings of every sample and of the empty caption."""
+    """An ADM model (SDXL) needs the pooled text embeddings of every sample and of the empty caption; so does a DiT
+    that reads a pooled vector (Flux, SD3)."""
+    if reads_pooled(base_model) and (cache.pooled is None or cache.null_pooled is None):
+        raise CacheError("the model reads a pooled text vector beside the text tokens (Flux.1, SD3) but the cache "
+                         "holds none: it was prepared for another family; run prepare again with this model in "
+                         "model.checkpoint (and a new data.cache)")
     if not uses_adm(base_model):
         return
     want = pooled_width(base_model)

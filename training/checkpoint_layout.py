@@ -44,6 +44,20 @@ def _meta_state_dict(path: Path) -> dict[str, torch.Tensor]:
             "stores Python objects is refused as unsafe); download it again, or use its .safetensors version", e)) from e
 
 
+def is_diffusion_model_only(path: str | Path) -> bool:
+    """Whether the file holds the diffusion model alone (the UNETLoader's files: Flux, Qwen-Image, Wan …), not a
+    whole checkpoint with text encoders and VAE; reads the header only (False when it cannot). Needs ComfyUI
+    imported."""
+    import comfy.model_detection
+
+    try:
+        state = _meta_state_dict(Path(path))
+    except CheckpointFileError:    # unreadable: ComfyUI's checkpoint loader reports it (our wording around its own)
+        return False
+    prefix = comfy.model_detection.unet_prefix_from_state_dict(state)
+    return bool(state) and not any(k.startswith(prefix) for k in state)
+
+
 def checkpoint_blocks(path: str | Path, comfyui: str | None = None) -> tuple[str, tuple[BlockSpec, ...], int]:
     """(family id, transformer blocks in run order, context / token width) of the checkpoint's diffusion model."""
     path = Path(path).expanduser()

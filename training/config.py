@@ -47,14 +47,24 @@ class TinyUNetConfig:
 
 
 @dataclass(frozen=True)
+class TinyDiTConfig:
+    family: str = opt("", "train on a tiny DiT of this family instead of the tiny UNet (flux, chroma, sd3, qwen_image, "
+                          "z_image): ComfyUI's own model at 64 wide, 4 heads, 32-wide text tokens (training/tiny_dit.py)")
+    double_blocks: int = opt(2, "double-stream (joint) blocks of the tiny DiT")
+    single_blocks: int = opt(2, "single-stream blocks (Flux, Chroma only)")
+
+
+@dataclass(frozen=True)
 class ModelConfig:
-    checkpoint: str = opt("", "the SD1.5 or SDXL checkpoint (.safetensors/.ckpt, eps-prediction) to train on, loaded "
-                              "with ComfyUI's own loader "
+    checkpoint: str = opt("", "the checkpoint to train on (.safetensors/.ckpt): SD1.5 / SDXL (eps-prediction) or a "
+                              "flow-matching DiT (Flux.1, Chroma, SD3.5, Qwen-Image, Z-Image; a diffusion-model-only "
+                              "file too), loaded with ComfyUI's own loaders "
                               "(needed by prepare; by train unless model.tiny)")
     comfyui: str = opt("", "ComfyUI folder (default: $COMFYUI_PATH, the custom_nodes/ parent, /opt/ComfyUI, ~/ComfyUI)")
     tiny: bool = opt(False, "train on a tiny UNet built from model.tiny_unet instead of a checkpoint (tests, benchmarks)")
     tiny_weights: str = opt("", "weights of the tiny UNet (.safetensors of its state dict); empty: seeded random init")
     tiny_unet: TinyUNetConfig = opt(TinyUNetConfig(), "tiny UNet shape")
+    tiny_dit: TinyDiTConfig = opt(TinyDiTConfig(), "tiny DiT (used instead of tiny_unet when its family is set)")
     unet_dtype: str = opt("auto", "dtype of the frozen UNet weights: auto (bf16 with mixed_precision=bf16 on a GPU, "
                                   "else fp32), fp32, bf16, fp16; trainable weights stay fp32")
     gradient_checkpointing: bool = opt(False, "recompute UNet activations in the backward pass (less memory, slower steps)")
@@ -118,8 +128,9 @@ class DataConfig:
 class LoraConfig:
     rank: int = opt(4, "LoRA rank of stage 2's UNet LoRA")
     alpha: float = opt(4.0, "LoRA alpha (scale = alpha / rank)")
-    targets: tuple[str, ...] = opt(DEFAULT_LORA_TARGETS, "UNet linear layers (suffixes within each transformer block) "
-                                                          "that get a LoRA")
+    targets: tuple[str, ...] = opt(DEFAULT_LORA_TARGETS, "linear layers (module path suffixes) that get a LoRA; this "
+                                                          "UNet default means each DiT family's own on DiTs (Flux: "
+                                                          "img/txt attention, single-block linears)")
 
 
 @dataclass(frozen=True)

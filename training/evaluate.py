@@ -26,13 +26,14 @@ import torch
 import torch.nn.functional as F
 
 from c2d_core.adapter_file import load_adapter
-from c2d_core.unet_blocks import discover_blocks
+from c2d_core.families import family_layout
 
 from . import metrics as M
 from .cache import CacheError, LatentCache, load_cache
 from .config import Config
 from .model import load_base, load_checkpoint
-from .adm import adm_inputs, adm_vector, batch_with_geometry, check_cache_fits, uses_adm
+from .adm import adm_vector, batch_with_geometry, check_cache_fits, pooled_inputs, uses_adm
+from .model_kind import reads_pooled
 from .objective import Noise, diffusion_loss
 
 log = logging.getLogger(__name__)
@@ -107,7 +108,7 @@ def evaluate(cfg: Config, *, adapter_path: str, out: str = "", base=None, fid_fe
         raise CacheError("evaluate needs at least 2 samples in the cache")
     if base is None:
         base = load_base(cfg.model, seed=cfg.train.seed) if cfg.model.tiny else load_checkpoint(cfg.model, vae=True)
-    blocks, context_dim = discover_blocks(base.unet)
+    blocks, context_dim = family_layout(base.family).discover(base.unet)
     adapter.check_fits(blocks, context_dim, base.family)
     adapter.check_clap(int(cache.clap.shape[1]))
     merged = merge_lora(base.unet, loaded.lora) if loaded.lora else 0
@@ -115,13 +116,14 @@ def evaluate(cfg: Config, *, adapter_path: str, out: str = "", base=None, fid_fe
     b = cache.batch(rows)
     latent = images.to_unet(b["latent"])
     n = len(rows)
-    cond, y, uncond_y = {}, None, None
+    y, uncond_y = None, None
+    check_cache_fits(base.model, cache)
     if uses_adm(base.model):          # SDXL: pooled text + size conditioning (training/adm.py)
-        check_cache_fits(base.model, cache)
         b = batch_with_geometry(b)
-        cond = adm_inputs(b, cache.null_pooled)
         y = adm_vector(base.model, b["pooled"], b["size"])
         uncond_y = adm_vector(base.model, cache.null_pooled.expand(n, -1), b["size"])
+    cond = pooled_inputs(base.model, b, cache.null_pooled)
+    pooled = b["pooled"] if reads_pooled(base.model) else None     # Flux, SD3
 
     # --- denoising losses ---------------------------------------------------------------------------
     shuffled = b["clap"][torch.roll(torch.arange(n), 1)]
@@ -149,7 +151,8 @@ def evaluate(cfg: Config, *, adapter_path: str, out: str = "", base=None, fid_fe
         sample(base.model, adapter, (len(rows[i:i + bs]),) + tuple(latent.shape[1:]), b["text"][i:i + bs],
                b["clap"][i:i + bs], steps=e.sample_steps, audio_cfg=e.cfg_scale, seed=e.seed + i,
                uncond_context=uncond, device=latent.device, y=None if y is None else y[i:i + bs],
-               uncond_y=None if uncond_y is None else uncond_y[i:i + bs])
+               uncond_y=None if uncond_y is None else uncond_y[i:i + bs],
+               pooled=None if pooled is None else pooled[i:i + bs], uncond_pooled=cache.null_pooled)
         for i in range(0, n, bs)])
     labels = [cache.labels[i] for i in rows.tolist()]
     names = sorted({lbl for lbl in cache.labels if lbl is not None})

@@ -17,8 +17,10 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
+from c2d_core.families import family_layout, objective_of
+
 from .adapter_setup import build_adapter_for
-from .adm import adm_inputs, batch_with_geometry, check_cache_fits, uses_adm
+from .adm import batch_with_geometry, check_cache_fits, pooled_inputs, uses_adm
 from .batches import BatchSampler, stream_noise, validation_noise
 from .cache import CacheError, atomic_write_bytes, load_cache
 from .checkpoints import (Checkpointer, TrainState, list_checkpoints, load_checkpoint, load_latest, resolve_resume,
@@ -27,9 +29,10 @@ from .config import Config, ConfigError
 from .config_io import to_toml
 from .export import lora_to_comfy, write_adapter
 from .grad_checkpoint import enable_gradient_checkpointing
+from .host import differentiable_kernels
 from .interrupt import StopOnSignal
 from .logs import RunLog, plot_loss
-from .lora import UNetLora
+from .lora import UNetLora, lora_targets
 from .model import load_base, unet_dtype
 from .objective import Noise, diffusion_loss
 from .resume import check_resume_config
@@ -113,15 +116,18 @@ class Trainer:
         self.base = load_base(cfg.model, seed=t.seed, dtype=dtype)
         self.base.model.to(self.device)
         check_cache_fits(self.base.model, self.cache)
+        if t.snr_gamma > 0 and objective_of(self.base.model_sampling) == "flow":
+            raise ConfigError(f"train.snr_gamma={t.snr_gamma} weights ε-prediction losses, but {self.base.family} "
+                              "models train with flow matching: set train.snr_gamma=0")
         self.uses_adm = uses_adm(self.base.model)
-        self.null_pooled = self.cache.null_pooled.to(self.device) if self.uses_adm else None
+        self.null_pooled = None if self.cache.null_pooled is None else self.cache.null_pooled.to(self.device)
         if cfg.model.gradient_checkpointing:
-            enable_gradient_checkpointing(self.base.unet)
+            enable_gradient_checkpointing(self.base.unet, family_layout(self.base.family))
         adapter = build_adapter_for(cfg, self.base, self.cache)
         lora = None
         if any("lora" in s.groups for s in self.stages):
-            lora = UNetLora(self.base.unet, rank=cfg.lora.rank, alpha=cfg.lora.alpha, targets=cfg.lora.targets,
-                            seed=t.seed)
+            lora = UNetLora(self.base.unet, rank=cfg.lora.rank, alpha=cfg.lora.alpha,
+                            targets=lora_targets(cfg.lora.targets, family_layout(self.base.family)), seed=t.seed)
         self.trainable = Trainable(adapter, lora, self.base).to(self.device)
         self.trainable.snr_gamma = t.snr_gamma
         if lora is not None:
@@ -155,8 +161,8 @@ class Trainer:
         return batch_with_geometry(b) if self.uses_adm else b
 
     def _cond(self, b: dict) -> dict:
-        """The SDXL-only keyword arguments of diffusion_loss for batch b (none for SD1.5)."""
-        return adm_inputs(b, self.null_pooled) if self.uses_adm else {}
+        """The pooled-vector keyword arguments of diffusion_loss for batch b (SDXL, Flux, SD3; none for SD1.5)."""
+        return pooled_inputs(self.base.model, b, self.null_pooled)
 
     def _noise(self, shape, step: int, micro: int) -> Noise:
         t = self.cfg.train
@@ -196,6 +202,11 @@ class Trainer:
 
     # ---- the run ----------------------------------------------------------------------------------
     def run(self) -> TrainResult:
+        """The stages from where the run stands; ComfyUI's models on their differentiable paths throughout."""
+        with differentiable_kernels():
+            return self._run()
+
+    def _run(self) -> TrainResult:
         cfg, t = self.cfg, self.cfg.train
         if self.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)

@@ -33,6 +33,17 @@ class LoraLayer(nn.Module):
         return F.linear(F.linear(x, self.down.to(x.dtype)), self.up.to(x.dtype)) * self.scale
 
 
+def lora_targets(configured: tuple[str, ...], layout) -> tuple[str, ...]:
+    """The linears to adapt: `lora.targets` as configured, except that its UNet default on a DiT family means the
+    family's own default (c2d_core.families.DiTLayout.lora_targets: Flux's img/txt attention and single-block
+    linears, …)."""
+    from .config import DEFAULT_LORA_TARGETS
+
+    if tuple(configured) == DEFAULT_LORA_TARGETS and getattr(layout, "lora_targets", ()):
+        return layout.lora_targets
+    return tuple(configured)
+
+
 def find_targets(unet: nn.Module, targets: tuple[str, ...]) -> list[str]:
     """Module paths (inside the UNet) of the linears whose path ends with one of `targets`."""
     found = []

@@ -1,13 +1,14 @@
 """The frozen base model the adapter trains against, always a ComfyUI `BaseModel`.
 
-- `load_checkpoint`: the user's SD1.5 or SDXL checkpoint through ComfyUI's own loader
-  (`comfy.sd.load_checkpoint_guess_config`), so block ids and attention code are the inference ones.
-- `build_tiny`: a tiny UNet from a config, as ComfyUI's SD15 model config with small widths
-  (tests and the synthetic benchmark); every tensor is initialised explicitly (ComfyUI allocates
-  uninitialised storage).
+- `load_checkpoint`: the user's checkpoint through ComfyUI's own loaders (`comfy.sd.load_checkpoint_guess_config`;
+  `load_diffusion_model` for a diffusion-model-only file such as Flux's), so block ids and attention code are the
+  inference ones.
+- `build_tiny`: a tiny UNet (ComfyUI's SD15 / SDXL model config with small widths) or a tiny DiT
+  (training/tiny_dit.py) for tests and the synthetic benchmarks; every tensor is initialised explicitly (ComfyUI
+  allocates uninitialised storage).
 
-Either way the trainer uses `base.diffusion_model` (the UNet) and `base.model_sampling`
-(sigmas ↔ timesteps, input scaling: the same object ComfyUI samples with).
+Either way the trainer uses `base.diffusion_model` (UNet or DiT) and `base.model_sampling`
+(sigmas ↔ timesteps, input scaling, the objective: the same object ComfyUI samples with).
 """
 from __future__ import annotations
 
@@ -118,8 +119,26 @@ def init_weights(module: torch.nn.Module, seed: int) -> None:
 
 
 def build_tiny(cfg: ModelConfig, *, seed: int = 0, comfyui: str | None = None) -> Base:
-    """A tiny SD15- or SDXL-config BaseModel (eps prediction, the family's sigmas and latent format) on the CPU, fp32."""
+    """A tiny BaseModel on the CPU, fp32: the SD15- or SDXL-config UNet of `cfg.tiny_unet`, or the DiT of
+    `cfg.tiny_dit.family` (training/tiny_dit.py); the family's own sigmas, objective and latent format."""
     import_comfy(comfyui or cfg.comfyui)
+    model = _tiny_dit(cfg) if cfg.tiny_dit.family else _tiny_unet(cfg)
+    unet = model.diffusion_model
+    if cfg.tiny_weights:
+        _load_tiny_weights(unet, Path(cfg.tiny_weights))
+        source = str(cfg.tiny_weights)
+    else:
+        if cfg.tiny_dit.family:
+            from .tiny_dit import init_dit
+            init_dit(model, seed)
+        else:
+            init_weights(unet, seed)
+        source = f"random(seed={seed})"
+    model.eval().requires_grad_(False)
+    return Base(model=model, family=family_of(model.model_config), kind="tiny", source=source)
+
+
+def _tiny_unet(cfg: ModelConfig):
     import comfy.supported_models
 
     config_class = getattr(comfy.supported_models, family_spec(cfg.tiny_unet.family).comfy_class)
@@ -127,58 +146,78 @@ def build_tiny(cfg: ModelConfig, *, seed: int = 0, comfyui: str | None = None) -
     mc.unet_config.update(num_heads=cfg.tiny_unet.num_heads, num_head_channels=-1)  # the class's extra config
                                                                                    # would force 8 heads / 64 channels
     mc.set_inference_dtype(torch.float32, None)
-    model = mc.get_model({})
-    unet = model.diffusion_model
-    if cfg.tiny_weights:
-        from safetensors.torch import load_file
-        path = Path(cfg.tiny_weights)
-        if not path.is_file():
-            raise FileNotFoundError(f"model.tiny_weights: {path} does not exist")
-        try:
-            state = load_file(str(path))
-        except Exception as e:   # safetensors' own error types
-            raise CheckpointFileError(wrap_upstream(f"model.tiny_weights {path.name} is not a readable safetensors "
-                                                    "file: it is truncated or corrupt; make it again", e)) from e
-        missing, unexpected = unet.load_state_dict(state, strict=False)
-        if missing or unexpected:
-            raise UnsupportedModelError(
-                f"model.tiny_weights {path.name} does not fit model.tiny_unet (missing {missing[:3]}, unexpected "
-                f"{unexpected[:3]}); use the tiny_unet settings the weights were made with")
-        source = str(path)
-    else:
-        init_weights(unet, seed)
-        source = f"random(seed={seed})"
-    model.eval().requires_grad_(False)
-    return Base(model=model, family=family_of(mc), kind="tiny", source=source)
+    return mc.get_model({})
 
 
-def static_weights_option(sd_module) -> dict:
-    """{"disable_dynamic": True} where ComfyUI's loader takes it (0.33+), else {}. The trainer moves the UNet itself
-    (`base.model.to(device)`) and calls it directly, so it wants a plain ModelPatcher whose weights are copied into
-    the modules, never dynamic VRAM's file-backed weights (`assign=True`) that a running ComfyUI server may turn on."""
-    params = inspect.signature(sd_module.load_checkpoint_guess_config).parameters
-    return {"disable_dynamic": True} if "disable_dynamic" in params else {}
+def _tiny_dit(cfg: ModelConfig):
+    from .tiny_dit import CONFIGS, build_dit
+
+    t = cfg.tiny_dit
+    if t.family not in CONFIGS or not family_spec(t.family).trains:
+        trained = [f for f in CONFIGS if family_spec(f).trains]
+        raise ValueError(f"model.tiny_dit.family {t.family!r}: tiny DiTs train for {trained}")
+    return build_dit(t.family, blocks=(t.double_blocks, t.single_blocks), init=False)
+
+
+def _load_tiny_weights(net: torch.nn.Module, path: Path) -> None:
+    from safetensors.torch import load_file
+
+    if not path.is_file():
+        raise FileNotFoundError(f"model.tiny_weights: {path} does not exist")
+    try:
+        state = load_file(str(path))
+    except Exception as e:   # safetensors' own error types
+        raise CheckpointFileError(wrap_upstream(f"model.tiny_weights {path.name} is not a readable safetensors "
+                                                "file: it is truncated or corrupt; make it again", e)) from e
+    missing, unexpected = net.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        raise UnsupportedModelError(
+            f"model.tiny_weights {path.name} does not fit the tiny model (missing {missing[:3]}, unexpected "
+            f"{unexpected[:3]}); use the model.tiny_unet / tiny_dit settings the weights were made with")
+
+
+def static_weights_option(loader) -> dict:
+    """{"disable_dynamic": True} where ComfyUI's loader function takes it (0.33+), else {}. The trainer moves the
+    model itself (`base.model.to(device)`) and calls it directly, so it wants a plain ModelPatcher whose weights are
+    copied into the modules, never dynamic VRAM's file-backed weights (`assign=True`) that a running ComfyUI server may
+    turn on."""
+    return {"disable_dynamic": True} if "disable_dynamic" in inspect.signature(loader).parameters else {}
 
 
 def load_checkpoint(cfg: ModelConfig, *, clip: bool = False, vae: bool = False, dtype: torch.dtype | None = None) -> Base:
     """The user's checkpoint through ComfyUI's loader; raises a one-line error for other model families."""
     if not cfg.checkpoint:
-        raise FileNotFoundError("model.checkpoint is not set: give the SD1.5 or SDXL checkpoint to train on "
-                                "(--model.checkpoint PATH), or model.tiny=true for the tiny test UNet")
+        raise FileNotFoundError(f"model.checkpoint is not set: give the {supported_names(trainable=True)} checkpoint to "
+                                "train on (--model.checkpoint PATH), or model.tiny=true for the tiny test model")
     path = Path(cfg.checkpoint).expanduser()
     if not path.is_file():
         raise FileNotFoundError(f"model.checkpoint: {path} does not exist")
     import_comfy(cfg.comfyui)
     import comfy.sd
 
+    from .checkpoint_layout import is_diffusion_model_only
+
     options = {"dtype": dtype} if dtype is not None else {}
+    clip_obj = vae_obj = None
     try:
-        patcher, clip_obj, vae_obj, _ = comfy.sd.load_checkpoint_guess_config(
-            str(path), output_vae=vae, output_clip=clip, model_options=options, **static_weights_option(comfy.sd))
+        if is_diffusion_model_only(path):       # Flux, Qwen-Image …: the diffusion_models/ file alone
+            if clip or vae:
+                raise UnsupportedModelError(
+                    f"{path.name} holds the diffusion model alone (no text encoders, no VAE): prepare encodes "
+                    "captions and images with a whole checkpoint's; prepare for diffusion-model-only DiT files is not "
+                    "built yet: give a whole checkpoint (e.g. SD3.5's) or write the cache yourself (training/cache.py)")
+            patcher = comfy.sd.load_diffusion_model(str(path), model_options=options,
+                                                    **static_weights_option(comfy.sd.load_diffusion_model))
+        else:
+            patcher, clip_obj, vae_obj, _ = comfy.sd.load_checkpoint_guess_config(
+                str(path), output_vae=vae, output_clip=clip, model_options=options,
+                **static_weights_option(comfy.sd.load_checkpoint_guess_config))
+    except UnsupportedModelError:
+        raise
     except Exception as e:   # safetensors, torch.load (unpickling) and ComfyUI's own detection errors
         if isinstance(e, RuntimeError) and "Could not detect model type" in str(e):
-            raise UnsupportedModelError(f"{path.name} is not a diffusion checkpoint ComfyUI recognises; give an SD1.5 "
-                                        "or SDXL checkpoint in model.checkpoint") from None
+            raise UnsupportedModelError(f"{path.name} is not a diffusion checkpoint ComfyUI recognises; give an "
+                                        f"{supported_names(trainable=True)} checkpoint in model.checkpoint") from None
         raise CheckpointFileError(wrap_upstream(
             f"could not read the checkpoint {path.name}: it is truncated, corrupt or not a checkpoint (a .ckpt that "
             "stores Python objects is refused as unsafe); download it again, or use its .safetensors version",

@@ -1,10 +1,16 @@
-"""The training forward: noise a latent the way ComfyUI's sampler does, run the patched UNet, eps loss.
+"""The training forward: noise a latent the way ComfyUI's sampler does, run the patched model, the family's loss.
 
-The UNet call is exactly ComfyUI's `BaseModel._apply_model` (input scaling and sigma → timestep
+UNets (eps prediction): the call is exactly ComfyUI's `BaseModel._apply_model` (input scaling and sigma → timestep
 through the model's own `model_sampling`, context cast to the UNet dtype) with the inference patch
-`c2d_core.patch.AudioAttentionPatch` in `transformer_options["patches"]` (its `hooks()`), so the
-trained modules see the same code path as in ComfyUI. SDXL-type models also get `y`, the ADM vector of
-ComfyUI's own `encode_adm` (training/adm.py) from each sample's pooled text embedding and image geometry.
+`c2d_core.patch.AudioAttentionPatch` in `transformer_options["patches"]` (its `hooks()`), so the trained modules see
+the same code path as in ComfyUI. SDXL-type models also get `y`, the ADM vector of ComfyUI's own `encode_adm`
+(training/adm.py) from each sample's pooled text embedding and image geometry.
+
+DiTs (flow matching, Flux, SD3.5, Qwen-Image, Z-Image, Chroma): ComfyUI's own `BaseModel.apply_model`, with the
+keyword arguments its `extra_conds` makes from the text tokens and pooled vector (Flux's `y` and default guidance,
+Z-Image's token count …), and the patch's DiT block entries (`transformer_patches()`). The model's output
+v̂ = (x_σ − x̂0) / σ is compared with v = ε − x0, as x_σ = (1 − σ)·x0 + σ·ε (ComfyUI's CONST model_sampling, the
+family's shift in its sigmas).
 """
 from __future__ import annotations
 
@@ -14,9 +20,11 @@ import torch
 import torch.nn.functional as F
 
 from c2d_core.adapter import AudioAdapter
+from c2d_core.families import objective_of
 from c2d_core.patch import AudioAttentionPatch
 
 from .adm import adm_vector, default_sizes
+from .model_kind import is_dit
 
 
 @dataclass
@@ -62,6 +70,48 @@ def predict_eps(base_model, adapter: AudioAdapter | None, x_noisy: torch.Tensor,
     return out.float()
 
 
+def dit_conds(base_model, x: torch.Tensor, context: torch.Tensor, pooled: torch.Tensor | None = None) -> dict:
+    """apply_model's keyword arguments for a batch: ComfyUI's own `extra_conds` of a conditioning with these tensors
+    (c_crossattn; y from the pooled vector; Flux-dev's default guidance 3.5; Z-Image's token count …), batched.
+    x: (B, C, H, W) the noisy latent; context: (B, L, D) text tokens; pooled: (B, P) or None."""
+    kwargs = {"cross_attn": context, "pooled_output": pooled, "noise": x, "device": x.device}   # the key as a text
+                                                                                               # encoder gives it
+    return {name: cond.process_cond(batch_size=x.shape[0], device=x.device, area=None).cond
+            for name, cond in base_model.extra_conds(**kwargs).items()}
+
+
+def _pack(t: torch.Tensor) -> torch.Tensor:
+    return t if t.is_leaf else t.clone()
+
+
+def inplace_safe_autograd():
+    """Backward through ComfyUI's DiT blocks, which update their own inputs in place (Flux: `img += attn`, after a
+    LayerNorm saved `img`): every computed tensor autograd saves is saved as a copy (weights and inputs, the leaves,
+    as they are), so the in-place update leaves it intact. Costs one copy of the saved activations; no effect when
+    no gradient is being recorded."""
+    return torch.autograd.graph.saved_tensors_hooks(_pack, lambda t: t)
+
+
+def predict_dit(base_model, adapter: AudioAdapter | None, x_noisy: torch.Tensor, sigma: torch.Tensor,
+                context: torch.Tensor, clap: torch.Tensor | None, null_audio: torch.Tensor | None = None,
+                strength: float = 1.0, pooled: torch.Tensor | None = None, cond_or_uncond: list | None = None,
+                train: bool = True) -> torch.Tensor:
+    """The DiT's raw output (flow: v̂) through ComfyUI's apply_model. x_noisy: (B, C, H, W); sigma: (B,); context:
+    (B, L, D); clap: (B, clap_dim) or None (adapter off); pooled: (B, P) where the family reads one (Flux, SD3);
+    cond_or_uncond: ComfyUI's chunk list ([1, 0]: uncond rows then cond rows, the sampler's CFG batch)."""
+    options: dict = {"cond_or_uncond": cond_or_uncond or [0], "sigmas": sigma}
+    if adapter is not None and clap is not None:
+        patch = AudioAttentionPatch(adapter, clap, strength=strength, train=train, null_rows=null_audio)
+        options.update(patch.transformer_patches())
+    image_as_video = getattr(base_model.latent_format, "latent_dimensions", 2) == 3 and x_noisy.ndim == 4
+    x = x_noisy.unsqueeze(2) if image_as_video else x_noisy    # Qwen-Image: one frame, as ComfyUI's sampler does
+    conds = dit_conds(base_model, x, context, pooled)
+    with inplace_safe_autograd():
+        denoised = base_model.apply_model(x, sigma, transformer_options=options, **conds)
+    v = (x.float() - denoised.float()) / sigma.float().view(-1, *[1] * (x.ndim - 1))
+    return v.squeeze(2) if image_as_video else v
+
+
 def snr_weights(sigma: torch.Tensor, gamma: float) -> torch.Tensor:
     """Min-SNR-γ weights for ε-prediction (Hang et al. 2023): min(SNR, γ) / SNR with SNR = 1/σ²; 1 where
     the noise is high, γσ² where it is low (those steps say little about the audio). gamma 0: all ones."""
@@ -74,25 +124,36 @@ def snr_weights(sigma: torch.Tensor, gamma: float) -> torch.Tensor:
 def diffusion_loss(base_model, adapter: AudioAdapter, x0: torch.Tensor, context: torch.Tensor, null_context: torch.Tensor,
                    clap: torch.Tensor, rnd: Noise, snr_gamma: float = 0.0, pooled: torch.Tensor | None = None,
                    null_pooled: torch.Tensor | None = None, sizes: torch.Tensor | None = None) -> torch.Tensor:
-    """Mean squared error between ε̂ and ε (eps prediction, SD1.5 and SDXL), optionally min-SNR-γ weighted.
+    """Mean squared error of the model's prediction: ε̂ against ε (eps prediction, SD1.5 and SDXL), optionally
+    min-SNR-γ weighted, or v̂ against ε − x0 (flow matching, the DiT families).
 
-    x0: (B, C, H, W) latents as the UNet sees them (after latent_format.process_in); context: (B, L, D);
-    null_context: (L, D) the empty caption's embedding; clap: (B, clap_dim). SDXL: pooled (B, P) and
-    null_pooled (P,) (dropped-caption rows get the empty caption's pooled embedding too, as its negative would),
-    sizes (B, 6) each image's geometry (training.adm.SIZE_FIELDS; kept when the caption is dropped; None: the
-    latent's pixel size, uncropped)."""
+    x0: (B, C, H, W) latents as the model sees them (after latent_format.process_in); context: (B, L, D);
+    null_context: (L, D) the empty caption's embedding; clap: (B, clap_dim). pooled (B, P) and null_pooled (P,):
+    SDXL's and Flux's / SD3's pooled text vector (dropped-caption rows get the empty caption's, as its negative
+    would); SDXL: sizes (B, 6) each image's geometry (training.adm.SIZE_FIELDS; kept when the caption is dropped;
+    None: the latent's pixel size, uncropped)."""
     ms = base_model.model_sampling
     dev = x0.device
     sigma = ms.sigmas.to(dev)[rnd.t.to(dev)].float()
     noise = rnd.noise.to(dev, x0.dtype)
     x_noisy = ms.noise_scaling(sigma, noise, x0)
-    ctx = torch.where(rnd.null_text.to(dev).view(-1, 1, 1), null_context.to(context).unsqueeze(0), context)
+    drop = rnd.null_text.to(dev)
+    ctx = torch.where(drop.view(-1, 1, 1), null_context.to(context).unsqueeze(0), context)
+    if pooled is not None:
+        pooled = torch.where(drop.view(-1, 1), null_pooled.to(pooled).unsqueeze(0), pooled)
+    if is_dit(base_model):
+        if objective_of(ms) != "flow":
+            raise ValueError("diffusion_loss: the DiT families train with flow matching; this model's sampling is not")
+        if snr_gamma > 0:
+            raise ValueError("train.snr_gamma weights ε-prediction losses; flow-matching models (DiTs) train with "
+                             "plain flow matching: set train.snr_gamma=0")
+        v = predict_dit(base_model, adapter, x_noisy, sigma, ctx, clap, rnd.null_audio.to(dev), pooled=pooled)
+        return F.mse_loss(v, noise.float() - x0.float())
     y = None
     if pooled is not None:
-        drop = rnd.null_text.to(pooled.device).view(-1, 1)
         if sizes is None:
             sizes = default_sizes(tuple(x0.shape[2:]), x0.shape[0])
-        y = adm_vector(base_model, torch.where(drop, null_pooled.to(pooled).unsqueeze(0), pooled), sizes)
+        y = adm_vector(base_model, pooled, sizes)
     eps = predict_eps(base_model, adapter, x_noisy, sigma, ctx, clap, rnd.null_audio.to(dev), y=y)
     if snr_gamma <= 0:
         return F.mse_loss(eps, noise.float())

@@ -4,9 +4,9 @@ from .spec import FamilySpec
 
 SPEC = FamilySpec(
     name="chroma",
-    layout=DiTLayout(name="Chroma", hidden_size=3072, num_heads=24, double_blocks=19, single_blocks=38),
+    layout=DiTLayout(name="Chroma", hidden_size=3072, num_heads=24, double_blocks=19, single_blocks=38,
+                     lora_targets=("img_attn.qkv", "img_attn.proj", "txt_attn.qkv", "txt_attn.proj", "linear1", "linear2")),
     comfy_configs=("Chroma",),
     comfy_class="Chroma",
     objective="flow",
-    trains=False,  # the trainer on DiTs is not built yet
 )

@@ -18,7 +18,9 @@ class DiTLayout:
     audio tokens' width, `context_dim`); num_heads: attention heads of every block; double_blocks / single_blocks:
     how many blocks of each stream the base model has; double_attr / single_attr: the model's ModuleLists of them
     (ComfyUI's names); attach: the host hook — "dit_replace" (ComfyUI's `patches_replace["dit"]` block replacement)
-    or "dit_after_block" (Z-Image: the `patches["double_block"]` patch ComfyUI calls after each layer)."""
+    or "dit_after_block" (Z-Image: the `patches["double_block"]` patch ComfyUI calls after each layer);
+    pooled: the model reads a pooled text vector beside the tokens (Flux.1: CLIP-L's, SD3: CLIP-L/G's), so a training
+    cache must hold one; lora_targets: the trainer's default LoRA linears (module path suffixes) on this family."""
 
     name: str
     hidden_size: int
@@ -28,6 +30,8 @@ class DiTLayout:
     double_attr: str = "double_blocks"
     single_attr: str = "single_blocks"
     attach: str = "dit_replace"
+    pooled: bool = False
+    lora_targets: tuple[str, ...] = ()
     placements: ClassVar[Mapping[str, PlacementRule]] = DIT_PLACEMENTS
     adm_in_channels: ClassVar[None] = None   # no ADM vector of the UNet kind
     decoder_blocks: ClassVar[int] = 0        # no UNet decoder: Plug-and-Play's blocks do not exist

@@ -9,5 +9,5 @@ SPEC = FamilySpec(
     comfy_configs=("Flux2",),
     comfy_class="Flux2",
     objective="flow",
-    trains=False,  # the trainer on DiTs is not built yet
+    trains=False,  # no tiny Flux.2 to prove the trainer on yet
 )

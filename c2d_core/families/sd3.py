@@ -5,9 +5,9 @@ from .spec import FamilySpec
 
 SPEC = FamilySpec(
     name="sd3",
-    layout=DiTLayout(name="SD3.5", hidden_size=2432, num_heads=38, double_blocks=38, double_attr="joint_blocks"),
+    layout=DiTLayout(name="SD3.5", hidden_size=2432, num_heads=38, double_blocks=38, double_attr="joint_blocks",
+                     pooled=True, lora_targets=("attn.qkv", "attn.proj")),
     comfy_configs=("SD3",),
     comfy_class="SD3",
     objective="flow",
-    trains=False,  # the trainer on DiTs is not built yet
 )

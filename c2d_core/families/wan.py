@@ -7,10 +7,12 @@ from .spec import FamilySpec
 
 SPEC = FamilySpec(
     name="wan",
-    layout=DiTLayout(name="Wan", hidden_size=5120, num_heads=40, double_blocks=40, double_attr="blocks"),
+    layout=DiTLayout(name="Wan", hidden_size=5120, num_heads=40, double_blocks=40, double_attr="blocks",
+                     lora_targets=("self_attn.q", "self_attn.k", "self_attn.v", "self_attn.o", "cross_attn.q",
+                                   "cross_attn.k", "cross_attn.v", "cross_attn.o")),
     comfy_configs=("WAN21_T2V", "WAN21_I2V", "WAN22_T2V", "WAN21_Camera", "WAN22_Camera", "WAN21_FunControl2V"),
     comfy_class="WAN21_T2V",
     objective="flow",
-    trains=False,  # the trainer on DiTs is not built yet
+    trains=False,  # video clips: the video trainer (prepare from videos) is not built yet
     frame_stride=4,
 )

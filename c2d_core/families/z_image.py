@@ -6,9 +6,8 @@ from .spec import FamilySpec
 SPEC = FamilySpec(
     name="z_image",
     layout=DiTLayout(name="Z-Image", hidden_size=3840, num_heads=30, double_blocks=30, double_attr="layers",
-                     attach="dit_after_block"),
+                     attach="dit_after_block", lora_targets=("attention.qkv", "attention.out")),
     comfy_configs=("ZImage",),
     comfy_class="ZImage",
     objective="flow",
-    trains=False,  # the trainer on DiTs is not built yet
 )

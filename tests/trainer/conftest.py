@@ -25,6 +25,17 @@ def comfy_root():
     return root
 
 
+@pytest.fixture(scope="module")
+def pack_host(tmp_path_factory, comfy_root):
+    """The in-process ComfyUI with this pack loaded (shared with tests/host when they ran first)."""
+    import devtools.comfy_host as ch
+
+    host = ch.current_host() or ch.get_host(tmp_path_factory.mktemp("models"), tmp_path_factory.mktemp("work"),
+                                            load_pack=False, comfy_root=comfy_root)
+    host.load_pack()
+    return host
+
+
 @pytest.fixture(scope="session")
 def tiny_cache(tmp_path_factory, comfy_root):
     """A prepared cache: 48 synthetic samples (4 classes), 64-d stand-in embeddings, 8×8 latents."""

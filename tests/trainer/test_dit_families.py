@@ -1,7 +1,7 @@
 """The DiT families' declared layouts are what ComfyUI builds from a real checkpoint: a header-only file in the real
 key layout of a full-size Flux.1 / Chroma / SD3.5 Large / Qwen-Image / Wan 14B (/ Flux.2, Z-Image on 0.33+) goes through ComfyUI's own detection in
-`training init --checkpoint`, whose adapter must have exactly the declared blocks. The trainer itself refuses them
-(not built yet) with an error that says so."""
+`training init --checkpoint`, whose adapter must have exactly the declared blocks. The trainer refuses the families it
+does not train yet (Wan, Flux.2) with an error that says so."""
 import dataclasses
 import importlib
 import inspect
@@ -86,11 +86,12 @@ def test_a_full_size_checkpoint_has_the_declared_blocks(tmp_path, comfy_root, fa
     assert blocks == layout.blocks()      # keys double_i / single_i, widths and heads
 
 
-def test_the_trainer_refuses_dit_families_and_says_what_it_trains(comfy_root):
+def test_the_trainer_refuses_untrained_families_and_says_what_it_trains(comfy_root):
     import comfy.supported_models
 
     from training.model import family_of
 
-    with pytest.raises(UnsupportedModelError, match=r"is a Flux\.1 model.*trains SD1\.5 or SDXL checkpoints only.*"
-                                                     r"init --family flux"):
-        family_of(comfy.supported_models.Flux({"image_model": "flux"}))
+    assert family_of(comfy.supported_models.Flux({"image_model": "flux"})) == "flux"
+    with pytest.raises(UnsupportedModelError, match=r"is a Wan model.*trains SD1\.5, SDXL, Flux\.1, .* checkpoints "
+                                                     r"only.*init --family wan"):
+        family_of(comfy.supported_models.WAN21_T2V({"image_model": "wan2.1", "model_type": "t2v"}))

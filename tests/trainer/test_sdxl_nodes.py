@@ -10,15 +10,6 @@ SEED = 11
 CLAP_DIM = 64
 
 
-@pytest.fixture(scope="module")
-def pack_host(tmp_path_factory, comfy_root):
-    """The in-process ComfyUI with this pack loaded (shared with other modules of the run)."""
-    import devtools.comfy_host as ch
-
-    host = ch.current_host() or ch.get_host(tmp_path_factory.mktemp("models"), tmp_path_factory.mktemp("work"),
-                                            load_pack=False, comfy_root=comfy_root)
-    host.load_pack()
-    return host
 
 
 def tiny(family="sdxl", in_channels=4):

@@ -109,15 +109,6 @@ def test_sdxl_trainer_forward_matches_comfyui_sampler(trained):
     assert (moved - got).abs().max() > 1e-4
 
 
-@pytest.fixture(scope="module")
-def pack_host(tmp_path_factory, comfy_root):
-    """The in-process ComfyUI with this pack loaded (shared with tests/host when they ran first)."""
-    import devtools.comfy_host as ch
-
-    host = ch.current_host() or ch.get_host(tmp_path_factory.mktemp("models"), tmp_path_factory.mktemp("work"),
-                                   load_pack=False, comfy_root=comfy_root)
-    host.load_pack()
-    return host
 
 
 def test_exported_sdxl_adapter_through_the_nodes_reproduces_the_trainer(trained, pack_host):
