@@ -60,6 +60,10 @@ class ModelConfig:
                               "flow-matching DiT (Flux.1, Chroma, SD3.5, Qwen-Image, Z-Image; a diffusion-model-only "
                               "file too), loaded with ComfyUI's own loaders "
                               "(needed by prepare; by train unless model.tiny)")
+    text_encoders: tuple[str, ...] = opt((), "prepare, for a diffusion-model-only checkpoint (Flux, Qwen-Image …): the "
+                                             "text encoder files CLIPLoader / DualCLIPLoader would load for it (Flux: "
+                                             "clip_l and t5xxl), read as the family's ComfyUI CLIPType")
+    vae: str = opt("", "prepare, for a diffusion-model-only checkpoint: the VAE file (ComfyUI's models/vae)")
     comfyui: str = opt("", "ComfyUI folder (default: $COMFYUI_PATH, the custom_nodes/ parent, /opt/ComfyUI, ~/ComfyUI)")
     tiny: bool = opt(False, "train on a tiny UNet built from model.tiny_unet instead of a checkpoint (tests, benchmarks)")
     tiny_weights: str = opt("", "weights of the tiny UNet (.safetensors of its state dict); empty: seeded random init")

@@ -203,9 +203,8 @@ def load_checkpoint(cfg: ModelConfig, *, clip: bool = False, vae: bool = False, 
         if is_diffusion_model_only(path):       # Flux, Qwen-Image …: the diffusion_models/ file alone
             if clip or vae:
                 raise UnsupportedModelError(
-                    f"{path.name} holds the diffusion model alone (no text encoders, no VAE): prepare encodes "
-                    "captions and images with a whole checkpoint's; prepare for diffusion-model-only DiT files is not "
-                    "built yet: give a whole checkpoint (e.g. SD3.5's) or write the cache yourself (training/cache.py)")
+                    f"{path.name} holds the diffusion model alone (no text encoders, no VAE): load its encoders with "
+                    "load_encoders (prepare does), which reads model.text_encoders and model.vae")
             patcher = comfy.sd.load_diffusion_model(str(path), model_options=options,
                                                     **static_weights_option(comfy.sd.load_diffusion_model))
         else:
@@ -233,6 +232,47 @@ def load_checkpoint(cfg: ModelConfig, *, clip: bool = False, vae: bool = False, 
             "your fine-tune was made from)")
     model.eval().requires_grad_(False)
     return Base(model=model, family=family, kind="checkpoint", source=str(path), clip=clip_obj, vae=vae_obj)
+
+
+def load_encoders(cfg: ModelConfig) -> Base:
+    """The text encoder and VAE `prepare` encodes with, as a Base (model None): a whole checkpoint's own (through
+    load_checkpoint), or, beside a diffusion-model-only file (Flux, Qwen-Image …), `model.text_encoders` read by
+    ComfyUI's `load_clip` as the family's CLIPType and `model.vae`; the diffusion model itself is not loaded then."""
+    path = Path(cfg.checkpoint).expanduser()
+    if not cfg.checkpoint or not path.is_file():
+        return load_checkpoint(cfg, clip=True, vae=True)      # its own error for a missing file
+    import_comfy(cfg.comfyui)
+    from .checkpoint_layout import checkpoint_blocks, is_diffusion_model_only
+
+    if not is_diffusion_model_only(path):
+        base = load_checkpoint(cfg, clip=True, vae=True)
+        base.model = None     # only the VAE and the text encoder are needed; free the diffusion model
+        return base
+    import comfy.sd
+    import comfy.utils
+
+    family = checkpoint_blocks(path, cfg.comfyui or None)[0]
+    spec = family_spec(family)
+    missing = [f"model.{k}" for k, v in (("text_encoders", cfg.text_encoders), ("vae", cfg.vae)) if not v]
+    if missing or not spec.clip_type:
+        raise UnsupportedModelError(
+            f"{path.name} holds the {family_name(family)} diffusion model alone: prepare also needs "
+            f"{' and '.join(missing) or 'encoders'}, the files ComfyUI's CLIPLoader (type "
+            f"{spec.clip_type.lower() or '?'}) and VAELoader would load for it (Flux: clip_l.safetensors and "
+            "t5xxl_fp16.safetensors, ae.safetensors)")
+    for f in (*cfg.text_encoders, cfg.vae):
+        if not Path(f).expanduser().is_file():
+            raise FileNotFoundError(f"model.text_encoders / model.vae: {f} does not exist")
+    try:
+        clip = comfy.sd.load_clip(ckpt_paths=[str(Path(f).expanduser()) for f in cfg.text_encoders],
+                                  clip_type=getattr(comfy.sd.CLIPType, spec.clip_type),
+                                  **static_weights_option(comfy.sd.load_clip))
+        vae = comfy.sd.VAE(sd=comfy.utils.load_torch_file(str(Path(cfg.vae).expanduser())))
+    except Exception as e:    # ComfyUI's own detection and torch.load errors
+        raise CheckpointFileError(wrap_upstream(
+            f"could not load the text encoders {[Path(f).name for f in cfg.text_encoders]} / VAE {Path(cfg.vae).name} "
+            f"as {family_name(family)}'s: give the files its ComfyUI workflow loads", e)) from e
+    return Base(model=None, family=family, kind="checkpoint", source=str(path), clip=clip, vae=vae)
 
 
 def unet_dtype(cfg: ModelConfig, mixed_precision: str, device: torch.device) -> torch.dtype:

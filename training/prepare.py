@@ -45,16 +45,20 @@ def _encoders(cfg: Config, clap) -> dict:
     ckpt = Path(cfg.model.checkpoint).expanduser()
     if not ckpt.is_file():
         raise FileNotFoundError(f"model.checkpoint: {ckpt} does not exist")
+    separate = {"text_encoders": [Path(f).name for f in cfg.model.text_encoders],
+                "vae": Path(cfg.model.vae).name} if cfg.model.text_encoders else {}
     return {"latent_space": "vae", "checkpoint": ckpt.name, "checkpoint_bytes": os.path.getsize(ckpt),
-            "clap_model_id": clap.model_id, "clap_dim": int(clap.embed_dim), "resolution": cfg.data.resolution}
+            "clap_model_id": clap.model_id, "clap_dim": int(clap.embed_dim), "resolution": cfg.data.resolution,
+            **separate}
 
 
 def _text_encoder(clip, pooled: bool):
     cache: dict[str, tuple] = {}
+    lengths: dict[int, str] = {}
 
     def encode(caption: str) -> tuple[torch.Tensor, torch.Tensor | None]:
         """caption → ((L, D) conditioning, as CLIPTextEncode makes it; its (P,) pooled_output, or None when
-        not `pooled`)."""
+        not `pooled`). Every caption must give the same L (the cache holds one text length)."""
         if caption not in cache:
             tokens = clip.tokenize(caption)
             if pooled:
@@ -62,6 +66,14 @@ def _text_encoder(clip, pooled: bool):
                 cache[caption] = (cond[0].float().cpu(), pool[0].float().cpu())
             else:
                 cache[caption] = (clip.encode_from_tokens(tokens)[0].float().cpu(), None)
+            n = int(cache[caption][0].shape[0])
+            if lengths and n not in lengths:
+                (other, example), = list(lengths.items())[:1]
+                raise DataError(f"the caption {caption!r} encodes to {n} text tokens but {example!r} to {other}: this "
+                                "family's text encoder does not pad captions to one length (Qwen-Image, Z-Image), and "
+                                "the cache holds one; give the samples one caption (data.default_caption, or the same "
+                                "text in the manifest)")
+            lengths.setdefault(n, caption)
         return cache[caption]
 
     return encode
@@ -74,17 +86,26 @@ def _uses_adm(base) -> bool:
     return bool(family_layout(base.family).adm_in_channels)
 
 
+def _reads_pooled(base) -> bool:
+    """Whether the family reads a pooled text vector: SDXL's ADM, Flux.1's and SD3's `y`."""
+    from c2d_core.families import family_layout
+
+    layout = family_layout(base.family)
+    return bool(layout.adm_in_channels) or bool(getattr(layout, "pooled", False))
+
+
 def prepare(cfg: Config, *, clap_encoder=None, base=None) -> PrepareReport:
     """Encode the samples of cfg.data.source that the cache lacks. clap_encoder / base (a `model.Base`
     with clip and vae) may be given to reuse loaded models; by default they are loaded from the config."""
     samples, unpaired = discover(cfg.data.source, cfg.data.default_caption)
     if cfg.model.tiny or not cfg.model.checkpoint:
         raise DataError("prepare encodes images and captions with the checkpoint's VAE and text encoder: set "
-                        "model.checkpoint (--model PATH) to your SD1.5 or SDXL checkpoint")
+                        "model.checkpoint (--model PATH) to the checkpoint you train on (a diffusion-model-only file "
+                        "also needs model.text_encoders and model.vae)")
     if not cfg.clap.model and clap_encoder is None:
         raise DataError("prepare needs the CLAP model for the audio embeddings: set clap.model (--clap PATH) to a "
                         "CLAP folder or checkpoint, or ImageBind's imagebind_huge.pth")
-    from .model import load_checkpoint
+    from .model import load_encoders
 
     if clap_encoder is None:
         from c2d_core.encoder_registry import load_audio_encoder
@@ -106,10 +127,9 @@ def prepare(cfg: Config, *, clap_encoder=None, base=None) -> PrepareReport:
     if not todo and (cfg.cache_dir / "null_text.safetensors").is_file():
         return _finish(writer, report, cfg)            # nothing new: the checkpoint is not even loaded
     if base is None:
-        base = load_checkpoint(cfg.model, clip=True, vae=True)
-        base.model = None   # only the VAE and the text encoder are needed; free the UNet
+        base = load_encoders(cfg.model)
     sdxl = _uses_adm(base)
-    text = _text_encoder(base.clip, pooled=sdxl)
+    text = _text_encoder(base.clip, pooled=_reads_pooled(base))
     res = cfg.data.resolution
     bar = None
     if cfg.train.progress and todo:
@@ -132,7 +152,7 @@ def prepare(cfg: Config, *, clap_encoder=None, base=None) -> PrepareReport:
         if decoded:
             pixels = torch.stack([img for _, _, img, _ in decoded])          # (B, H, W, 3) in [0, 1]
             with torch.no_grad():
-                latents = base.vae.encode(pixels).float().cpu()              # (B, 4, H/8, W/8) raw VAE latents
+                latents = base.vae.encode(pixels).float().cpu()              # (B, C, H/8, W/8) raw VAE latents
             for (s, emb, _, geometry), lat in zip(decoded, latents):
                 cond, pool = text(s.caption)
                 writer.add(s.id, fingerprint[s.id], clap=emb, latent=lat, text=cond, caption=s.caption,

@@ -9,4 +9,5 @@ SPEC = FamilySpec(
     comfy_configs=("Chroma",),
     comfy_class="Chroma",
     objective="flow",
+    clip_type="CHROMA",
 )

@@ -9,4 +9,5 @@ SPEC = FamilySpec(
     comfy_configs=("Flux", "FluxSchnell", "FluxInpaint"),
     comfy_class="Flux",
     objective="flow",
+    clip_type="FLUX",
 )

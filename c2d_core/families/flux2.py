@@ -9,5 +9,6 @@ SPEC = FamilySpec(
     comfy_configs=("Flux2",),
     comfy_class="Flux2",
     objective="flow",
+    clip_type="FLUX2",
     trains=False,  # no tiny Flux.2 to prove the trainer on yet
 )

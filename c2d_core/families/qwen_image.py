@@ -11,4 +11,5 @@ SPEC = FamilySpec(
     comfy_configs=("QwenImage",),
     comfy_class="QwenImage",
     objective="flow",
+    clip_type="QWEN_IMAGE",
 )

@@ -10,4 +10,5 @@ SPEC = FamilySpec(
     comfy_configs=("SD3",),
     comfy_class="SD3",
     objective="flow",
+    clip_type="SD3",
 )

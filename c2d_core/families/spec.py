@@ -30,7 +30,10 @@ class FamilySpec:
     pnp: the Plug-and-Play blocks the edit copies by default, or None (the sampler then needs explicit blocks);
     edit_presets: an edit preset's own blocks on this family ("sonicdiffusion");
     trains: whether `python -m training` trains on this family yet (`init` makes adapters for every family);
-    frame_stride: video families: video frames per latent frame (Wan's VAE: 4, the first frame alone); 0 = images.
+    frame_stride: video families: video frames per latent frame (Wan's VAE: 4, the first frame alone); 0 = images;
+    clip_type: ComfyUI's CLIPType name for this family's separate text encoder files (CLIPLoader's "type"), which
+               `prepare` loads beside a diffusion-model-only file ("FLUX"); "" for families whose checkpoints
+               carry their encoders.
     Blocks are always discovered from the loaded model (`layout.discover`); `layout` is checked against it.
     """
 
@@ -43,6 +46,7 @@ class FamilySpec:
     edit_presets: Mapping[str, PnPBlocks] = field(default_factory=dict)
     trains: bool = True
     frame_stride: int = 0
+    clip_type: str = ""
 
     def __post_init__(self):
         if self.objective not in OBJECTIVES.values():

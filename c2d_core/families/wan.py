@@ -13,6 +13,7 @@ SPEC = FamilySpec(
     comfy_configs=("WAN21_T2V", "WAN21_I2V", "WAN22_T2V", "WAN21_Camera", "WAN22_Camera", "WAN21_FunControl2V"),
     comfy_class="WAN21_T2V",
     objective="flow",
+    clip_type="WAN",
     trains=False,  # video clips: the video trainer (prepare from videos) is not built yet
     frame_stride=4,
 )

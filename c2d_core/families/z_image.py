@@ -10,4 +10,5 @@ SPEC = FamilySpec(
     comfy_configs=("ZImage",),
     comfy_class="ZImage",
     objective="flow",
+    clip_type="LUMINA2",
 )

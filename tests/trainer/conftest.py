@@ -171,3 +171,32 @@ def tiny_sdxl_encoders(seed: int = 0):
     weights = _fast_init(AutoencoderKL(**params), seed + 1).state_dict()
     vae = comfy.sd.VAE(sd=weights, config={"params": params}, dtype=torch.float32)
     return clip, vae
+
+
+def tiny_flux_encoders(seed: int = 0):
+    """(clip, vae) for Flux.1 at test size: `comfy.sd.CLIP` around ComfyUI's own FluxClipModel (CLIP-L for the
+    pooled vector, T5-XXL for the tokens, the real tokenizers: T5 pads to 256 tokens) narrowed through ComfyUI's
+    `clip_l_model_config` / `t5xxl_model_config` options to the tiny Flux's widths (pooled 24, tokens 32,
+    training/tiny_dit.py), and a `comfy.sd.VAE` with a narrow 16-channel AutoencoderKL (Flux's latent channels).
+    Random weights (seeded)."""
+    import comfy.sd
+    import comfy.text_encoders.flux
+    from comfy.ldm.models.autoencoder import AutoencoderKL
+    from comfy.supported_models_base import ClipTarget
+
+    from training.tiny_dit import POOLED_WIDTH, TEXT_WIDTH
+
+    clip_l = {"num_hidden_layers": 2, "hidden_size": POOLED_WIDTH, "intermediate_size": 48, "num_attention_heads": 2,
+              "projection_dim": POOLED_WIDTH}
+    t5 = {"num_layers": 2, "d_model": TEXT_WIDTH, "d_ff": 64, "d_kv": 16, "num_heads": 2}
+    clip = comfy.sd.CLIP(target=ClipTarget(comfy.text_encoders.flux.FluxTokenizer,
+                                           comfy.text_encoders.flux.FluxClipModel),
+                         model_options={"clip_l_model_config": clip_l, "t5xxl_model_config": t5,
+                                        "dtype": torch.float32})
+    _fast_init(clip.cond_stage_model, seed)
+    params = {"embed_dim": 16, "ddconfig": {"double_z": True, "z_channels": 16, "resolution": 64, "in_channels": 3,
+                                            "out_ch": 3, "ch": 32, "ch_mult": [1, 1, 1, 1], "num_res_blocks": 1,
+                                            "attn_resolutions": [], "dropout": 0.0}}
+    weights = _fast_init(AutoencoderKL(**params), seed + 1).state_dict()
+    vae = comfy.sd.VAE(sd=weights, config={"params": params}, dtype=torch.float32)
+    return clip, vae
