@@ -6,7 +6,8 @@ The synthetic task (tone pitch → latent colour) on a tiny Flux built from Comf
 flow matching (toy/flux.py: the base pretrained here, ≈ 20 s; adapters through the real trainer, 400 stage-1 steps).
 Per seed: one adapter per DiT placement preset (all, double, single) and a 1-MLP projector at "all"; held-out
 accuracy at audio CFG 1 and 4, adapter size and trainer step time. Then the two-factor task (toy/two_factor.py:
-pitch → colour, hiss band → background tint), 4 MLPs against 1, both factors scored on held-out clips. Prints the tables
+pitch → colour, hiss band → background tint), 4 MLPs against 1 and against 1 MLP of 4× the hidden width, both
+factors scored on held-out clips. Prints the tables
 (mean over seeds and each seed), writes results.json into --out.
 """
 from __future__ import annotations

@@ -37,6 +37,9 @@ DIT_PLACEMENTS = {
     "all": PlacementRule(("double", "single")),
     "double": PlacementRule(("double",)),
     "single": PlacementRule(("single",)),
+    # the placement ablation's choice on Flux (training/README.md): as accurate as all, a third of the parameters;
+    # on families without single-stream blocks (SD3, Qwen-Image, Z-Image, Wan) it is all of them
+    "light": PlacementRule(("double",)),
 }
 PLACEMENTS = tuple(dict.fromkeys([*UNET_PLACEMENTS, *DIT_PLACEMENTS]))  # every preset name of any family
 PROJECTORS = ("mlp4", "sonic77")          # AudioProjector (n_mlps parallel MLPs) | SonicProjector (sonic_projector.py)

@@ -90,10 +90,14 @@ class Budget:
     sample_steps: int = 20
 
 
-def run(out: Path, budget: Budget = Budget(), *, mlps: tuple[int, ...] = (4, 1), seed: int = 0,
+VARIANTS = (("4 MLPs", {"adapter.n_mlps": 4}), ("1 MLP", {"adapter.n_mlps": 1}),
+            ("1 MLP, 4× hidden", {"adapter.n_mlps": 1, "adapter.hidden_dim": 512}))   # ≈ the 4 MLPs' parameters
+
+
+def run(out: Path, budget: Budget = Budget(), *, variants: tuple = VARIANTS, seed: int = 0,
         clap_dir: Path | None = None, log_fn=print) -> dict:
-    """Pretrain the tiny Flux on both factors (no audio), train one adapter per projector MLP count through the real
-    trainer, score colour and tint on held-out clips at audio CFG `budget.audio_cfg`."""
+    """Pretrain the tiny Flux on both factors (no audio), train one adapter per variant (name, trainer overrides)
+    through the real trainer, score colour and tint on held-out clips at audio CFG `budget.audio_cfg`."""
     from c2d_core.adapter_file import load_adapter
     from training.loop import train
     from training.model import build_tiny
@@ -134,18 +138,18 @@ def run(out: Path, budget: Budget = Budget(), *, mlps: tuple[int, ...] = (4, 1),
     x = X.generate(base, None, te_e, t, steps=budget.sample_steps, audio_cfg=1.0)
     rows = [{"variant": "base, no audio", "colour": float((clf.predict(x) == colours).float().mean()),
              "tint": float((predict_tint(x, t) == tints).float().mean())}]
-    for n in mlps:
-        run_dir = out / "runs" / f"mlps{n}"
+    for i, (name, overrides) in enumerate(variants):
+        run_dir = out / "runs" / f"variant{i}"
         if run_dir.exists():
             shutil.rmtree(run_dir)
         cfg = X.task_config(run_dir, cache, t, steps=(budget.steps, 0, 0), batch=budget.batch, lr=budget.lr,
-                            overrides={**common, "adapter.n_mlps": n})
+                            overrides={**common, **overrides})
         t0 = time.perf_counter()
         result = train(cfg)
         seconds = time.perf_counter() - t0
         adapter = load_adapter(result.adapter_path).adapter
         x = X.generate(base, adapter, te_e, t, steps=budget.sample_steps, audio_cfg=budget.audio_cfg)
-        rows.append({"variant": f"{n} MLP{'s' if n > 1 else ''}", "n_mlps": n, "steps": result.step,
+        rows.append({"variant": name, "n_mlps": adapter.config.n_mlps, "steps": result.step,
                      "train_s": round(seconds, 1),
                      "params_k": round(sum(p.numel() for p in adapter.projector.parameters()) / 1e3, 1),
                      "colour": float((clf.predict(x) == colours).float().mean()),

@@ -168,8 +168,8 @@ def test_an_adapter_of_another_family_is_refused_naming_both(comfy_host, dit):
         apply(comfy_host, lumina, "flux_gate05.safetensors", embeds(1))
     with pytest.raises(AdapterMismatchError, match=r"is for Flux\.1 .*but the model is Chroma"):
         apply(comfy_host, dit["chroma"], "flux_gate05.safetensors", embeds(1))
-    with pytest.raises(ValueError, match=r"'light' is not a preset of this model's family.*'double'"):
-        apply(comfy_host, dit["flux"], "flux_gate05.safetensors", embeds(1), audio_blocks="light")
+    with pytest.raises(ValueError, match=r"'mid_up' is not a preset of this model's family.*'double'"):
+        apply(comfy_host, dit["flux"], "flux_gate05.safetensors", embeds(1), audio_blocks="mid_up")
 
 
 def test_inversion_and_the_masked_edit_run_and_plug_and_play_says_it_is_unavailable(comfy_host, dit):

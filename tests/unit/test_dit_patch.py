@@ -52,9 +52,11 @@ def test_single_stream_block_without_the_text_length_is_a_clear_error():
 
 def test_dit_placement_presets():
     blocks = family_layout("flux").blocks()
-    assert [len(select_blocks(blocks, p, DIT_PLACEMENTS)) for p in ("all", "double", "single")] == [57, 19, 38]
-    with pytest.raises(ValueError, match=r"'light'.*\['double_0'"):
-        select_blocks(blocks, "light", DIT_PLACEMENTS)
+    assert [len(select_blocks(blocks, p, DIT_PLACEMENTS)) for p in ("all", "double", "single", "light")] == \
+        [57, 19, 38, 19]
+    assert len(select_blocks(family_layout("sd3").blocks(), "light", DIT_PLACEMENTS)) == 38   # double blocks only
+    with pytest.raises(ValueError, match=r"'mid_up'.*\['double_0'"):
+        select_blocks(blocks, "mid_up", DIT_PLACEMENTS)
 
 
 def test_z_image_attaches_after_each_layer():
