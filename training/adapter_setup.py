@@ -21,15 +21,15 @@ def build_adapter_for(cfg: Config, base: Base, cache: LatentCache) -> nn.Module:
     layout = family_layout(base.family)
     blocks, context_dim = layout.discover(base.unet)
     a = cfg.adapter
-    clap_dim = int(cache.clap.shape[1])
+    clap_dim = cache.clap_dim
     if clap_dim != a.clap_dim:
         raise ConfigError(f"the cache holds {clap_dim}-d CLAP embeddings but adapter.clap_dim is {a.clap_dim}; "
                           f"set adapter.clap_dim={clap_dim} (or prepare with the CLAP model you mean)")
-    text_dim = int(cache.text.shape[-1])
+    text_dim = int(cache.text_shape[-1])
     if layout.attach == "unet_transformer" and text_dim != context_dim:   # a DiT's text width is its encoder's
         raise CacheError(f"the cache's text embeddings are {text_dim}-d but the UNet's context is {context_dim}-d: the "
                          "cache was prepared with another checkpoint; prepare again with this model.checkpoint")
-    latent_c = int(cache.latent.shape[1])
+    latent_c = int(cache.latent_shape[0])
     in_c = base.unet.in_channels if layout.attach == "unet_transformer" else base.model.latent_format.latent_channels
     if latent_c != in_c:
         raise CacheError(f"the cache's latents have {latent_c} channels but the UNet takes {in_c}; "

@@ -81,18 +81,18 @@ def pooled_inputs(base_model, b: dict, null_pooled: torch.Tensor | None) -> dict
 def check_cache_fits(base_model, cache) -> None:
     """An ADM model (SDXL) needs the pooled text embeddings of every sample and of the empty caption; so does a DiT
     that reads a pooled vector (Flux, SD3)."""
-    if reads_pooled(base_model) and (cache.pooled is None or cache.null_pooled is None):
+    if reads_pooled(base_model) and (cache.pooled_dim is None or cache.null_pooled is None):
         raise CacheError("the model reads a pooled text vector beside the text tokens (Flux.1, SD3) but the cache "
                          "holds none: it was prepared for another family; run prepare again with this model in "
                          "model.checkpoint (and a new data.cache)")
     if not uses_adm(base_model):
         return
     want = pooled_width(base_model)
-    if cache.pooled is None or cache.null_pooled is None:
+    if cache.pooled_dim is None or cache.null_pooled is None:
         raise CacheError("the model is SDXL-type (it takes pooled text + size conditioning) but the cache holds no "
                          "pooled text embeddings: it was prepared for SD1.5; run prepare again with the SDXL "
                          "checkpoint in model.checkpoint (and a new data.cache)")
-    got = int(cache.pooled.shape[-1])
+    got = int(cache.pooled_dim)
     if got != want or int(cache.null_pooled.shape[-1]) != want:
         raise CacheError(f"the cache's pooled text embeddings are {got}-d but the model's ADM conditioning needs "
                          f"{want}-d: the cache was prepared with another checkpoint; prepare again with this one")

@@ -1,17 +1,25 @@
-"""The prepared-data cache: CLAP embeddings, VAE latents and text embeddings in safetensors shards.
+"""The prepared-data cache: CLAP embeddings, VAE latents and text conditioning in safetensors files.
 
     <cache>/manifest.json          encoder identity + {sample id: shard, row, fingerprint, label, caption}
+                                   + {text key: [text file, row]}: where each distinct caption's conditioning is
     <cache>/null_text.safetensors  "text": (L, D) embedding of the empty caption (CFG text dropout)
-                                   [+ "pooled": (P,) its pooled embedding, SDXL caches]
+                                   [+ "pooled": (P,) its pooled embedding, SDXL / Flux / SD3 caches]
     <cache>/shards/NNNNNN.safetensors
-        clap (n, clap_dim) f32 · latent (n, C, H, W) f16 · text (u, L, D) f16 · text_index (n,) i64
-        [SDXL caches: pooled (u, P) f16, the pooled embedding of each text row · size (n, 6) i64, each image's
-         geometry in training.adm.SIZE_FIELDS order (original height/width, crop top/left, target height/width)]
+        clap (n, clap_dim) f32 · latent (n, C, H, W) f16 [· size (n, 6) i64, SDXL: each image's geometry in
+        training.adm.SIZE_FIELDS order (original height/width, crop top/left, target height/width)];
+        metadata: the rows' sample ids and text keys
+    <cache>/texts/NNNNNN.safetensors
+        text (u, L, D) f16 [· pooled (u, P) f16]: the conditioning of captions no earlier file holds;
+        metadata: their keys (a hash of the conditioning)
     <cache>/skipped.json           samples that could not be read, with the reason
 
-Shards and the manifest are written atomically (temp file + rename) and the manifest is rewritten
-after every shard, so a killed `prepare` keeps what it finished and a re-run only encodes samples
-that are new or changed (by fingerprint).
+Each distinct caption's conditioning is stored once for the whole cache (a Flux T5 condition is 256 × 4096 values:
+2 MB in f16), not once per sample. Files and the manifest are written atomically (temp file + rename) and the
+manifest is rewritten after every shard, so a killed `prepare` keeps what it finished and a re-run only encodes
+samples that are new or changed (by fingerprint).
+
+`load_cache` reads the manifest and the files' headers only; `LatentCache.batch` reads the rows it is asked for
+(safetensors `safe_open`, memory-mapped), so the trainer's memory does not grow with the cache.
 """
 from __future__ import annotations
 
@@ -29,7 +37,7 @@ from c2d_core.errors import C2DError
 
 log = logging.getLogger(__name__)
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2       # 2: text conditioning in texts/, once per distinct caption
 
 
 class CacheError(C2DError):
@@ -62,6 +70,7 @@ class Manifest:
     samples: dict = field(default_factory=dict)      # id → {"shard", "row", "fingerprint", "label", "caption"}
     skipped: dict = field(default_factory=dict)      # id → reason
     failed: dict = field(default_factory=dict)       # id → fingerprint of an unreadable sample (not retried)
+    texts: dict = field(default_factory=dict)        # text key → [text file, row]
     version: int = CACHE_VERSION
 
     @classmethod
@@ -74,11 +83,16 @@ class Manifest:
             raise CacheError(f"{cache} was written by another version of the trainer (cache version "
                              f"{raw.get('version')}); delete it or choose another data.cache")
         return cls(encoders=raw["encoders"], samples=raw["samples"], skipped=raw.get("skipped", {}),
-                   failed=raw.get("failed", {}))
+                   failed=raw.get("failed", {}), texts=raw.get("texts", {}))
 
-    def write(self, cache: Path) -> None:
+    def write(self, cache: Path, part: str = "") -> None:
+        """manifest.json (+ skipped.json); a prepare process of several writes its own manifest.r<rank>.json, which
+        merge_parts folds into manifest.json."""
         data = {"version": self.version, "encoders": self.encoders, "samples": self.samples, "skipped": self.skipped,
-                "failed": self.failed}
+                "failed": self.failed, "texts": self.texts}
+        if part:
+            atomic_write_bytes(cache / f"manifest.{part.rstrip('-')}.json", json.dumps(data, sort_keys=True).encode())
+            return
         atomic_write_bytes(cache / "manifest.json", json.dumps(data, indent=1, sort_keys=True).encode())
         skipped = [{"id": k, "reason": v} for k, v in sorted(self.skipped.items())]
         atomic_write_bytes(cache / "skipped.json", json.dumps(skipped, indent=1).encode())
@@ -87,9 +101,12 @@ class Manifest:
 class CacheWriter:
     """Collects encoded samples and writes them shard by shard (see module docstring)."""
 
-    def __init__(self, cache: Path, encoders: dict, shard_size: int = 256):
+    def __init__(self, cache: Path, encoders: dict, shard_size: int = 256, part: str = ""):
+        """part: this process's prefix when several prepare processes write one cache ("r1-"): its files are
+        named <part>NNNNNN, its manifest manifest.r<rank>.json (merge_parts folds them together)."""
         self.cache = Path(cache)
         self.shard_size = shard_size
+        self.part = part
         old = Manifest.read(self.cache)
         if old is not None and old.encoders != encoders:
             diff = {k: (old.encoders.get(k), encoders.get(k)) for k in set(old.encoders) | set(encoders)
@@ -99,6 +116,7 @@ class CacheWriter:
         self.manifest = old or Manifest(encoders=encoders)
         self._rows: list[dict] = []
         (self.cache / "shards").mkdir(parents=True, exist_ok=True)
+        (self.cache / "texts").mkdir(parents=True, exist_ok=True)
 
     def is_current(self, sample_id: str, fingerprint: str) -> bool:
         s = self.manifest.samples.get(sample_id)
@@ -136,87 +154,240 @@ class CacheWriter:
         atomic_save_tensors(self.cache / "null_text.safetensors", tensors)
 
     def _next_shard(self) -> str:
-        names = [int(p.stem) for p in (self.cache / "shards").glob("*.safetensors") if p.stem.isdigit()]
-        return f"{(max(names) + 1) if names else 0:06d}"
+        n = len(self.part)
+        names = [int(p.stem[n:]) for p in (self.cache / "shards").glob(f"{self.part}*.safetensors")
+                 if p.stem[n:].isdigit() and p.stem.startswith(self.part)]
+        return f"{self.part}{(max(names) + 1) if names else 0:06d}"
 
     def flush(self) -> None:
         if not self._rows:
-            self.manifest.write(self.cache)
+            self.manifest.write(self.cache, self.part)
             return
         shard = self._next_shard()
         for name in ("pooled", "size"):
             if len({r[name] is None for r in self._rows}) > 1:
                 raise ValueError(f"cache rows disagree: some have {name} and some do not (one model per cache)")
-        texts: dict[bytes, int] = {}
-        text_index = []
-        unique, unique_pooled = [], []
-        for r in self._rows:
-            h = hashlib.sha1(r["text"].float().numpy().tobytes())
-            if r["pooled"] is not None:
-                h.update(r["pooled"].numpy().tobytes())
-            key = h.digest()
-            if key not in texts:
-                texts[key] = len(unique)
-                unique.append(r["text"].to(torch.float16))
-                unique_pooled.append(r["pooled"])
-            text_index.append(texts[key])
+        keys = [text_key(r["text"], r["pooled"]) for r in self._rows]
+        new: dict[str, dict] = {}                     # conditioning no text file holds yet
+        for k, r in zip(keys, self._rows):
+            if k not in self.manifest.texts and k not in new:
+                new[k] = r
+        if new:
+            texts = {"text": torch.stack([r["text"].to(torch.float16) for r in new.values()])}
+            if self._rows[0]["pooled"] is not None:
+                texts["pooled"] = torch.stack([r["pooled"] for r in new.values()]).to(torch.float16)
+            atomic_save_tensors(self.cache / "texts" / f"{shard}.safetensors", texts,
+                                metadata={"keys": json.dumps(list(new))})
+            for row, k in enumerate(new):
+                self.manifest.texts[k] = [shard, row]
         tensors = {"clap": torch.stack([r["clap"] for r in self._rows]),
-                   "latent": torch.stack([r["latent"] for r in self._rows]).to(torch.float16),
-                   "text": torch.stack(unique), "text_index": torch.tensor(text_index, dtype=torch.int64)}
-        if self._rows[0]["pooled"] is not None:
-            tensors["pooled"] = torch.stack(unique_pooled).to(torch.float16)
+                   "latent": torch.stack([r["latent"] for r in self._rows]).to(torch.float16)}
         if self._rows[0]["size"] is not None:
             tensors["size"] = torch.stack([r["size"] for r in self._rows])
         atomic_save_tensors(self.cache / "shards" / f"{shard}.safetensors", tensors,
-                            metadata={"ids": json.dumps([r["id"] for r in self._rows])})
+                            metadata={"ids": json.dumps([r["id"] for r in self._rows]), "text_keys": json.dumps(keys)})
         for row, r in enumerate(self._rows):
             self.manifest.samples[r["id"]] = {"shard": shard, "row": row, "fingerprint": r["fingerprint"],
                                               "label": r["label"], "caption": r["caption"]}
         self._rows = []
-        self.manifest.write(self.cache)
+        self.manifest.write(self.cache, self.part)
 
     def close(self) -> None:
         self.flush()
-        self.prune()
+        if not self.part:          # a part's files are pruned once merged (merge_parts)
+            self.prune()
 
     def prune(self) -> None:
-        """Delete shards no sample points to any more (all their samples changed or vanished)."""
+        """Delete shards no sample points to any more (all their samples changed or vanished), and text files no
+        remaining shard refers to."""
         used = {s["shard"] for s in self.manifest.samples.values()}
         for p in (self.cache / "shards").glob("*.safetensors"):
             if p.stem not in used:
                 p.unlink()
+        from safetensors import safe_open
+
+        keys = set()
+        for shard in used:
+            with safe_open(str(self.cache / "shards" / f"{shard}.safetensors"), "pt") as f:
+                keys.update(json.loads(f.metadata()["text_keys"]))
+        self.manifest.texts = {k: v for k, v in self.manifest.texts.items() if k in keys}
+        files = {v[0] for v in self.manifest.texts.values()}
+        for p in (self.cache / "texts").glob("*.safetensors"):
+            if p.stem not in files:
+                p.unlink()
+        self.manifest.write(self.cache)
 
 
-@dataclass
+def merge_parts(cache: Path) -> Manifest:
+    """Fold the manifests of a multi-process prepare (manifest.r<rank>.json) into manifest.json, delete them, prune.
+    Every process saw the same earlier manifest and encoded its own slice: a sample's entry is the one a process
+    changed, else the common one; texts, skipped and failed samples are the union."""
+    cache = Path(cache)
+    parts = sorted(cache.glob("manifest.r*.json"))
+    if not parts:
+        raise CacheError(f"no per-process manifests to merge in {cache}")
+    old = Manifest.read(cache)
+    before = old.samples if old else {}
+    loaded = [json.loads(p.read_text()) for p in parts]
+    merged = Manifest(encoders=loaded[0]["encoders"])
+    for m in loaded:
+        for sid, entry in m["samples"].items():
+            if sid not in merged.samples or merged.samples[sid] == before.get(sid):
+                merged.samples[sid] = entry
+        merged.texts.update(m["texts"])
+        merged.skipped.update(m["skipped"])
+        merged.failed.update(m["failed"])
+    for sid in merged.samples:
+        merged.skipped.pop(sid, None)
+    merged.write(cache)
+    for p in parts:
+        p.unlink()
+    writer = CacheWriter(cache, merged.encoders)
+    writer.prune()
+    return writer.manifest
+
+
+def text_key(text: torch.Tensor, pooled: torch.Tensor | None) -> str:
+    """The identity of one caption's conditioning: a hash of its values (the same caption, the same key)."""
+    h = hashlib.sha1(text.float().numpy().tobytes())
+    if pooled is not None:
+        h.update(pooled.float().numpy().tobytes())
+    return h.hexdigest()
+
+
 class LatentCache:
-    """The cache in memory. Row i: clap[i] (clap_dim,), latent[i] (C, H, W), text[text_index[i]] (L, D);
-    SDXL caches also pooled[text_index[i]] (P,) and size[i] (6,) (training.adm.SIZE_FIELDS), null_pooled (P,)."""
+    """A prepared cache, read on demand. Sample i: clap (clap_dim,), latent (C, H, W), text (L, D) — its caption's
+    conditioning —, and where the cache holds them pooled (P,) and size (6,) (training.adm.SIZE_FIELDS); null_text
+    (L, D) and null_pooled (P,) the empty caption's. Only the manifest, the files' headers and the empty caption
+    are in memory; `batch` reads its rows from the memory-mapped files. The whole-array properties (clap, latent,
+    text, pooled, size) read everything: for small caches and tests."""
 
-    ids: list[str]
-    clap: torch.Tensor
-    latent: torch.Tensor
-    text: torch.Tensor
-    text_index: torch.Tensor
-    null_text: torch.Tensor
-    labels: list
-    encoders: dict
-    pooled: torch.Tensor | None = None
-    size: torch.Tensor | None = None
-    null_pooled: torch.Tensor | None = None
+    def __init__(self, root: Path, manifest: Manifest, null: dict):
+        self.root = Path(root)
+        self.encoders = manifest.encoders
+        self.null_text = null["text"]
+        self.null_pooled = null.get("pooled")
+        self._texts = manifest.texts
+        by_shard: dict[str, list[tuple[int, str]]] = {}
+        for sid, s in manifest.samples.items():
+            by_shard.setdefault(s["shard"], []).append((s["row"], sid))
+        self.ids, self.labels, self._where, self._keys = [], [], [], []
+        headers = []
+        for shard in sorted(by_shard):
+            meta, shapes = _header(self._shard_path(shard))
+            shard_ids, shard_keys = json.loads(meta.get("ids", "[]")), json.loads(meta.get("text_keys", "[]"))
+            for row, sid in sorted(by_shard[shard]):
+                if row >= len(shard_ids) or shard_ids[row] != sid:
+                    raise CacheError(f"cache shard {shard} row {row} does not hold {sid} as the manifest says; delete "
+                                     f"{self.root} and prepare again")
+                self.ids.append(sid)
+                self.labels.append(manifest.samples[sid].get("label"))
+                self._where.append((shard, row))
+                self._keys.append(shard_keys[row])
+            headers.append(shapes)
+        for k in set(self._keys) - set(self._texts):
+            raise CacheError(f"the cache {self.root} lacks the text conditioning {k[:12]}… a shard refers to; delete it "
+                             "and prepare again")
+        latent_shapes = {h["latent"][1:] for h in headers}
+        if len(latent_shapes) != 1:
+            raise CacheError(f"cache shards disagree on the latent shape {sorted(latent_shapes)}; delete {self.root} "
+                             "and prepare again")
+        if len({"size" in h for h in headers}) > 1:
+            raise CacheError(f"some cache shards hold image sizes and some do not (prepared with two models); delete "
+                             f"{self.root} and prepare again")
+        text_headers = [_header(self._text_path(f))[1] for f in sorted({v[0] for v in self._texts.values()})]
+        if len({"pooled" in h for h in text_headers}) > 1:
+            raise CacheError(f"some cache text files hold pooled text embeddings and some do not (prepared with two "
+                             f"models); delete {self.root} and prepare again")
+        self.latent_shape = tuple(headers[0]["latent"][1:])                # (C, H, W)
+        self.clap_dim = int(headers[0]["clap"][1])
+        self.text_shape = tuple(text_headers[0]["text"][1:])               # (L, D)
+        self.pooled_dim = int(text_headers[0]["pooled"][1]) if "pooled" in text_headers[0] else None
+        self.has_size = "size" in headers[0]
 
     def __len__(self) -> int:
         return len(self.ids)
 
+    def _shard_path(self, shard: str) -> Path:
+        path = self.root / "shards" / f"{shard}.safetensors"
+        if not path.is_file():
+            raise CacheError(f"cache shard {path} is missing; run prepare again")
+        return path
+
+    def _text_path(self, name: str) -> Path:
+        path = self.root / "texts" / f"{name}.safetensors"
+        if not path.is_file():
+            raise CacheError(f"cache text file {path} is missing; run prepare again")
+        return path
+
     def batch(self, idx: torch.Tensor) -> dict[str, torch.Tensor]:
-        """clap (B, clap_dim), latent (B, C, H, W), text (B, L, D); SDXL caches: pooled (B, P), size (B, 6) when
-        stored."""
-        out = {"clap": self.clap[idx], "latent": self.latent[idx].float(),
-               "text": self.text[self.text_index[idx]].float()}
-        if self.pooled is not None:
-            out["pooled"] = self.pooled[self.text_index[idx]].float()
-        if self.size is not None:
-            out["size"] = self.size[idx]
+        """clap (B, clap_dim), latent (B, C, H, W), text (B, L, D); pooled (B, P), size (B, 6) where stored. Reads
+        only these rows (and each distinct caption among them once)."""
+        from safetensors import safe_open
+
+        rows = [int(i) for i in torch.as_tensor(idx).reshape(-1).tolist()]
+        names = ["clap", "latent"] + (["size"] if self.has_size else [])
+        got: dict[str, list] = {n: [None] * len(rows) for n in names}
+        by_shard: dict[str, list[tuple[int, int]]] = {}
+        for j, i in enumerate(rows):
+            shard, row = self._where[i]
+            by_shard.setdefault(shard, []).append((j, row))
+        for shard, items in by_shard.items():
+            with safe_open(str(self._shard_path(shard)), "pt") as f:
+                for n in names:
+                    sl = f.get_slice(n)
+                    for j, row in items:
+                        got[n][j] = sl[row:row + 1]
+        out = {"clap": torch.cat(got["clap"]).float(), "latent": torch.cat(got["latent"]).float()}
+        if self.has_size:
+            out["size"] = torch.cat(got["size"])
+        text, pooled = self._conditioning([self._keys[i] for i in rows])
+        out["text"] = text
+        if pooled is not None:
+            out["pooled"] = pooled
         return out
+
+    def _conditioning(self, keys: list[str]) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(len(keys), L, D) text and (len(keys), P) pooled (or None) of these text keys, each read once."""
+        from safetensors import safe_open
+
+        distinct = list(dict.fromkeys(keys))
+        read: dict[str, tuple] = {}
+        by_file: dict[str, list[str]] = {}
+        for k in distinct:
+            by_file.setdefault(self._texts[k][0], []).append(k)
+        for name, ks in by_file.items():
+            with safe_open(str(self._text_path(name)), "pt") as f:
+                text = f.get_slice("text")
+                pooled = f.get_slice("pooled") if self.pooled_dim is not None else None
+                for k in ks:
+                    row = self._texts[k][1]
+                    read[k] = (text[row:row + 1], None if pooled is None else pooled[row:row + 1])
+        text = torch.cat([read[k][0] for k in keys]).float()
+        pooled = None if self.pooled_dim is None else torch.cat([read[k][1] for k in keys]).float()
+        return text, pooled
+
+    # ---- whole arrays (small caches, tests) ------------------------------------------------------------
+    @property
+    def clap(self) -> torch.Tensor:
+        return self.batch(torch.arange(len(self)))["clap"]
+
+    @property
+    def latent(self) -> torch.Tensor:
+        return self.batch(torch.arange(len(self)))["latent"]
+
+    @property
+    def size(self) -> torch.Tensor | None:
+        return self.batch(torch.arange(len(self)))["size"] if self.has_size else None
+
+    @property
+    def text(self) -> torch.Tensor:
+        """(u, L, D) every distinct caption's conditioning, in the order samples first use it."""
+        return self._conditioning(list(dict.fromkeys(self._keys)))[0]
+
+    @property
+    def pooled(self) -> torch.Tensor | None:
+        return self._conditioning(list(dict.fromkeys(self._keys)))[1]
 
     def split(self, val_fraction: float, val_max: int) -> tuple[torch.Tensor, torch.Tensor]:
         """(train rows, validation rows), chosen by a hash of the sample id (stable when samples are added)."""
@@ -231,8 +402,15 @@ class LatentCache:
         return torch.tensor(train, dtype=torch.long), torch.tensor(val, dtype=torch.long)
 
 
-def load_cache(cache: str | os.PathLike) -> LatentCache:
+def _header(path: Path) -> tuple[dict, dict]:
+    """(metadata, {tensor name: shape}) of a safetensors file, from its header only."""
     from safetensors import safe_open
+
+    with safe_open(str(path), "pt") as f:
+        return dict(f.metadata() or {}), {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
+
+
+def load_cache(cache: str | os.PathLike) -> LatentCache:
     from safetensors.torch import load_file
 
     cache = Path(cache)
@@ -243,43 +421,7 @@ def load_cache(cache: str | os.PathLike) -> LatentCache:
         n_skip = len(manifest.skipped)
         raise CacheError(f"the cache {cache} holds no usable samples ({n_skip} skipped, see {cache / 'skipped.json'}); "
                          "check data.source")
-    by_shard: dict[str, list[tuple[int, str]]] = {}
-    for sid, s in manifest.samples.items():
-        by_shard.setdefault(s["shard"], []).append((s["row"], sid))
-    ids, claps, latents, texts, text_index, labels, pooled, sizes = [], [], [], [], [], [], [], []
-    n_text = 0
-    for shard in sorted(by_shard):
-        path = cache / "shards" / f"{shard}.safetensors"
-        if not path.is_file():
-            raise CacheError(f"cache shard {path} is missing; run prepare again")
-        t = load_file(str(path))
-        with safe_open(str(path), "pt") as f:
-            shard_ids = json.loads((f.metadata() or {}).get("ids", "[]"))
-        rows = sorted(by_shard[shard])
-        sel = torch.tensor([r for r, _ in rows])
-        for r, sid in rows:
-            assert shard_ids[r] == sid, f"cache shard {shard} row {r} holds {shard_ids[r]}, manifest says {sid}"
-        ids += [sid for _, sid in rows]
-        claps.append(t["clap"][sel])
-        latents.append(t["latent"][sel])
-        texts.append(t["text"])
-        pooled.append(t.get("pooled"))
-        sizes.append(t["size"][sel] if "size" in t else None)
-        text_index.append(t["text_index"][sel] + n_text)
-        n_text += t["text"].shape[0]
-        labels += [manifest.samples[sid].get("label") for _, sid in rows]
     null_path = cache / "null_text.safetensors"
     if not null_path.is_file():
         raise CacheError(f"{null_path} is missing; run prepare again")
-    shapes = {tuple(x.shape[1:]) for x in latents}
-    if len(shapes) != 1:
-        raise CacheError(f"cache shards disagree on the latent shape {sorted(shapes)}; delete {cache} and prepare again")
-    null = load_file(str(null_path))
-    for name, parts in (("pooled text embeddings", pooled), ("image sizes", sizes)):
-        if len({p is None for p in parts}) > 1:
-            raise CacheError(f"some cache shards hold {name} and some do not (prepared with two models); delete "
-                             f"{cache} and prepare again")
-    return LatentCache(ids=ids, clap=torch.cat(claps), latent=torch.cat(latents), text=torch.cat(texts),
-                       text_index=torch.cat(text_index), null_text=null["text"], labels=labels,
-                       encoders=manifest.encoders, pooled=None if pooled[0] is None else torch.cat(pooled),
-                       size=None if sizes[0] is None else torch.cat(sizes), null_pooled=null.get("pooled"))
+    return LatentCache(cache, manifest, load_file(str(null_path)))

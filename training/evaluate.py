@@ -110,7 +110,7 @@ def evaluate(cfg: Config, *, adapter_path: str, out: str = "", base=None, fid_fe
         base = load_base(cfg.model, seed=cfg.train.seed) if cfg.model.tiny else load_checkpoint(cfg.model, vae=True)
     blocks, context_dim = family_layout(base.family).discover(base.unet)
     adapter.check_fits(blocks, context_dim, base.family)
-    adapter.check_clap(int(cache.clap.shape[1]))
+    adapter.check_clap(cache.clap_dim)
     merged = merge_lora(base.unet, loaded.lora) if loaded.lora else 0
     images = _Images(cache, base, decode)
     b = cache.batch(rows)
@@ -158,7 +158,8 @@ def evaluate(cfg: Config, *, adapter_path: str, out: str = "", base=None, fid_fe
     names = sorted({lbl for lbl in cache.labels if lbl is not None})
     labelled = all(lbl is not None for lbl in labels) and len(names) > 1
     if labelled:
-        feats = _pooled(images.to_unet(cache.latent.float()))
+        feats = torch.cat([_pooled(images.to_unet(cache.batch(torch.arange(i, min(i + 256, len(cache))))["latent"]))
+                           for i in range(0, len(cache), 256)])     # every cached latent, 256 at a time
         y_all = torch.tensor([names.index(lbl) if lbl is not None else -1 for lbl in cache.labels])
         centroids = torch.stack([feats[y_all == i].mean(0) for i in range(len(names))])
         pred = torch.cdist(_pooled(gen_latents), centroids).argmin(1)

@@ -20,7 +20,7 @@ import torch
 
 from c2d_core.errors import C2DError
 
-from .cache import CacheWriter
+from .cache import CacheWriter, Manifest, merge_parts
 from .config import Config
 from .data import DataError, Sample, SampleError, discover, load_audio, load_image_with_geometry
 
@@ -110,7 +110,9 @@ def prepare(cfg: Config, *, clap_encoder=None, base=None) -> PrepareReport:
     if clap_encoder is None:
         from c2d_core.encoder_registry import load_audio_encoder
         clap_encoder = load_audio_encoder(cfg.clap.model)
-    writer = CacheWriter(cfg.cache_dir, _encoders(cfg, clap_encoder), shard_size=cfg.data.shard_size)
+    rank, world, barrier = _processes()
+    writer = CacheWriter(cfg.cache_dir, _encoders(cfg, clap_encoder), shard_size=cfg.data.shard_size,
+                         part=f"r{rank}-" if world > 1 else "")
     settings = _settings(cfg)
     fingerprint = {s.id: s.fingerprint(settings) for s in samples}
     m = writer.manifest
@@ -121,11 +123,12 @@ def prepare(cfg: Config, *, clap_encoder=None, base=None) -> PrepareReport:
     for sid in m.failed:
         m.skipped[sid] = old_skipped.get(sid, "unreadable in an earlier run")
     todo = [s for s in samples if not writer.is_current(s.id, fingerprint[s.id]) and s.id not in m.failed]
-    log.info("prepare: %d samples, %d already in %s, %d to encode", len(samples), len(samples) - len(todo),
-             cfg.cache_dir, len(todo))
+    log.info("prepare: %d samples, %d already in %s, %d to encode%s", len(samples), len(samples) - len(todo),
+             cfg.cache_dir, len(todo), f" (process {rank} of {world}: every {world}th)" if world > 1 else "")
+    todo = todo[rank::world]
     report = PrepareReport(cache=cfg.cache_dir)
     if not todo and (cfg.cache_dir / "null_text.safetensors").is_file():
-        return _finish(writer, report, cfg)            # nothing new: the checkpoint is not even loaded
+        return _finish(writer, report, cfg, barrier)    # nothing new: the checkpoint is not even loaded
     if base is None:
         base = load_encoders(cfg.model)
     sdxl = _uses_adm(base)
@@ -162,14 +165,35 @@ def prepare(cfg: Config, *, clap_encoder=None, base=None) -> PrepareReport:
             bar.update(len(chunk))
     if bar is not None:
         bar.close()
-    writer.set_null_text(*text(""))
-    return _finish(writer, report, cfg)
+    if rank == 0:
+        writer.set_null_text(*text(""))
+    return _finish(writer, report, cfg, barrier)
 
 
-def _finish(writer: CacheWriter, report: PrepareReport, cfg: Config) -> PrepareReport:
+def _processes() -> tuple[int, int, object]:
+    """(rank, world size, barrier) of a multi-process prepare (`accelerate launch` / `torchrun ... -m training
+    prepare`: each process encodes every world-th new sample into its own files, process 0 merges the manifests);
+    (0, 1, no-op) for one process."""
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return 0, 1, lambda: None
+    import torch
+    from accelerate import PartialState
+
+    state = PartialState(cpu=not torch.cuda.is_available())      # as the trainer's Accelerator: gloo on CPUs
+    return state.process_index, state.num_processes, state.wait_for_everyone
+
+
+def _finish(writer: CacheWriter, report: PrepareReport, cfg: Config, barrier=lambda: None) -> PrepareReport:
     writer.close()
-    report.total = len(writer.manifest.samples)
-    report.skipped = dict(writer.manifest.skipped)
+    barrier()                        # every process has written its files and manifest
+    manifest = writer.manifest
+    if writer.part:
+        if writer.part == "r0-":
+            merge_parts(cfg.cache_dir)
+        barrier()                    # the merged manifest is there for every process
+        manifest = Manifest.read(cfg.cache_dir)
+    report.total = len(manifest.samples)
+    report.skipped = dict(manifest.skipped)
     if report.total == 0:
         raise DataError(f"no sample of {cfg.data.source} could be read ({len(report.skipped)} skipped; see "
                         f"{cfg.cache_dir / 'skipped.json'})")

@@ -145,6 +145,34 @@ def test_prepare_caches_real_encoders_and_lists_unreadable_samples(prepared, sd1
     torch.testing.assert_close(cache.latent[i:i + 1].float(), want, rtol=2e-3, atol=2e-3)
 
 
+def test_two_prepare_processes_write_one_cache(prepared, tmp_path):
+    """`torchrun --nproc_per_node 2 -m training prepare`: each process encodes every other new sample into its own
+    files, process 0 merges the manifests; the cache equals the one-process cache sample by sample, one caption's
+    conditioning is stored once per process at most, and only the merged manifest is left."""
+    from training.cache import load_cache
+    from training.config_io import to_toml
+
+    cfg = dataclasses.replace(prepared["cfg"], data=dataclasses.replace(prepared["cfg"].data,
+                                                                           cache=str(tmp_path / "cache")))
+    (tmp_path / "cfg.toml").write_text(to_toml(cfg))
+    env = dict(__import__("os").environ, OMP_NUM_THREADS="1")
+    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m", "training",
+                        "prepare", "--config", str(tmp_path / "cfg.toml")], cwd=REPO, capture_output=True, text=True,
+                       env=env)
+    assert r.returncode == 0, r.stderr[-3000:]
+    shards = sorted(p.stem for p in (tmp_path / "cache" / "shards").glob("*.safetensors"))
+    assert {s[:3] for s in shards} == {"r0-", "r1-"}                      # both processes wrote
+    assert sorted(p.name for p in (tmp_path / "cache").glob("manifest*.json")) == ["manifest.json"]
+    one, two = load_cache(prepared["cfg"].cache_dir), load_cache(tmp_path / "cache")
+    assert sorted(two.ids) == sorted(one.ids) and set(json.loads((tmp_path / "cache" / "skipped.json").read_text())
+                                                      [0].keys()) == {"id", "reason"}
+    order = torch.tensor([two.ids.index(i) for i in one.ids])
+    a, b = one.batch(torch.arange(len(one))), two.batch(order)
+    for k in ("clap", "latent", "text"):
+        torch.testing.assert_close(b[k], a[k], rtol=2e-3, atol=2e-3)
+    assert len(two.text) == 1 and len(json.loads((tmp_path / "cache" / "manifest.json").read_text())["texts"]) <= 2
+
+
 def test_prepare_and_a_new_adapter_on_imagebind_features(prepared, sd15, tmp_path):
     """clap.model may be any audio encoder file the nodes read: ImageBind gives 1024-d rows an adapter is sized from,
     equal to what the nodes' encoder makes of the same clip."""
