@@ -65,19 +65,22 @@ def _windowed(t: torch.Tensor, windows: torch.Tensor, heads: int) -> torch.Tenso
 
 def frame_local_branch(run: Callable, x: torch.Tensor, kv: tuple, scale, plan: RowPlan,
                        frames: tuple[list[int], int], stride: int, heads: int,
-                       schedule: list[float] | None = None) -> torch.Tensor:
+                       schedule: list[float] | None = None, null_rows: torch.Tensor | None = None) -> torch.Tensor:
     """The branch with each latent frame attending to its own frames' audio.
 
     x: (B, T·S, C) video tokens of one block; kv: (audio k, audio v, null k, null v) from the block's K/V path
-    (audio: one row per video frame; null: one row); run(x, k, v, scale) the block's branch function;
+    (audio: one row per video frame of one timeline shared by every video, or of one timeline per video, stacked;
+    null: one row); run(x, k, v, scale) the block's branch function;
     frames: latent_frames(...) (the call's T latent frames of the clip, the clip's latent frame count);
-    schedule: per video frame strength multipliers (the timeline's loudness), averaged over each window.
+    schedule: per video frame strength multipliers (the timeline's loudness), averaged over each window;
+    null_rows: (videos,) bool, training: videos whose audio is dropped (null tokens) for CFG.
     Returns the residual (B, T·S, C)."""
     a_k, a_v, n_k, n_v = kv
     indices, total = frames
     latent = len(indices)
     n_audio, want = a_k.shape[0], video_frames(total, stride)
-    if n_audio != want:
+    timelines = n_audio // want
+    if n_audio % want or timelines not in (1, plan.n_images):
         raise AudioInputError(
             f"the audio has {n_audio} per-frame embeddings but this video has {want} frames ({total} latent "
             f"frames); make the Audio Timeline at the video's frame count ({want}) and fps, or give one embedding "
@@ -86,12 +89,14 @@ def frame_local_branch(run: Callable, x: torch.Tensor, kv: tuple, scale, plan: R
     if L % latent:
         raise UnsupportedModelError(f"{L} video tokens do not split into {latent} latent frames")
     windows = frame_windows(total, stride)[torch.tensor(indices)]
-    audio = [_windowed(a, windows, heads) for a in (a_k, a_v)]
+    audio = [[_windowed(a[j * want:(j + 1) * want], windows, heads) for j in range(timelines)] for a in (a_k, a_v)]
     repeat = torch.zeros(1, stride, dtype=torch.long)        # the one null row, as often as a window has frames
     null = [_windowed(n, repeat, heads) for n in (n_k, n_v)]
+    dropped = set() if null_rows is None else {i for i, d in enumerate(null_rows.tolist()) if d}
 
-    def rows(a: torch.Tensor, n: torch.Tensor) -> torch.Tensor:
-        return torch.cat([a if kind == AUDIO else n.expand(latent, *n.shape[1:]) for kind in plan.kinds])
+    def rows(a: list, n: torch.Tensor) -> torch.Tensor:
+        return torch.cat([a[i if timelines > 1 else 0] if kind == AUDIO and i not in dropped
+                          else n.expand(latent, *n.shape[1:]) for kind, i in zip(plan.kinds, plan.images)])
 
     out = run(x.reshape(B * latent, L // latent, C), rows(audio[0], null[0]), rows(audio[1], null[1]), scale)
     weights = torch.ones(latent)

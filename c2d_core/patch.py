@@ -57,7 +57,8 @@ class AudioAttentionPatch:
     window (enabled=False), strength 0 or a zero gate leave h untouched, bit for bit.
 
     train=True: no caching and no skipping (gradients must reach projector and gates, even at α = 0);
-    null_rows (N_e,) bool marks rows that get null tokens (audio dropout for CFG training).
+    null_rows (N_e,) bool marks rows that get null tokens (audio dropout for CFG training); with per-frame audio
+    (videos × frames rows, one timeline per video) one per video.
     """
 
     c2d_row_aware = True  # reads the c2d_rows plan (source_row.foreign_patches)
@@ -195,7 +196,7 @@ class AudioAttentionPatch:
                     "per-frame audio on a video model needs the latent frame count, which ComfyUI 0.33 and later "
                     "pass to the model (grid_sizes); update ComfyUI, or give one audio embedding for the whole clip")
             return frame_local_branch(run, x, (a_k, a_v, n_k, n_v), scale, plan, frames, self.frame_stride,
-                                      module.attn.heads, self.image_weights)
+                                      module.attn.heads, self.image_weights, self.null_rows)
         branch = run(x, self._rows(a_k, n_k, plan), self._rows(a_v, n_v, plan), scale)
         plain = plan.indices(PLAIN)
         if plain or self.image_weights:

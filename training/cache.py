@@ -300,7 +300,7 @@ class LatentCache:
             raise CacheError(f"some cache text files hold pooled text embeddings and some do not (prepared with two "
                              f"models); delete {self.root} and prepare again")
         self.latent_shape = tuple(headers[0]["latent"][1:])                # (C, H, W)
-        self.clap_dim = int(headers[0]["clap"][1])
+        self.clap_dim = int(headers[0]["clap"][-1])                       # (n, clap_dim) or (n, frames, clap_dim)
         self.text_shape = tuple(text_headers[0]["text"][1:])               # (L, D)
         self.pooled_dim = int(text_headers[0]["pooled"][1]) if "pooled" in text_headers[0] else None
         self.has_size = "size" in headers[0]

@@ -97,10 +97,13 @@ def predict_dit(base_model, adapter: AudioAdapter | None, x_noisy: torch.Tensor,
                 strength: float = 1.0, pooled: torch.Tensor | None = None, cond_or_uncond: list | None = None,
                 train: bool = True) -> torch.Tensor:
     """The DiT's raw output (flow: v̂) through ComfyUI's apply_model. x_noisy: (B, C, H, W); sigma: (B,); context:
-    (B, L, D); clap: (B, clap_dim) or None (adapter off); pooled: (B, P) where the family reads one (Flux, SD3);
+    (B, L, D); clap: (B, clap_dim), or (B, frames, clap_dim) for videos (each latent frame hears its own frames,
+    c2d_core.frame_audio), or None (adapter off); pooled: (B, P) where the family reads one (Flux, SD3);
     cond_or_uncond: ComfyUI's chunk list ([1, 0]: uncond rows then cond rows, the sampler's CFG batch)."""
     options: dict = {"cond_or_uncond": cond_or_uncond or [0], "sigmas": sigma}
     if adapter is not None and clap is not None:
+        if clap.ndim == 3:      # video: (videos, frames, clap_dim), one timeline per video → frame-local audio
+            clap = clap.reshape(-1, clap.shape[-1])
         patch = AudioAttentionPatch(adapter, clap, strength=strength, train=train, null_rows=null_audio)
         options.update(patch.transformer_patches())
     image_as_video = getattr(base_model.latent_format, "latent_dimensions", 2) == 3 and x_noisy.ndim == 4

@@ -14,6 +14,5 @@ SPEC = FamilySpec(
     comfy_class="WAN21_T2V",
     objective="flow",
     clip_type="WAN",
-    trains=False,  # video clips: the video trainer (prepare from videos) is not built yet
     frame_stride=4,
 )

@@ -87,3 +87,27 @@ def test_a_context_window_hears_its_own_part_of_the_timeline():
     part = patch.branch(x[:, S:], {"grid_sizes": (2, 2, 2), "cond_or_uncond": [0], "context_window": window},
                         "double_0")
     torch.testing.assert_close(part, whole[:, S:], rtol=1e-5, atol=1e-6)
+
+
+def test_one_timeline_per_video_and_audio_dropout_per_video():
+    """Training batches several videos, each with its own timeline (videos × frames embeddings): each video's rows
+    hear their own timeline, and null_rows drops a whole video's audio (null tokens in every latent frame)."""
+    adapter = _adapter()
+    g = torch.Generator().manual_seed(4)
+    a, b = torch.randn(FRAMES, 16, generator=g), torch.randn(FRAMES, 16, generator=g)
+    opts = {"grid_sizes": (T, 2, 2), "cond_or_uncond": [0]}
+    x = torch.randn(2, T * S, 64, generator=torch.Generator().manual_seed(1))
+
+    def run(embeds, **kw):
+        return AudioAttentionPatch(adapter, embeds, train=True, **kw).branch(x, opts, "double_0")
+
+    both = run(torch.cat([a, b]))
+    torch.testing.assert_close(both[0], run(a)[0], rtol=1e-5, atol=1e-6)     # video 0 hears timeline a
+    torch.testing.assert_close(both[1], run(b)[1], rtol=1e-5, atol=1e-6)     # video 1 hears timeline b
+    dropped = run(torch.cat([a, b]), null_rows=torch.tensor([False, True]))
+    torch.testing.assert_close(dropped[0], both[0], rtol=1e-5, atol=1e-6)
+    null = run(torch.cat([a, b]), null_rows=torch.tensor([True, True]))
+    torch.testing.assert_close(dropped[1], null[1], rtol=1e-5, atol=1e-6)
+    assert (dropped[1] - both[1]).abs().max() > 1e-4
+    with pytest.raises(AudioInputError, match=r"the audio has 27 per-frame embeddings but this video has 9 frames"):
+        run(torch.cat([a, b, a]))                                            # 3 timelines for 2 videos
