@@ -125,6 +125,12 @@ class DataConfig:
     default_caption: str = opt("", "caption of samples without one")
     max_audio_seconds: float = opt(10.0, "longer clips are cut to their first max_audio_seconds")
     video_frame: float = opt(0.5, "which video frame is the image, as a fraction of the video's duration")
+    video_frames: int = opt(0, "video families (Wan): encode the first video_frames frames of each video (4n+1) at "
+                               "data.fps as one video latent, with one audio embedding per frame (the Audio "
+                               "Timeline's); 0: one image per sample")
+    fps: float = opt(16.0, "frame rate the videos are read at and the per-frame audio follows (Wan 2.1: 16)")
+    audio_window: float = opt(1.0, "seconds of audio around each video frame for its embedding (as the Audio "
+                                   "Timeline's window_seconds)")
     encode_batch: int = opt(8, "samples encoded together by prepare")
 
 

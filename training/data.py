@@ -231,13 +231,53 @@ def load_image_with_geometry(path: Path, resolution: int, video_at: float = 0.5)
                 img = im.convert("RGB")
         except (UnidentifiedImageError, OSError, ValueError) as e:
             raise SampleError(f"cannot read image {path.name}: {e}") from None
+    return _resized(img, resolution, path.name)
+
+
+def _resized(img, resolution: int, name: str) -> tuple[torch.Tensor, tuple]:
+    """A PIL image → ((resolution, resolution, 3) in [0, 1], (orig_h, orig_w, crop_top, crop_left)): short side
+    resized, centre crop."""
+    from PIL import Image
+
     img = img.convert("RGB")
     w0, h0 = img.size
     if min(w0, h0) < 8:
-        raise SampleError(f"{path.name} is {w0}×{h0}: too small")
+        raise SampleError(f"{name} is {w0}×{h0}: too small")
     s = resolution / min(w0, h0)
     img = img.resize((max(resolution, round(w0 * s)), max(resolution, round(h0 * s))), Image.Resampling.LANCZOS)
     w, h = img.size
     left, top = (w - resolution) // 2, (h - resolution) // 2
     img = img.crop((left, top, left + resolution, top + resolution))
     return torch.from_numpy(np.asarray(img, dtype=np.float32) / 255.0), (h0, w0, top, left)
+
+
+def load_video_frames(path: Path, frames: int, fps: float, resolution: int) -> torch.Tensor:
+    """The video's first `frames` frames at `fps` (frame i: the last decoded frame at or before i / fps), each
+    resized and centre-cropped as load_image: (frames, resolution, resolution, 3) float32 in [0, 1]."""
+    import av
+
+    if path.suffix.lower() not in VIDEO_EXT:
+        raise SampleError(f"{path.name} is not a video: data.video_frames encodes videos (give .mp4/.mov/… files)")
+    end = (frames - 1) / fps
+    decoded: list[tuple[float, object]] = []          # (time, image) up to the last wanted time
+    covered = False                                   # the video goes on past the last wanted time
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                raise SampleError(f"{path.name} has no video stream")
+            for frame in container.decode(container.streams.video[0]):
+                t = float(frame.time or 0.0)
+                if t > end + 1e-6 and decoded:
+                    covered = True
+                    break
+                decoded.append((t, frame.to_image()))
+    except SampleError:
+        raise
+    except Exception as e:
+        raise SampleError(wrap_upstream(f"cannot decode the frames of {path.name}: the video is corrupt; re-export it "
+                                        "or leave it out", e)) from None
+    if not decoded or not (covered or decoded[-1][0] >= end - 1e-6):
+        raise SampleError(f"{path.name} is too short: data.video_frames={frames} at data.fps={fps:g} needs "
+                          f"{end:.2f} s of video")
+    got = [[img for t, img in decoded if t <= i / fps + 1e-6 or t == decoded[0][0]][-1] for i in range(frames)]
+    return torch.stack([_resized(img, resolution, path.name)[0] for img in got])

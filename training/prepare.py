@@ -37,7 +37,8 @@ class PrepareReport:
 
 def _settings(cfg: Config) -> str:
     d = cfg.data
-    return f"res={d.resolution}|sec={d.max_audio_seconds}|frame={d.video_frame}"
+    video = f"|video={d.video_frames}@{d.fps:g}|win={d.audio_window:g}" if d.video_frames else ""
+    return f"res={d.resolution}|sec={d.max_audio_seconds}|frame={d.video_frame}{video}"
 
 
 def _encoders(cfg: Config, clap) -> dict:
@@ -138,8 +139,15 @@ def prepare(cfg: Config, *, clap_encoder=None, base=None) -> PrepareReport:
     if cfg.train.progress and todo:
         from tqdm.auto import tqdm
         bar = tqdm(total=len(todo), desc="prepare", dynamic_ncols=True)
+    video = _video_frames(cfg, base)
     for start in range(0, len(todo), cfg.data.encode_batch):
         chunk = todo[start:start + cfg.data.encode_batch]
+        if video:
+            for s in chunk:
+                report.encoded += _add_video(writer, s, fingerprint[s.id], cfg, clap_encoder, base, text, video)
+            if bar is not None:
+                bar.update(len(chunk))
+            continue
         decoded: list[tuple[Sample, torch.Tensor, torch.Tensor, tuple]] = []
         for s in chunk:
             try:
@@ -168,6 +176,51 @@ def prepare(cfg: Config, *, clap_encoder=None, base=None) -> PrepareReport:
     if rank == 0:
         writer.set_null_text(*text(""))
     return _finish(writer, report, cfg, barrier)
+
+
+def _video_frames(cfg: Config, base) -> int:
+    """data.video_frames, checked against the family: a video family (Wan) and a frame count its VAE takes."""
+    n = cfg.data.video_frames
+    if n <= 0:
+        return 0
+    from c2d_core.families import family_name, family_spec
+
+    stride = family_spec(base.family).frame_stride
+    if not stride:
+        raise DataError(f"data.video_frames={n} encodes videos, but {family_name(base.family)} is an image model; "
+                        "set data.video_frames=0 (one frame per sample) or prepare with a Wan checkpoint")
+    if (n - 1) % stride:
+        raise DataError(f"data.video_frames={n}: {family_name(base.family)}'s VAE takes {stride}·k + 1 frames; use "
+                        f"{n - (n - 1) % stride} or {n - (n - 1) % stride + stride}")
+    return n
+
+
+def _add_video(writer: CacheWriter, s: Sample, fingerprint: str, cfg: Config, clap_encoder, base, text,
+               frames: int) -> int:
+    """Encode one video sample: its first `frames` frames at data.fps through the VAE into one video latent
+    (C, T, H/8, W/8), and its sound into one embedding per frame (the Audio Timeline's windows). 1 if added, 0 if
+    skipped (listed with the reason)."""
+    from c2d_core.timeline import encode_timeline
+
+    from .data import load_video_frames
+
+    d = cfg.data
+    try:
+        pixels = load_video_frames(s.image, frames, d.fps, d.resolution)       # (F, R, R, 3) in [0, 1]
+        wav, rate = load_audio(s.audio, max(d.max_audio_seconds, (frames - 1) / d.fps + d.audio_window))
+        embeds, _ = encode_timeline(clap_encoder, wav, rate, d.fps, d.audio_window, n_frames=frames)
+        if not torch.isfinite(embeds).all():
+            raise SampleError("CLAP embedding is not finite")
+        with torch.no_grad():
+            latent = base.vae.encode(pixels).float().cpu()                     # (1, C, T, H/8, W/8)
+    except (SampleError, C2DError) as e:
+        writer.skip(s.id, str(e), fingerprint)
+        log.warning("skipped %s: %s", s.id, e)
+        return 0
+    cond, pool = text(s.caption)
+    writer.add(s.id, fingerprint, clap=embeds.float().cpu(), latent=latent[0], text=cond, caption=s.caption,
+               label=s.label, pooled=pool)
+    return 1
 
 
 def _processes() -> tuple[int, int, object]:

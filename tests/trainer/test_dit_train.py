@@ -212,3 +212,58 @@ def test_a_diffusion_model_only_file_trains_through_comfyuis_loader(tmp_path, co
     assert tr.run().step == 2
     with pytest.raises(UnsupportedModelError, match="diffusion model alone.*prepare"):
         load_checkpoint(ModelConfig(checkpoint=str(path)), clip=True, vae=True)
+
+
+def test_a_video_adapter_through_the_nodes_reproduces_the_trainer_on_wan(tmp_path, comfy_root, pack_host):
+    """Frame-local audio: a Wan adapter trained on per-frame embeddings (one timeline per video) gives, through the
+    Load + Apply nodes with that timeline and one Euler step of ComfyUI's sampler, the trainer's own prediction.
+    ComfyUI 0.33+ (the latent frame count in transformer_options)."""
+    import inspect
+
+    import comfy.ldm.wan.model
+    import comfy.model_patcher
+    import comfy.sample
+    import comfy.samplers
+
+    from c2d_core.embeds import AudioEmbeds
+    from toy import video_sync as V
+    from training.model import build_tiny
+    from training.objective import predict_dit
+
+    if 'transformer_options["grid_sizes"]' not in inspect.getsource(comfy.ldm.wan.model.WanModel.forward_orig):
+        pytest.skip("frame-local audio needs ComfyUI 0.33+")
+    t = V.task()
+    items = V.clips(8, seed=3)
+    embeds = torch.nn.functional.normalize(torch.randn(len(items), V.VIDEO_FRAMES, CLAP_DIM,
+                                                       generator=torch.Generator().manual_seed(5)), dim=-1)
+    V.write_cache(tmp_path / "cache", t, embeds, items, V.latents(items, t, seed=1), "stand-in")
+    cfg = _config(tmp_path / "run", tmp_path / "cache", t, "wan", steps=(4, 0, 0),
+                  **{"train.lr": 2e-2, "stage.align.gate_lr_mult": 10.0})
+    train(cfg)
+    from c2d_core.adapter_file import load_adapter
+
+    adapter = load_adapter(tmp_path / "run" / "adapter.safetensors").adapter
+    clap = embeds[:1]                                                        # one video, 13 per-frame embeddings
+    base = build_tiny(cfg.model, seed=cfg.train.seed)
+    noise = torch.randn(1, V.CHANNELS, V.LATENT_FRAMES, 8, 8, generator=torch.Generator().manual_seed(6))
+    text, _ = S.caption(t)
+    sigma = float(base.model_sampling.sigmas[600])
+    with torch.no_grad():
+        v = predict_dit(base.model, adapter, noise * sigma, torch.full((1,), sigma), text[None], clap, train=False)
+        plain = predict_dit(base.model, None, noise * sigma, torch.full((1,), sigma), text[None], None)
+    assert (v - plain).abs().max() > 1e-3, "the adapter changes nothing: the test would prove nothing"
+    expected = base.model.latent_format.process_out(noise * sigma - sigma * v)
+
+    name = "c2d_wan_trainer_parity.safetensors"
+    shutil.copy(tmp_path / "run" / "adapter.safetensors", pack_host.models_dir / "audio_adapters" / name)
+    pack_host.folder_paths.filename_list_cache.clear()
+    cpu = torch.device("cpu")
+    patcher = comfy.model_patcher.ModelPatcher(build_tiny(cfg.model, seed=cfg.train.seed).model, load_device=cpu,
+                                               offload_device=cpu)
+    loaded = pack_host.node_class("C2DAudioAdapterLoader").execute(name).result[0]
+    timeline = AudioEmbeds(embeds=clap[0], clap_model_id="stand-in", clap_dim=CLAP_DIM)
+    model = pack_host.node_class("C2DApplyAudioAdapter").execute(patcher, loaded, timeline, 1.0, 0.0, 1.0).result[0]
+    cond = [[text[None], {}]]
+    got = comfy.sample.sample_custom(model, noise, 1.0, comfy.samplers.ksampler("euler"), torch.tensor([sigma, 0.0]),
+                                     cond, cond, torch.zeros_like(noise), disable_pbar=True, seed=0)
+    torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-4 * float(expected.abs().max()))
