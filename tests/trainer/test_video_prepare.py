@@ -2,9 +2,7 @@
 random weights) into one video latent, and one audio embedding per frame from its sound track (the Audio Timeline's
 windows); the tiny Wan trains on that cache. Frame counts Wan's VAE does not take, and videos on image families,
 are refused naming the fix."""
-import csv
 
-import numpy as np
 import pytest
 import torch
 
