@@ -63,14 +63,32 @@ def _windowed(t: torch.Tensor, windows: torch.Tensor, heads: int) -> torch.Tenso
     return w.reshape(w.shape[0], -1, w.shape[-1]) if folded else w
 
 
+def call_rows(n_audio: int, frames: tuple[list[int], int], stride: int, n_images: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Which per-frame embeddings a model call needs: (rows of the embeddings to project, (F_call,) the video frames
+    they are, per timeline). A call (a context window) needs only its latent frames' windows, so the audio K/V a
+    block computes is bounded by the window, not the clip: a 10-minute timeline costs what its window's frames do.
+    n_audio: embeddings given (one timeline, or one per video stacked); raises when they do not fit the video."""
+    indices, total = frames
+    want = video_frames(total, stride)
+    timelines = n_audio // want
+    if n_audio % want or timelines not in (1, n_images):
+        raise AudioInputError(
+            f"the audio has {n_audio} per-frame embeddings but this video has {want} frames ({total} latent "
+            f"frames); make the Audio Timeline at the video's frame count ({want}) and fps, or give one embedding "
+            "for the whole clip")
+    needed = torch.unique(frame_windows(total, stride)[torch.tensor(indices)])
+    return torch.cat([needed + j * want for j in range(timelines)]), needed
+
+
 def frame_local_branch(run: Callable, x: torch.Tensor, kv: tuple, scale, plan: RowPlan,
                        frames: tuple[list[int], int], stride: int, heads: int,
-                       schedule: list[float] | None = None, null_rows: torch.Tensor | None = None) -> torch.Tensor:
+                       schedule: list[float] | None = None, null_rows: torch.Tensor | None = None,
+                       needed: torch.Tensor | None = None) -> torch.Tensor:
     """The branch with each latent frame attending to its own frames' audio.
 
     x: (B, T·S, C) video tokens of one block; kv: (audio k, audio v, null k, null v) from the block's K/V path
     (audio: one row per video frame of one timeline shared by every video, or of one timeline per video, stacked;
-    null: one row); run(x, k, v, scale) the block's branch function;
+    only the frames `needed` (call_rows) when given; null: one row); run(x, k, v, scale) the block's branch function;
     frames: latent_frames(...) (the call's T latent frames of the clip, the clip's latent frame count);
     schedule: per video frame strength multipliers (the timeline's loudness), averaged over each window;
     null_rows: (videos,) bool, training: videos whose audio is dropped (null tokens) for CFG.
@@ -78,18 +96,19 @@ def frame_local_branch(run: Callable, x: torch.Tensor, kv: tuple, scale, plan: R
     a_k, a_v, n_k, n_v = kv
     indices, total = frames
     latent = len(indices)
-    n_audio, want = a_k.shape[0], video_frames(total, stride)
-    timelines = n_audio // want
-    if n_audio % want or timelines not in (1, plan.n_images):
-        raise AudioInputError(
-            f"the audio has {n_audio} per-frame embeddings but this video has {want} frames ({total} latent "
-            f"frames); make the Audio Timeline at the video's frame count ({want}) and fps, or give one embedding "
-            "for the whole clip")
+    want = video_frames(total, stride)
+    if needed is None:                        # every frame's K/V was given
+        call_rows(a_k.shape[0], frames, stride, plan.n_images)          # (checks that they fit the video)
+        needed = torch.arange(want)
+    per_timeline = len(needed)
+    timelines = a_k.shape[0] // per_timeline
     B, L, C = x.shape
     if L % latent:
         raise UnsupportedModelError(f"{L} video tokens do not split into {latent} latent frames")
     windows = frame_windows(total, stride)[torch.tensor(indices)]
-    audio = [[_windowed(a[j * want:(j + 1) * want], windows, heads) for j in range(timelines)] for a in (a_k, a_v)]
+    local = torch.searchsorted(needed, windows)                        # the windows' rows among the given ones
+    audio = [[_windowed(a[j * per_timeline:(j + 1) * per_timeline], local, heads) for j in range(timelines)]
+             for a in (a_k, a_v)]
     repeat = torch.zeros(1, stride, dtype=torch.long)        # the one null row, as often as a window has frames
     null = [_windowed(n, repeat, heads) for n in (n_k, n_v)]
     dropped = set() if null_rows is None else {i for i, d in enumerate(null_rows.tolist()) if d}

@@ -30,7 +30,7 @@ from .adapter import AudioAdapter
 from .dit_patch import DiTAfterBlockBranch, dit_block_entries
 from .errors import AudioInputError, UnsupportedModelError
 from .families import family_spec
-from .frame_audio import frame_local_branch, latent_frames
+from .frame_audio import call_rows, frame_local_branch, latent_frames
 from .rows import AUDIO, PLAIN, SOURCE_NULL, RowPlan, row_plan
 
 
@@ -145,14 +145,16 @@ class AudioAttentionPatch:
         interrupted run left behind; the K/V caches stay valid for the next run."""
         self._hidden.clear()
 
-    def _tokens(self, device) -> tuple[torch.Tensor, torch.Tensor]:
-        """Audio tokens (N_e, N_a, context_dim) and the null row (1, N_a, context_dim), fp32, on `device`.
+    def _tokens(self, device, rows: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Audio tokens (N_e, N_a, context_dim) — of the embeddings `rows` only, when given — and the null row
+        (1, N_a, context_dim), fp32, on `device`.
 
         Computed where the host loaded the projector, then moved: ComfyUI 0.33 runs the UNet (and so this hook) on
         other devices too (multi-GPU work units, Select Model Device), and a projector of plain nn layers
         (SonicDiffusion's Conv1d / LayerNorm) cannot take inputs on another device. No-op moves on one device."""
         home = _weights_device(self.adapter.projector, device)
-        tokens = self.adapter.tokens(self.embeds.to(device=home, dtype=torch.float32))
+        embeds = self.embeds if rows is None else self.embeds[rows.to(self.embeds.device)]
+        tokens = self.adapter.tokens(embeds.to(device=home, dtype=torch.float32))
         null = self.adapter.uncond_tokens(device=home, dtype=torch.float32)
         return tokens.to(device), null.to(device)
 
@@ -185,18 +187,21 @@ class AudioAttentionPatch:
             return None
         weight = self.strength * self.block_weights.get(key, 1.0)
         plan = row_plan(extra_options, x.shape[0])
-        prepared = self._path.prepare(self, key, module, x, weight)
-        if prepared is None:
-            return None
-        run, (a_k, a_v, n_k, n_v), scale = prepared
-        if self.per_frame:   # video: each latent frame hears its own frames
+        rows = needed = frames = None
+        if self.per_frame:   # video: each latent frame hears its own frames, only the call's are projected
             frames = latent_frames(extra_options)
             if frames is None:
                 raise UnsupportedModelError(
                     "per-frame audio on a video model needs the latent frame count, which ComfyUI 0.33 and later "
                     "pass to the model (grid_sizes); update ComfyUI, or give one audio embedding for the whole clip")
+            rows, needed = call_rows(self.embeds.shape[0], frames, self.frame_stride, plan.n_images)
+        prepared = self._path.prepare(self, key, module, x, weight, rows)
+        if prepared is None:
+            return None
+        run, (a_k, a_v, n_k, n_v), scale = prepared
+        if self.per_frame:
             return frame_local_branch(run, x, (a_k, a_v, n_k, n_v), scale, plan, frames, self.frame_stride,
-                                      module.attn.heads, self.image_weights, self.null_rows)
+                                      module.attn.heads, self.image_weights, self.null_rows, needed)
         branch = run(x, self._rows(a_k, n_k, plan), self._rows(a_v, n_v, plan), scale)
         plain = plan.indices(PLAIN)
         if plain or self.image_weights:
@@ -212,7 +217,8 @@ class _InferencePath:
     device, and each block's audio / null K/V — folded into its projections (AudioCrossAttention.fold) where that is
     cheaper — once per (block, device, dtype): once per run, not every step. Per-frame audio (video) is the
     exception: its K/V (one row per video frame, 40 blocks × frames) would outgrow the frames' own tokens, so each
-    block projects (and folds) them per call, a cost of frames × tokens rows against the block's video tokens.
+    block projects (and folds) per call the tokens of the frames that call hears (its context window's), a cost of
+    window frames × tokens rows against the block's video tokens, whatever the timeline's length.
     A zero scale adds nothing (bit-identical to the base model). The caches are shared by the patch's clone()
     copies."""
 
@@ -229,13 +235,22 @@ class _InferencePath:
         s = float(sigmas.max()) if torch.is_tensor(sigmas) else float(max(sigmas))
         return patch.sigma_end <= s <= patch.sigma_start
 
-    def prepare(self, patch, key, module, x, weight):
-        """(the branch function, (audio k, audio v, null k, null v), scale), or None for a zero scale."""
+    def prepare(self, patch, key, module, x, weight, rows=None):
+        """(the branch function, (audio k, audio v, null k, null v), scale), or None for a zero scale. rows: per-frame
+        audio, the embeddings this call needs (frame_audio.call_rows): projected now, never kept."""
         if key not in self.scales:
             self.scales[key] = weight * math.tanh(float(module.gate.detach()))
         scale = self.scales[key]
         if scale == 0.0:
             return None
+        if rows is not None:
+            with torch.no_grad():
+                tokens, null = patch._tokens(x.device, rows)
+                ka, va = module.attn.kv(tokens.to(x.dtype))
+                kn, vn = module.attn.kv(null.to(x.dtype))
+                fold = self.folds(module, patch.adapter.config.n_tokens)
+                kv = (*module.attn.fold(ka, va), *module.attn.fold(kn, vn)) if fold else (ka, va, kn, vn)
+            return (module.branch_folded if fold else module.branch), kv, scale
         with torch.no_grad():
             if x.device not in self.tokens:
                 self.tokens[x.device] = patch._tokens(x.device)
@@ -246,8 +261,6 @@ class _InferencePath:
                 kn, vn = module.attn.kv(null.to(x.dtype))
                 fold = self.folds(module, patch.adapter.config.n_tokens)
                 kv = (*module.attn.fold(ka, va), *module.attn.fold(kn, vn)) if fold else (ka, va, kn, vn)
-                if patch.per_frame:   # one K/V row per video frame: recomputed per call, never kept
-                    return (module.branch_folded if fold else module.branch), kv, scale
                 self.kv[ck] = fold, kv
         fold, kv = self.kv[ck]
         return (module.branch_folded if fold else module.branch), kv, scale
@@ -275,8 +288,10 @@ class _TrainPath:
     def in_window(patch, extra_options) -> bool:
         return True
 
-    def prepare(self, patch, key, module, x, weight):
+    def prepare(self, patch, key, module, x, weight, rows=None):
         tokens, null = (t.to(x.device) for t in self.tokens)
+        if rows is not None:      # per-frame audio: the frames this call needs (frame_audio.call_rows)
+            tokens = tokens[rows.to(tokens.device)]
         n = tokens.shape[0]       # audio and null rows in one K/V projection: one weight gradient instead of two
         k, v = module.attn.kv(torch.cat([tokens, null]).to(x.dtype))
         scale = weight * torch.tanh(module.gate).to(x.dtype)

@@ -111,3 +111,24 @@ def test_one_timeline_per_video_and_audio_dropout_per_video():
     assert (dropped[1] - both[1]).abs().max() > 1e-4
     with pytest.raises(AudioInputError, match=r"the audio has 27 per-frame embeddings but this video has 9 frames"):
         run(torch.cat([a, b, a]))                                            # 3 timelines for 2 videos
+
+
+def test_a_context_window_projects_only_its_own_frames():
+    """A call that holds latent frames 1-2 of a 3-latent-frame clip (a context window) projects the tokens of video
+    frames 1-8 only, not the whole timeline, and gives what the whole clip's call gives on those frames."""
+    from types import SimpleNamespace
+
+    adapter = _adapter()
+    embeds = torch.randn(FRAMES, 16, generator=torch.Generator().manual_seed(5))
+    projected = []
+    tokens = adapter.tokens
+    adapter.tokens = lambda e: (projected.append(e.shape[0]), tokens(e))[1]
+    g = torch.Generator().manual_seed(6)
+    whole_x = torch.randn(2, T * S, 64, generator=g)
+    window = SimpleNamespace(index_list=[1, 2], total_frames=T)
+    opts = {"grid_sizes": (2, 2, 2), "cond_or_uncond": [0, 1], "context_window": window}
+    part = AudioAttentionPatch(adapter, embeds).branch(whole_x[:, S:], opts, "double_0")
+    assert projected == [8]
+    whole = AudioAttentionPatch(adapter, embeds).branch(whole_x, {"grid_sizes": (T, 2, 2), "cond_or_uncond": [0, 1]},
+                                                         "double_0")
+    torch.testing.assert_close(part, whole[:, S:], rtol=1e-5, atol=1e-6)
