@@ -15,6 +15,11 @@ The field's metrics (training/metrics.py), on images generated from the validati
     SonicDiffusion's ranking definition; training/judge.py).
 Real images and audio are read from `data.source` (the files the cache was made from); without it the
 real images are the VAE reconstructions of the cached latents and AIS is skipped.
+Video runs (a cache prepared with data.video_frames, one audio embedding per frame): the losses as above, and
+    AV_align         the AV-Align score (c2d_core.av_align: audio onsets against optical-flow peaks, IoU within one
+                     frame) of each generated video (decoded by the VAE) with its source clip's sound, averaged
+    AV_align_real    the same for the cached videos themselves (VAE reconstructions): what the data scores
+instead of the image metrics (which score single pictures).
 """
 from __future__ import annotations
 
@@ -154,9 +159,15 @@ def evaluate(cfg: Config, *, adapter_path: str, out: str = "", base=None, fid_fe
                uncond_y=None if uncond_y is None else uncond_y[i:i + bs],
                pooled=None if pooled is None else pooled[i:i + bs], uncond_pooled=cache.null_pooled)
         for i in range(0, n, bs)])
+    skipped: dict[str, str] = {}
     labels = [cache.labels[i] for i in rows.tolist()]
     names = sorted({lbl for lbl in cache.labels if lbl is not None})
-    labelled = all(lbl is not None for lbl in labels) and len(names) > 1
+    video = len(cache.latent_shape) == 4                 # (C, T, h, w): a video run
+    labelled = all(lbl is not None for lbl in labels) and len(names) > 1 and not video
+    if video:
+        result.update(_sync_scores(cfg, cache, rows, gen_latents, latent, images))
+        skipped.update({k: "a video run: scored by AV-Align" for k in ("AIS", "IIS", "AIC", "FID", "AIS_imagebind")})
+        return _write(result, skipped, out)
     if labelled:
         feats = torch.cat([_pooled(images.to_unet(cache.batch(torch.arange(i, min(i + 256, len(cache))))["latent"]))
                            for i in range(0, len(cache), 256)])     # every cached latent, 256 at a time
@@ -166,7 +177,6 @@ def evaluate(cfg: Config, *, adapter_path: str, out: str = "", base=None, fid_fe
         y = torch.tensor([names.index(lbl) for lbl in labels])
         result.update(label_accuracy=float((pred == y).float().mean()), label_chance=1 / len(names))
 
-    skipped: dict[str, str] = {}
     judge = bool(e.imagebind and e.clip_vision)
     wants_images = bool(e.clip or e.fid_weights or fid_feature is not None or judge)
     if wants_images:
@@ -215,9 +225,40 @@ def evaluate(cfg: Config, *, adapter_path: str, out: str = "", base=None, fid_fe
     else:
         skipped.update({"AIS": "no eval.clip / eval.wav2clip", "IIS": "no eval.clip", "AIC": "no eval.clip",
                         "FID": "no eval.fid_weights", "AIS_imagebind": "no eval.imagebind / eval.clip_vision"})
+    return _write(result, skipped, out)
+
+
+def _write(result: dict, skipped: dict, out: str) -> dict:
     if skipped:
         result["not_computed"] = skipped
     if out:
         Path(out).parent.mkdir(parents=True, exist_ok=True)
         Path(out).write_text(json.dumps(result, indent=1))
     return result
+
+
+def _sync_scores(cfg: Config, cache: LatentCache, rows: torch.Tensor, generated: torch.Tensor,
+                 cached: torch.Tensor, images: "_Images") -> dict:
+    """AV_align of the generated and of the cached videos with their source clips' sound (the first
+    (frames − 1) / fps + 1 s of it). generated / cached: (n, C, T, h, w) in the model's latent space."""
+    from c2d_core.av_align import av_align
+
+    from .data import load_audio
+
+    if not images.vae_space:
+        return {"not_computed_sync": "the cache's latents are not a VAE's: no frames to score"}
+    sources = _source_samples(cfg)
+    ids = [cache.ids[i] for i in rows.tolist()]
+    if not all(i in sources for i in ids):
+        return {"not_computed_sync": "the clips' sound is not readable from data.source"}
+    fps = cfg.data.fps
+    gen, real = [], []
+    for j, sid in enumerate(ids):
+        frames_gen, frames_real = (images.decode(x[j:j + 1]) for x in (generated, cached))
+        frames_gen, frames_real = (f.reshape(-1, *f.shape[-3:]) for f in (frames_gen, frames_real))   # (F, H, W, 3)
+        n = frames_gen.shape[0]
+        wav, rate = load_audio(sources[sid].audio, (n - 1) / fps + 1.0)
+        gen.append(av_align(frames_gen, fps, wav, rate).score)
+        real.append(av_align(frames_real, fps, wav, rate).score)
+    return {"AV_align": float(sum(gen) / len(gen)), "AV_align_real": float(sum(real) / len(real)),
+            "AV_align_per_clip": [round(v, 4) for v in gen], "fps": fps}

@@ -1,7 +1,8 @@
 """prepare for video (Wan): each video's first frames at data.fps through a Wan VAE (ComfyUI's own WanVAE, narrow,
 random weights) into one video latent, and one audio embedding per frame from its sound track (the Audio Timeline's
 windows); the tiny Wan trains on that cache. Frame counts Wan's VAE does not take, and videos on image families,
-are refused naming the fix."""
+are refused naming the fix; evaluate scores the generated videos' sync with AV-Align."""
+import math
 
 import pytest
 import torch
@@ -91,3 +92,15 @@ def test_prepare_encodes_videos_and_per_frame_audio_and_trains_wan(tmp_path, com
                              "train.batch_size": 2, "train.progress": False, "train.stages": ["align"],
                              "stage.align.steps": 2, "train.warmup_steps": 0})
     assert train(run).step == 2
+
+    from training.evaluate import evaluate
+    from training.model import build_tiny
+    scored = build_tiny(run.model)
+    scored.vae = base.vae
+    ev = load_config(None, {**{k: v for k, v in over.items() if k.startswith("data.")}, "model.tiny": True,
+                            "model.tiny_dit.family": "wan", "eval.sample_steps": 2, "eval.max_samples": 2,
+                            "train.run_dir": str(tmp_path / "run")})
+    result = evaluate(ev, adapter_path=str(tmp_path / "run" / "adapter.safetensors"), base=scored)
+    assert 0.0 <= result["AV_align"] <= 1.0 and 0.0 <= result["AV_align_real"] <= 1.0
+    assert len(result["AV_align_per_clip"]) == 2 and result["fps"] == 8.0
+    assert math.isfinite(result["loss_audio"]) and "AV-Align" in result["not_computed"]["FID"]
