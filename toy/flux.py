@@ -73,17 +73,18 @@ def task_config(run_dir: Path, cache: Path, t: S.Task, *, steps: tuple[int, int,
 
 
 # ---- the base --------------------------------------------------------------------------------
-def pretrain(x0: torch.Tensor, context: torch.Tensor, pooled: torch.Tensor, out: Path, *, steps: int,
-             batch: int = 32, lr: float = 3e-3, seed: int = 0) -> dict:
-    """Train every weight of the tiny Flux (no audio) with flow matching on latents x0 (N, 16, S, S) with one caption
-    (context (L, 32), pooled (24,)); save its state dict."""
+def pretrain(x0: torch.Tensor, context: torch.Tensor, pooled: torch.Tensor | None, out: Path, *, steps: int,
+             batch: int = 32, lr: float = 3e-3, seed: int = 0, tiny: TinyDiTConfig = TINY_FLUX) -> dict:
+    """Train every weight of a tiny DiT (default: the tiny Flux; the tiny Wan for toy/video_sync.py) without audio,
+    with flow matching, on latents x0 (N, C, …) with one caption (context (L, D), pooled (P,) or None); save its
+    state dict."""
     from safetensors.torch import save_file
 
     from training.host import differentiable_kernels
     from training.model import build_tiny
     from training.objective import draw_noise, predict_dit
 
-    base = build_tiny(ModelConfig(tiny=True, tiny_dit=TINY_FLUX), seed=seed)
+    base = build_tiny(ModelConfig(tiny=True, tiny_dit=tiny), seed=seed)
     net, ms = base.unet, base.model_sampling
     net.train().requires_grad_(True)
     params = list(net.parameters())
@@ -99,7 +100,7 @@ def pretrain(x0: torch.Tensor, context: torch.Tensor, pooled: torch.Tensor, out:
             sigma = ms.sigmas[rnd.t].float()
             x = x0[idx]
             v = predict_dit(base.model, None, ms.noise_scaling(sigma, rnd.noise, x), sigma,
-                            context.expand(batch, -1, -1), None, pooled=pooled.expand(batch, -1))
+                            context.expand(batch, -1, -1), None, pooled=None if pooled is None else pooled.expand(batch, -1))
             loss = F.mse_loss(v, rnd.noise - x)
             opt.zero_grad(set_to_none=True)
             loss.backward()

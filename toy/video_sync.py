@@ -127,44 +127,13 @@ def write_cache(cache: Path, t: S.Task, embeds: torch.Tensor, items: list[Clip],
 
 def pretrain(x0: torch.Tensor, context: torch.Tensor, out: Path, *, steps: int, batch: int = 16, lr: float = 3e-3,
              seed: int = 0) -> dict:
-    """Train every weight of the tiny Wan (no audio) with flow matching on the videos; save its state dict."""
-    import torch.nn.functional as F
-    from safetensors.torch import save_file
+    """Train every weight of the tiny Wan (no audio) with flow matching on the videos (toy.flux.pretrain)."""
+    from training.config import TinyDiTConfig
 
-    from training.config import ModelConfig, TinyDiTConfig
-    from training.host import differentiable_kernels
-    from training.model import build_tiny
-    from training.objective import draw_noise, predict_dit
+    from .flux import pretrain as pretrain_dit
 
-    base = build_tiny(ModelConfig(tiny=True, tiny_dit=TinyDiTConfig(family="wan")), seed=seed)
-    net, ms = base.unet, base.model_sampling
-    net.train().requires_grad_(True)
-    params = list(net.parameters())
-    opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min(1.0, (s + 1) / 50) * (0.1 + 0.45 * (1 + math.cos(math.pi * s / steps))))
-    g = torch.Generator().manual_seed(seed + 99)
-    losses, t0 = [], time.perf_counter()
-    with differentiable_kernels():
-        for _ in range(steps):
-            idx = torch.randint(0, len(x0), (batch,), generator=g)
-            rnd = draw_noise(g, (batch,) + tuple(x0.shape[1:]), len(ms.sigmas), 0.0, 0.0)
-            sigma = ms.sigmas[rnd.t].float()
-            x = x0[idx]
-            v = predict_dit(base.model, None, ms.noise_scaling(sigma, rnd.noise, x), sigma,
-                            context.expand(batch, -1, -1), None)
-            loss = F.mse_loss(v, rnd.noise - x)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, 1.0)
-            opt.step()
-            sched.step()
-            losses.append(float(loss.detach()))
-    net.eval().requires_grad_(False)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(out))
-    return {"steps": steps, "loss_start": float(np.mean(losses[:10])), "loss_end": float(np.mean(losses[-20:])),
-            "seconds": time.perf_counter() - t0}
+    return pretrain_dit(x0, context, None, out, steps=steps, batch=batch, lr=lr, seed=seed,
+                        tiny=TinyDiTConfig(family="wan"))
 
 
 @dataclass(frozen=True)

@@ -157,7 +157,6 @@ def tiny_sdxl_encoders(seed: int = 0):
     Random weights (seeded)."""
     import comfy.sd
     import comfy.sdxl_clip
-    from comfy.ldm.models.autoencoder import AutoencoderKL
     from comfy.supported_models_base import ClipTarget
 
     small = {"num_hidden_layers": 3, "intermediate_size": 64}
@@ -165,12 +164,19 @@ def tiny_sdxl_encoders(seed: int = 0):
                          model_options={"clip_l_model_config": small, "clip_g_model_config": small,
                                         "dtype": torch.float32})
     _fast_init(clip.cond_stage_model, seed)
-    params = {"embed_dim": 4, "ddconfig": {"double_z": True, "z_channels": 4, "resolution": 64, "in_channels": 3,
-                                           "out_ch": 3, "ch": 32, "ch_mult": [1, 1, 1, 1], "num_res_blocks": 1,
-                                           "attn_resolutions": [], "dropout": 0.0}}
-    weights = _fast_init(AutoencoderKL(**params), seed + 1).state_dict()
-    vae = comfy.sd.VAE(sd=weights, config={"params": params}, dtype=torch.float32)
-    return clip, vae
+    return clip, narrow_vae(4, seed + 1)
+
+
+def narrow_vae(channels: int, seed: int):
+    """A `comfy.sd.VAE` with a narrow AutoencoderKL (ch 32, factor 8) of `channels` latent channels, random weights."""
+    import comfy.sd
+    from comfy.ldm.models.autoencoder import AutoencoderKL
+
+    params = {"embed_dim": channels, "ddconfig": {"double_z": True, "z_channels": channels, "resolution": 64,
+                                                  "in_channels": 3, "out_ch": 3, "ch": 32, "ch_mult": [1, 1, 1, 1],
+                                                  "num_res_blocks": 1, "attn_resolutions": [], "dropout": 0.0}}
+    weights = _fast_init(AutoencoderKL(**params), seed).state_dict()
+    return comfy.sd.VAE(sd=weights, config={"params": params}, dtype=torch.float32)
 
 
 def tiny_flux_encoders(seed: int = 0):
@@ -181,7 +187,6 @@ def tiny_flux_encoders(seed: int = 0):
     Random weights (seeded)."""
     import comfy.sd
     import comfy.text_encoders.flux
-    from comfy.ldm.models.autoencoder import AutoencoderKL
     from comfy.supported_models_base import ClipTarget
 
     from training.tiny_dit import POOLED_WIDTH, TEXT_WIDTH
@@ -194,9 +199,4 @@ def tiny_flux_encoders(seed: int = 0):
                          model_options={"clip_l_model_config": clip_l, "t5xxl_model_config": t5,
                                         "dtype": torch.float32})
     _fast_init(clip.cond_stage_model, seed)
-    params = {"embed_dim": 16, "ddconfig": {"double_z": True, "z_channels": 16, "resolution": 64, "in_channels": 3,
-                                            "out_ch": 3, "ch": 32, "ch_mult": [1, 1, 1, 1], "num_res_blocks": 1,
-                                            "attn_resolutions": [], "dropout": 0.0}}
-    weights = _fast_init(AutoencoderKL(**params), seed + 1).state_dict()
-    vae = comfy.sd.VAE(sd=weights, config={"params": params}, dtype=torch.float32)
-    return clip, vae
+    return clip, narrow_vae(16, seed + 1)
