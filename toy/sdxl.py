@@ -65,17 +65,7 @@ def write_cache(cache: Path, t: S.Task, embeds: torch.Tensor, labels: list[int],
                 clap_model_id: str) -> None:
     """The trainer's cache as `prepare` writes it for SDXL: text (4, 2048), pooled (1280,), no geometry (the
     trainer then uses the latent's pixel size, uncropped: what ComfyUI's sampler gives a plain prompt)."""
-    from training.cache import CacheWriter
-
-    text, null = S.caption(t)
-    pooled, null_pooled = pooled_caption()
-    w = CacheWriter(cache, {"kind": "synthetic", "latent_space": "model", "clap_model_id": clap_model_id,
-                            "clap_dim": int(embeds.shape[1]), "context_dim": t.context_dim,
-                            "latent": list(x0.shape[1:])}, shard_size=256)
-    for i, (e, k) in enumerate(zip(embeds, labels)):
-        w.add(f"tone{k}_{i:05d}", "synthetic", clap=e, latent=x0[i], text=text, pooled=pooled, label=str(k))
-    w.set_null_text(null, null_pooled)
-    w.close()
+    S.write_cache(cache, t, embeds, labels, x0, clap_model_id, pooled=pooled_caption())
 
 
 def task_config(run_dir: Path, cache: Path, t: S.Task, *, steps: tuple[int, int, int], batch: int, lr: float,

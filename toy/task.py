@@ -169,13 +169,17 @@ def caption(task: Task) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def write_cache(cache: Path, task: Task, embeds: torch.Tensor, labels: list[int], x0: torch.Tensor,
-                clap_model_id: str) -> None:
+                clap_model_id: str, pooled: tuple[torch.Tensor, torch.Tensor] | None = None,
+                id_prefix: str = "tone") -> None:
+    """The trainer's cache of the task: the fixed caption for every sample; pooled: (the caption's, the empty
+    caption's) pooled vectors for models that read one (SDXL, Flux)."""
     text, null = caption(task)
     w = CacheWriter(cache, {"kind": "synthetic", "latent_space": "model", "clap_model_id": clap_model_id, "clap_dim": int(embeds.shape[1]),
                             "context_dim": task.context_dim, "latent": list(x0.shape[1:])}, shard_size=256)
     for i, (e, k) in enumerate(zip(embeds, labels)):
-        w.add(f"tone{k}_{i:05d}", "synthetic", clap=e, latent=x0[i], text=text, label=str(k))
-    w.set_null_text(null)
+        w.add(f"{id_prefix}{k}_{i:05d}", "synthetic", clap=e, latent=x0[i], text=text, label=str(k),
+              pooled=None if pooled is None else pooled[0])
+    w.set_null_text(null, None if pooled is None else pooled[1])
     w.close()
 
 
