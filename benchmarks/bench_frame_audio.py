@@ -56,7 +56,7 @@ def measure(mode: str, frames: int, window: int, width: int, heads: int, calls: 
                 run, kv, scale = patch._path.prepare(patch, "double_0", module, x, 1.0,
                                                      torch.arange(embeds.shape[0]))
                 out = frame_local_branch(run, x, kv, scale, row_plan(opts, 1), (window_opts.index_list, total),
-                                         stride, heads)
+                                         stride, heads, torch.arange(embeds.shape[0]))
                 kv_mb = sum(t.numel() * t.element_size() for t in kv) / 2 ** 20
     seconds = (time.perf_counter() - t0) / calls
     assert out.shape == x.shape

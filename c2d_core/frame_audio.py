@@ -82,13 +82,13 @@ def call_rows(n_audio: int, frames: tuple[list[int], int], stride: int, n_images
 
 def frame_local_branch(run: Callable, x: torch.Tensor, kv: tuple, scale, plan: RowPlan,
                        frames: tuple[list[int], int], stride: int, heads: int,
-                       schedule: list[float] | None = None, null_rows: torch.Tensor | None = None,
-                       needed: torch.Tensor | None = None) -> torch.Tensor:
+                       needed: torch.Tensor, schedule: list[float] | None = None,
+                       null_rows: torch.Tensor | None = None) -> torch.Tensor:
     """The branch with each latent frame attending to its own frames' audio.
 
     x: (B, T·S, C) video tokens of one block; kv: (audio k, audio v, null k, null v) from the block's K/V path
-    (audio: one row per video frame of one timeline shared by every video, or of one timeline per video, stacked;
-    only the frames `needed` (call_rows) when given; null: one row); run(x, k, v, scale) the block's branch function;
+    (audio: one row per `needed` video frame (call_rows) of one timeline shared by every video, or of one timeline
+    per video, stacked; null: one row); run(x, k, v, scale) the block's branch function;
     frames: latent_frames(...) (the call's T latent frames of the clip, the clip's latent frame count);
     schedule: per video frame strength multipliers (the timeline's loudness), averaged over each window;
     null_rows: (videos,) bool, training: videos whose audio is dropped (null tokens) for CFG.
@@ -96,10 +96,6 @@ def frame_local_branch(run: Callable, x: torch.Tensor, kv: tuple, scale, plan: R
     a_k, a_v, n_k, n_v = kv
     indices, total = frames
     latent = len(indices)
-    want = video_frames(total, stride)
-    if needed is None:                        # every frame's K/V was given
-        call_rows(a_k.shape[0], frames, stride, plan.n_images)          # (checks that they fit the video)
-        needed = torch.arange(want)
     per_timeline = len(needed)
     timelines = a_k.shape[0] // per_timeline
     B, L, C = x.shape

@@ -201,7 +201,7 @@ class AudioAttentionPatch:
         run, (a_k, a_v, n_k, n_v), scale = prepared
         if self.per_frame:
             return frame_local_branch(run, x, (a_k, a_v, n_k, n_v), scale, plan, frames, self.frame_stride,
-                                      module.attn.heads, self.image_weights, self.null_rows, needed)
+                                      module.attn.heads, needed, self.image_weights, self.null_rows)
         branch = run(x, self._rows(a_k, n_k, plan), self._rows(a_v, n_v, plan), scale)
         plain = plan.indices(PLAIN)
         if plain or self.image_weights:
@@ -245,25 +245,23 @@ class _InferencePath:
             return None
         if rows is not None:
             with torch.no_grad():
-                tokens, null = patch._tokens(x.device, rows)
-                ka, va = module.attn.kv(tokens.to(x.dtype))
-                kn, vn = module.attn.kv(null.to(x.dtype))
-                fold = self.folds(module, patch.adapter.config.n_tokens)
-                kv = (*module.attn.fold(ka, va), *module.attn.fold(kn, vn)) if fold else (ka, va, kn, vn)
+                fold, kv = self._project(patch, module, *patch._tokens(x.device, rows), x.dtype)
             return (module.branch_folded if fold else module.branch), kv, scale
-        with torch.no_grad():
-            if x.device not in self.tokens:
-                self.tokens[x.device] = patch._tokens(x.device)
-            tokens, null = self.tokens[x.device]
-            ck = (key, x.device, x.dtype)
-            if ck not in self.kv:
-                ka, va = module.attn.kv(tokens.to(x.dtype))
-                kn, vn = module.attn.kv(null.to(x.dtype))
-                fold = self.folds(module, patch.adapter.config.n_tokens)
-                kv = (*module.attn.fold(ka, va), *module.attn.fold(kn, vn)) if fold else (ka, va, kn, vn)
-                self.kv[ck] = fold, kv
+        ck = (key, x.device, x.dtype)
+        if ck not in self.kv:
+            with torch.no_grad():
+                if x.device not in self.tokens:
+                    self.tokens[x.device] = patch._tokens(x.device)
+                self.kv[ck] = self._project(patch, module, *self.tokens[x.device], x.dtype)
         fold, kv = self.kv[ck]
         return (module.branch_folded if fold else module.branch), kv, scale
+
+    def _project(self, patch, module, tokens, null, dtype) -> tuple[bool, tuple]:
+        """(folded?, (audio k, audio v, null k, null v)) of one block for these tokens (N, N_a, C) and null row."""
+        ka, va = module.attn.kv(tokens.to(dtype))
+        kn, vn = module.attn.kv(null.to(dtype))
+        fold = self.folds(module, patch.adapter.config.n_tokens)
+        return fold, ((*module.attn.fold(ka, va), *module.attn.fold(kn, vn)) if fold else (ka, va, kn, vn))
 
     @staticmethod
     def folds(module, n_tokens: int) -> bool:
