@@ -15,6 +15,12 @@ def is_dit(base_model) -> bool:
     return family is not None and family_spec(family).layout.attach != "unet_transformer"
 
 
+def caches_pooled(family: str) -> bool:
+    """Whether a family's training cache holds pooled text vectors: SDXL's ADM, Flux.1's and SD3's `y`."""
+    layout = family_spec(family).layout
+    return layout.adm_in_channels is not None or getattr(layout, "pooled", False)
+
+
 def reads_pooled(base_model) -> bool:
     """Whether a DiT reads a pooled text vector beside the tokens (Flux.1, SD3): its training cache must hold one."""
-    return is_dit(base_model) and family_spec(model_family(base_model)).layout.pooled
+    return is_dit(base_model) and caches_pooled(model_family(base_model))

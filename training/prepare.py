@@ -23,6 +23,7 @@ from c2d_core.errors import C2DError
 from .cache import CacheWriter, Manifest, merge_parts
 from .config import Config
 from .data import DataError, Sample, SampleError, discover, load_audio, load_image_with_geometry
+from .model_kind import caches_pooled
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +56,7 @@ def _encoders(cfg: Config, clap) -> dict:
 
 def _text_encoder(clip, pooled: bool):
     cache: dict[str, tuple] = {}
-    lengths: dict[int, str] = {}
+    first: list[tuple[int, str]] = []         # (token count, caption) of the first caption encoded
 
     def encode(caption: str) -> tuple[torch.Tensor, torch.Tensor | None]:
         """caption → ((L, D) conditioning, as CLIPTextEncode makes it; its (P,) pooled_output, or None when
@@ -68,13 +69,13 @@ def _text_encoder(clip, pooled: bool):
             else:
                 cache[caption] = (clip.encode_from_tokens(tokens)[0].float().cpu(), None)
             n = int(cache[caption][0].shape[0])
-            if lengths and n not in lengths:
-                (other, example), = list(lengths.items())[:1]
-                raise DataError(f"the caption {caption!r} encodes to {n} text tokens but {example!r} to {other}: this "
-                                "family's text encoder does not pad captions to one length (Qwen-Image, Z-Image), and "
-                                "the cache holds one; give the samples one caption (data.default_caption, or the same "
-                                "text in the manifest)")
-            lengths.setdefault(n, caption)
+            if not first:
+                first.append((n, caption))
+            elif n != first[0][0]:
+                raise DataError(f"the caption {caption!r} encodes to {n} text tokens but {first[0][1]!r} to "
+                                f"{first[0][0]}: this family's text encoder does not pad captions to one length "
+                                "(Qwen-Image, Z-Image), and the cache holds one; give the samples one caption "
+                                "(data.default_caption, or the same text in the manifest)")
         return cache[caption]
 
     return encode
@@ -85,14 +86,6 @@ def _uses_adm(base) -> bool:
     from c2d_core.families import family_layout
 
     return bool(family_layout(base.family).adm_in_channels)
-
-
-def _reads_pooled(base) -> bool:
-    """Whether the family reads a pooled text vector: SDXL's ADM, Flux.1's and SD3's `y`."""
-    from c2d_core.families import family_layout
-
-    layout = family_layout(base.family)
-    return bool(layout.adm_in_channels) or bool(getattr(layout, "pooled", False))
 
 
 def prepare(cfg: Config, *, clap_encoder=None, base=None) -> PrepareReport:
@@ -133,7 +126,7 @@ def prepare(cfg: Config, *, clap_encoder=None, base=None) -> PrepareReport:
     if base is None:
         base = load_encoders(cfg.model)
     sdxl = _uses_adm(base)
-    text = _text_encoder(base.clip, pooled=_reads_pooled(base))
+    text = _text_encoder(base.clip, pooled=caches_pooled(base.family))
     res = cfg.data.resolution
     bar = None
     if cfg.train.progress and todo:
