@@ -54,7 +54,7 @@ def measure(path: str, steps: int, whole: bool) -> dict:
     """In this process: open the cache and read `steps` random batches of 16 (or load every array: whole)."""
     import torch
 
-    from training.cache import load_cache
+    from training.cache_reader import load_cache
 
     t0 = time.perf_counter()
     cache = load_cache(path)

@@ -12,7 +12,8 @@ from c2d_core.factory import new_adapter
 from c2d_core.placement import select_blocks
 from c2d_core.families import family_layout
 
-from .cache import CacheError, LatentCache
+from .cache import CacheError
+from .cache_reader import LatentCache
 from .config import Config, ConfigError
 from .model import Base
 

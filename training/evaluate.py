@@ -34,7 +34,8 @@ from c2d_core.adapter_file import load_adapter
 from c2d_core.families import family_layout
 
 from . import metrics as M
-from .cache import CacheError, LatentCache, load_cache
+from .cache import CacheError
+from .cache_reader import LatentCache, load_cache
 from .config import Config
 from .model import load_base, load_checkpoint
 from .adm import adm_vector, batch_with_geometry, check_cache_fits, pooled_inputs, uses_adm

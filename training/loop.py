@@ -22,7 +22,8 @@ from c2d_core.families import family_layout, objective_of
 from .adapter_setup import build_adapter_for
 from .adm import batch_with_geometry, check_cache_fits, pooled_inputs, uses_adm
 from .batches import BatchSampler, stream_noise, validation_noise
-from .cache import CacheError, atomic_write_bytes, load_cache
+from .cache import CacheError, atomic_write_bytes
+from .cache_reader import load_cache
 from .checkpoints import (Checkpointer, TrainState, list_checkpoints, load_checkpoint, load_latest, resolve_resume,
                           set_rng_state)
 from .config import Config, ConfigError

@@ -31,7 +31,7 @@ def _pairs(root):
 
 def test_prepare_caches_flux_tokens_and_pooled_vectors_and_trains(tmp_path, comfy_root):
     from devtools.standin_clap import make_random_clap_folder
-    from training.cache import load_cache
+    from training.cache_reader import load_cache
     from training.config_io import load_config
     from training.loop import train
     from training.model import Base

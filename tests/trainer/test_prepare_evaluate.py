@@ -124,7 +124,7 @@ def prepared(sd15, tmp_path_factory):
 
 
 def test_prepare_caches_real_encoders_and_lists_unreadable_samples(prepared, sd15):
-    from training.cache import load_cache
+    from training.cache_reader import load_cache
 
     cfg, report = prepared["cfg"], prepared["report"]
     assert report.encoded == report.total == 6
@@ -149,7 +149,7 @@ def test_two_prepare_processes_write_one_cache(prepared, tmp_path):
     """`torchrun --nproc_per_node 2 -m training prepare`: each process encodes every other new sample into its own
     files, process 0 merges the manifests; the cache equals the one-process cache sample by sample, one caption's
     conditioning is stored once per process at most, and only the merged manifest is left."""
-    from training.cache import load_cache
+    from training.cache_reader import load_cache
     from training.config_io import to_toml
 
     cfg = dataclasses.replace(prepared["cfg"], data=dataclasses.replace(prepared["cfg"].data,
@@ -179,7 +179,7 @@ def test_prepare_and_a_new_adapter_on_imagebind_features(prepared, sd15, tmp_pat
     from c2d_core.encoder_registry import load_audio_encoder
     from devtools.standin_imagebind import make_random_imagebind_file
     from training.adapter_setup import build_adapter_for
-    from training.cache import load_cache
+    from training.cache_reader import load_cache
     from training.data import load_audio
     from training.prepare import prepare
 
@@ -201,7 +201,7 @@ def test_prepare_and_a_new_adapter_on_imagebind_features(prepared, sd15, tmp_pat
 
 def test_prepare_is_incremental(prepared, sd15, tmp_path, monkeypatch):
     import training.model
-    from training.cache import load_cache
+    from training.cache_reader import load_cache
     from training.config_io import to_toml
     from training.prepare import prepare
 

@@ -53,7 +53,7 @@ def sdxl_prepared(tmp_path_factory, comfy_root):
 
 
 def test_prepare_caches_both_encoders_pooled_text_and_image_geometry(sdxl_prepared):
-    from training.cache import load_cache
+    from training.cache_reader import load_cache
     from training.data import load_image
 
     cfg, clip = sdxl_prepared["cfg"], sdxl_prepared["clip"]

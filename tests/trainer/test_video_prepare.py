@@ -49,7 +49,7 @@ def test_prepare_encodes_videos_and_per_frame_audio_and_trains_wan(tmp_path, com
     from c2d_core.encoder_registry import load_audio_encoder
     from c2d_core.timeline import encode_timeline
     from devtools.standin_clap import make_random_clap_folder
-    from training.cache import load_cache
+    from training.cache_reader import load_cache
     from training.config_io import load_config
     from training.data import DataError, load_audio
     from training.loop import train
