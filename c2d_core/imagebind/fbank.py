@@ -19,7 +19,7 @@ from fractions import Fraction
 import torch
 import torch.nn.functional as F
 
-from ..errors import AudioInputError, wrap_upstream
+from ..kaldi_fbank import kaldi
 from .tower import ImageBindAudioConfig
 
 FRAME_SHIFT_MS = 10
@@ -35,18 +35,9 @@ def clip_bounds(n_samples: int, cfg: ImageBindAudioConfig) -> list[tuple[int, in
             for i in range(cfg.clips_per_window)]
 
 
-def _kaldi():
-    try:
-        import torchaudio.compliance.kaldi as kaldi
-    except ImportError as e:  # pragma: no cover - ComfyUI ships torchaudio
-        raise AudioInputError(wrap_upstream("ImageBind's audio features need torchaudio (its kaldi fbank): pip install "
-                                            "torchaudio (the version matching your torch)", e)) from e
-    return kaldi
-
-
 def clip_fbank(clip: torch.Tensor, cfg: ImageBindAudioConfig) -> torch.Tensor:
     """clip: (T,) float32 at 16 kHz with its mean removed, T ≥ 400 (one 25 ms frame) → normalised (1, 128, 204)."""
-    fbank = _kaldi().fbank(clip[None], htk_compat=True, sample_frequency=cfg.sample_rate, use_energy=False,
+    fbank = kaldi("ImageBind").fbank(clip[None], htk_compat=True, sample_frequency=cfg.sample_rate, use_energy=False,
                            window_type="hanning", num_mel_bins=cfg.num_mel_bins, dither=0.0,
                            frame_length=FRAME_LENGTH_MS, frame_shift=FRAME_SHIFT_MS).transpose(0, 1)  # (mel, frames)
     pad = cfg.target_length - fbank.shape[1]

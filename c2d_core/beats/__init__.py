@@ -1,0 +1,1 @@
+"""BEATs (Microsoft, MIT): the audio encoder of AudioToken, in pure torch."""
