@@ -1,5 +1,5 @@
-"""Model folders of the pack: models/clap/, models/audio_adapters/ and models/sound_vocabularies/ (registered once at
-import); audio encoders are also listed from ComfyUI's own models/audio_encoders/."""
+"""Model folders of the pack: models/clap/, models/audio_adapters/, models/sound_vocabularies/ and
+models/audiotoken/ (registered once at import); audio encoders are also listed from ComfyUI's own models/audio_encoders/."""
 import os
 
 import folder_paths
@@ -8,6 +8,7 @@ CLAP_FOLDER = "clap"
 AUDIO_ENCODER_FOLDERS = (CLAP_FOLDER, "audio_encoders")  # ours first, then ComfyUI's own (ComfyUI registers it)
 ADAPTER_FOLDER = "audio_adapters"
 VOCABULARY_FOLDER = "sound_vocabularies"  # .txt files of sound labels for CLAP Sound Tags
+AUDIOTOKEN_FOLDER = "audiotoken"  # AudioToken's embedder_learned_embeds.bin
 CLAP_EXTENSIONS = {".safetensors", ".pt", ".ckpt", ".bin", ".pth"}
 # .pt etc. are listed so a user who drops one gets a clear "convert to safetensors" error, not silence.
 ADAPTER_EXTENSIONS = {".safetensors", ".pt", ".ckpt", ".bin", ".pth"}
@@ -16,7 +17,7 @@ ADAPTER_EXTENSIONS = {".safetensors", ".pt", ".ckpt", ".bin", ".pth"}
 def register_model_folders() -> None:
     """Add our folders, keeping any paths a user configured in extra_model_paths.yaml."""
     for name, exts in ((CLAP_FOLDER, CLAP_EXTENSIONS), (ADAPTER_FOLDER, ADAPTER_EXTENSIONS),
-                       (VOCABULARY_FOLDER, {".txt"})):
+                       (VOCABULARY_FOLDER, {".txt"}), (AUDIOTOKEN_FOLDER, ADAPTER_EXTENSIONS)):
         default = os.path.join(folder_paths.models_dir, name)
         if name in folder_paths.folder_names_and_paths:
             paths, old_exts = folder_paths.folder_names_and_paths[name]
@@ -98,3 +99,11 @@ def list_vocabularies() -> list[str]:
 
 def vocabulary_path(name: str) -> str:
     return folder_paths.get_full_path_or_raise(VOCABULARY_FOLDER, name)
+
+
+def list_audiotoken_embedders() -> list[str]:
+    return sorted(folder_paths.get_filename_list(AUDIOTOKEN_FOLDER))
+
+
+def audiotoken_path(name: str) -> str:
+    return folder_paths.get_full_path_or_raise(AUDIOTOKEN_FOLDER, name)
