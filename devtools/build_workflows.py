@@ -5,8 +5,8 @@ Usage: python -m devtools.build_workflows  (needs a ComfyUI host; rewrites workf
 workflows/audio_to_image_sd35.json,
 workflows/audio_edit.json,
 workflows/audio_inpaint.json, workflows/sound_prompt.json, workflows/audio_timeline.json,
-workflows/sonicdiffusion_landscape.json, workflows/sonicdiffusion_edit.json, workflows/sound_to_unclip.json and workflows/sound_tags_to_prompt.json; with
-the other packs unpacked (devtools.other_packs) also workflows/audio_animatediff.json, workflows/audio_ipadapter.json
+workflows/sonicdiffusion_landscape.json, workflows/sonicdiffusion_edit.json, workflows/sound_to_unclip.json,
+workflows/sound_tags_to_prompt.json and workflows/audiotoken.json; with the other packs unpacked (devtools.other_packs) also workflows/audio_animatediff.json, workflows/audio_ipadapter.json
 and workflows/sound_to_ipadapter.json). Tests convert
 the files back and run them. A link into a widget input (e.g. a frame count into a batch size) is saved as the front
 end saves a widget turned into a socket: an input with `"widget": {"name": ...}`, the widget's value kept in widgets_values.
@@ -33,6 +33,8 @@ SONIC_ADAPTER = "landscape"            # models/audio_adapters/landscape/: audio
 IMAGEBIND = "imagebind_huge.pth"       # Meta's release (CC BY-NC-SA 4.0), in models/audio_encoders/ or models/clap/
 SD35_CKPT = "sd3.5_large_fp8_scaled.safetensors"  # Comfy-Org's all-in-one SD3.5 Large (CLIP-L, CLIP-G, T5 inside)
 SD35_ADAPTER = "clap2diffusion_sd35.safetensors"  # an SD3.5 adapter (`python -m training init --checkpoint <SD3.5 file>`)
+BEATS = "BEATs_iter3_plus_AS2M_finetuned_on_AS2M_cpt2.pt"  # Microsoft's BEATs (MIT), AudioToken's encoder
+AUDIOTOKEN_EMBEDDER = "embedder_learned_embeds.bin"     # AudioToken's released embedder (MIT), in models/audiotoken/
 UNCLIP_CKPT = "sd21-unclip-h.safetensors"  # Stability's SD 2.1 unCLIP-H (sd21-unclip-h.ckpt as released, or converted)
 
 
@@ -385,6 +387,26 @@ def ipadapter_embeds_graph() -> dict:
     return g
 
 
+def audiotoken_graph() -> dict:
+    """Sound → BEATs → AudioToken's embedder → one word of the SD1.x prompt → any sampler; no adapter."""
+    return {
+        "1": ("CheckpointLoaderSimple", {"ckpt_name": CKPT}, (20, 420)),
+        "10": ("C2DLoadAudio", {"audio": "clap2diffusion_demo.wav"}, (20, 40)),
+        "11": ("C2DCLAPLoader", {"clap_name": BEATS}, (20, 230)),
+        "12": ("C2DAudioTokenLoader", {"embedder_name": AUDIOTOKEN_EMBEDDER}, (380, 40)),
+        "2": ("C2DAudioTokenEncode", {"clip": ["1", 1], "beats": ["11", 0], "embedder": ["12", 0], "audio": ["10", 0],
+                                      "text": "a photo of <audio>, 4k, high resolution", "placeholder": "<audio>"},
+              (740, 200)),
+        "3": ("CLIPTextEncode", {"text": "", "clip": ["1", 1]}, (740, 640)),
+        "4": ("EmptyLatentImage", {"width": 512, "height": 512, "batch_size": 1}, (1100, 640)),
+        "5": ("KSampler", {"model": ["1", 0], "seed": 42, "steps": 50, "cfg": 7.5, "sampler_name": "ddim",
+                           "scheduler": "ddim_uniform", "positive": ["2", 0], "negative": ["3", 0],
+                           "latent_image": ["4", 0], "denoise": 1.0}, (1460, 300)),
+        "26": ("VAEDecode", {"samples": ["5", 0], "vae": ["1", 2]}, (1820, 300)),
+        "27": ("SaveImage", {"images": ["26", 0], "filename_prefix": "clap2diffusion_audiotoken"}, (2060, 300)),
+    }
+
+
 def sound_tags_graph() -> dict:
     """Sound → CLAP → the best AudioSet labels as text → SD3.5's own text encoders → image; no adapter."""
     g = {
@@ -429,6 +451,15 @@ SOUND_IPADAPTER_NOTE = ("## Sound → IP-Adapter (zero-shot, no adapter, no imag
                         "no CLIP vision model is needed. The sound's image embedding goes to **IPAdapter Embeds** "
                         "(`neg_embed` = zeros, as IPAdapter_plus does for these models). 'plus' IP-Adapters need the "
                         "vision model's hidden states and cannot take a sound.")
+
+
+AUDIOTOKEN_NOTE = ("## AudioToken: the sound is a word of the prompt (released weights, no adapter)\n"
+                   "Put Microsoft's `BEATs_iter3_plus_AS2M_finetuned_on_AS2M_cpt2.pt` (MIT) in `models/audio_encoders/` "
+                   "and AudioToken's `embedder_learned_embeds.bin` (guyyariv/AudioToken, MIT) in `models/audiotoken/`; "
+                   "any SD1.4/1.5 checkpoint (AudioToken was trained on SD v1.4). BEATs hears the clip (looped or cut to "
+                   "10 s), the embedder makes one token of it, and **AudioToken Text Encode** puts that token where "
+                   "`<audio>` stands in the prompt. The output is a plain CONDITIONING: any sampler, LoRA, ControlNet. "
+                   "Their settings: 50 DDIM steps, CFG 7.5, an empty negative prompt.")
 
 
 ANIMATEDIFF_NOTE = ("## Sound → AnimateDiff clip (VideoHelperSuite output)\n"
@@ -479,6 +510,7 @@ def main():
                               ("sound_prompt", sound_prompt_graph(), SOUND_PROMPT_NOTE),
                               ("sound_to_unclip", unclip_graph(), UNCLIP_NOTE),
                               ("sound_tags_to_prompt", sound_tags_graph(), SOUND_TAGS_NOTE),
+                              ("audiotoken", audiotoken_graph(), AUDIOTOKEN_NOTE),
                               ("audio_timeline", timeline_graph(), TIMELINE_NOTE),
                               ("sonicdiffusion_landscape", sonic_landscape_graph(), SONIC_NOTE),
                               ("sonicdiffusion_edit", edit_graph(SONIC_CLAP, SONIC_ADAPTER, "sonicdiffusion_edit", "sonicdiffusion"),

@@ -38,7 +38,8 @@ NO_CHROMIUM = ("Chromium not found: install Debian's `chromium` (`apt-get instal
 # Widgets of the shipped workflows that name a model file: (node type, widget) → models/ sub-folder.
 MODEL_WIDGETS = {("CheckpointLoaderSimple", "ckpt_name"): "checkpoints",
                  ("C2DCLAPLoader", "clap_name"): "clap",
-                 ("C2DAudioAdapterLoader", "adapter_name"): "audio_adapters"}
+                 ("C2DAudioAdapterLoader", "adapter_name"): "audio_adapters",
+                 ("C2DAudioTokenLoader", "embedder_name"): "audiotoken"}
 # Widgets that name a file in ComfyUI's input folder: (node type, widget) → what to write there.
 INPUT_WIDGETS = {("C2DLoadAudio", "audio"): "audio", ("LoadImage", "image"): "image"}
 SOURCE_IMAGE_SIZE = 64  # edit / inpaint source photos: the workflows work at the image's own size
@@ -288,6 +289,12 @@ def _make_model(kind: str, dst: Path, standin_cache: str | None, clap_id: str, f
     elif kind == "C2DCLAPLoader" and "imagebind" in dst.name.lower():  # imagebind_huge.pth as released
         from devtools.standin_imagebind import ensure_imagebind_standin
         dst.symlink_to(ensure_imagebind_standin(standin_cache))
+    elif kind == "C2DCLAPLoader" and "beats" in dst.name.lower():  # BEATs as Microsoft releases it (AudioToken)
+        from devtools.standin_audiotoken import ensure_beats_standin
+        dst.symlink_to(ensure_beats_standin(standin_cache))
+    elif kind == "C2DAudioTokenLoader":  # AudioToken's embedder_learned_embeds.bin
+        from devtools.standin_audiotoken import ensure_embedder_standin
+        dst.symlink_to(ensure_embedder_standin(standin_cache))
     elif kind == "C2DCLAPLoader" and dst.suffix.lower() == ".pth":  # Microsoft CLAP as released (CLAP_weights_2022.pth)
         dst.symlink_to(ensure_msclap_standin(standin_cache))
     elif kind == "C2DCLAPLoader":
