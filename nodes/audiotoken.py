@@ -4,7 +4,7 @@ import torch
 from .comfy_api_pin import io
 
 from ..c2d_core.audiotoken.embedder import RELEASED_FILE, load_embedder
-from ..c2d_core.audiotoken.prompt import DEFAULT_PLACEHOLDER, mark_prompt, splice
+from ..c2d_core.audiotoken.prompt import DEFAULT_PLACEHOLDER, check_prompt, mark_prompt, splice
 from ..c2d_core.audiotoken.token import audio_tokens
 from ..c2d_core.beats.config import AUDIOTOKEN_FILE
 from ..c2d_core.errors import ClapModelError, UnsupportedModelError
@@ -89,13 +89,20 @@ class C2DAudioTokenEncode(io.ComfyNode):
 
     @classmethod
     def execute(cls, clip, beats, embedder, audio, text, placeholder=DEFAULT_PLACEHOLDER) -> io.NodeOutput:
-        stream, width = single_clip_stream(clip)
-        if embedder.cfg.output_size != width:
-            raise UnsupportedModelError(
-                f"the AudioToken embedder makes {embedder.cfg.output_size}-wide tokens but this CLIP's words are "
-                f"{width} wide ({SINGLE_CLIP_STREAMS[stream]}); use an embedder trained for this model")
+        single_clip_stream(clip)  # an SDXL / SD3 / Flux CLIP or a prompt without the placeholder: refused before BEATs
+        check_prompt(text, placeholder)
         waveform, rate = read_audio(audio)
         tokens = audio_tokens(beats, embedder, waveform, rate)                         # (B, width)
-        chunks, marker = mark_prompt(lambda t: clip.tokenize(t)[stream], text, placeholder)
-        conds = [clip.encode_from_tokens_scheduled({stream: splice(chunks, marker, tok)}) for tok in tokens]
-        return io.NodeOutput(conds[0] if len(conds) == 1 else _concat(conds))
+        return io.NodeOutput(encode_with_tokens(clip, text, placeholder, tokens))
+
+
+def encode_with_tokens(clip, text: str, placeholder: str, tokens: torch.Tensor) -> list:
+    """The prompt encoded once per audio token (tokens: (N, width)), as one CONDITIONING with N batch rows."""
+    stream, width = single_clip_stream(clip)
+    if tokens.shape[-1] != width:
+        raise UnsupportedModelError(
+            f"the AudioToken embedder makes {tokens.shape[-1]}-wide tokens but this CLIP's words are {width} wide "
+            f"({SINGLE_CLIP_STREAMS[stream]}); use an embedder trained for this model")
+    chunks, marker = mark_prompt(lambda t: clip.tokenize(t)[stream], text, placeholder)
+    conds = [clip.encode_from_tokens_scheduled({stream: splice(chunks, marker, tok)}) for tok in tokens]
+    return conds[0] if len(conds) == 1 else _concat(conds)

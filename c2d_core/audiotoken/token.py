@@ -40,11 +40,23 @@ def check_pair(encoder, embedder: FGAEmbedder) -> None:
 
 
 @torch.no_grad()
-def audio_tokens(encoder, embedder: FGAEmbedder, waveform, sample_rate) -> torch.Tensor:
+def audio_tokens(encoder, embedder: FGAEmbedder, waveform, sample_rate, allow_silence: bool = False) -> torch.Tensor:
     """waveform: (B, C, T) | (C, T) | (T,) at any rate → (B, output_size) float32 CPU audio tokens."""
     check_pair(encoder, embedder)
-    mono = prepare_waveform(waveform, sample_rate, encoder.sample_rate)              # (B, T) at 16 kHz
+    mono = prepare_waveform(waveform, sample_rate, encoder.sample_rate, allow_silence)  # (B, T) at 16 kHz
     clips = loop_to_length(mono, CLIP_SECONDS * encoder.sample_rate)                 # (B, 160000)
     features = encoder.layer_features(clips, FEATURE_LAYERS)                         # (B, N, 3D)
     emb = embedder.to(features.device)
     return emb(features.to(next(emb.parameters()).dtype)).float().cpu()
+
+
+class TokenWindows:
+    """AudioToken as a timeline's window encoder (`c2d_core.timeline.encode_timeline`): each frame's window → its
+    token, the window looped to 10 s as a whole clip is. encode(windows (F, 1, T), rate) → (F, output_size)."""
+
+    def __init__(self, encoder, embedder: FGAEmbedder):
+        check_pair(encoder, embedder)
+        self.encoder, self.embedder = encoder, embedder
+
+    def encode(self, windows, sample_rate, allow_silence: bool = False) -> torch.Tensor:
+        return audio_tokens(self.encoder, self.embedder, windows, sample_rate, allow_silence)

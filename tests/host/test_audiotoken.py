@@ -108,6 +108,27 @@ def test_conditioning_matches_audiotoken(comfy_host, at, monkeypatch):
     assert (out["5"][0]["samples"]).isfinite().all()
 
 
+def test_timeline_gives_each_frame_its_windows_token(comfy_host, at):
+    """AudioToken Timeline Encode at 1 fps on the 12 s chirp: 12 rows; an interior frame's row equals AudioToken Text
+    Encode of that frame's 1 s window given as a clip of its own; the sweep makes rows differ."""
+    import comfy.sd
+    out = comfy_host.run(graph(at.ckpt, audio="at_chirp.wav"), fresh=False)["outputs"]
+    clip, beats, embedder, audio = out["1"][1], out["11"][0], out["12"][0], out["10"][0]
+    assert isinstance(clip, comfy.sd.CLIP)
+    timeline = comfy_host.node_class("C2DAudioTokenTimeline").execute(
+        clip=clip, beats=beats, embedder=embedder, audio=audio, text=PROMPT, placeholder="<audio>", fps=1.0,
+        window_seconds=1.0, frame_count=0, snap="none").result
+    cond, frames, fps, loud = timeline
+    assert frames == 12 and fps == 1.0 and len(loud) == 12 and cond[0][0].shape == (12, 77, 768)
+    rate = audio["sample_rate"]
+    centre, half = 5 * rate, rate // 2                                                # frame 5 at 5 s
+    window = {"waveform": audio["waveform"][..., centre - half:centre + half], "sample_rate": rate}
+    single = comfy_host.node_class("C2DAudioTokenEncode").execute(
+        clip=clip, beats=beats, embedder=embedder, audio=window, text=PROMPT).result[0]
+    torch.testing.assert_close(cond[0][0][5:6], single[0][0], rtol=1e-4, atol=1e-4)
+    assert (cond[0][0][1] - cond[0][0][10]).abs().max() > 1e-2
+
+
 def _tiny_pair():
     """(diffusers tiny SD1.x UNet, ComfyUI SD15 ModelPatcher of the same weights)."""
     import comfy.model_management as mm
