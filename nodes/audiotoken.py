@@ -61,6 +61,21 @@ def _concat(conds: list) -> list:
     return out
 
 
+def audiotoken_inputs(audio_tooltip: str) -> list:
+    """The inputs AudioToken Text Encode and AudioToken Timeline Encode share."""
+    return [
+        io.Clip.Input("clip", tooltip="the SD1.x checkpoint's CLIP (AudioToken was trained on SD v1.4)"),
+        ClapModel.Input("beats", tooltip=f"{AUDIOTOKEN_FILE} from Load CLAP Model (models/audio_encoders/)"),
+        AudioTokenEmbedder.Input("embedder", tooltip="from Load AudioToken Embedder"),
+        io.Audio.Input("audio", tooltip=audio_tooltip),
+        io.String.Input("text", multiline=True, default=f"a photo of {DEFAULT_PLACEHOLDER}, 4k, high resolution",
+                        tooltip="the prompt; the placeholder is replaced by the sound's token (weights like (… :1.2) "
+                                "work as in CLIP Text Encode)"),
+        io.String.Input("placeholder", default=DEFAULT_PLACEHOLDER,
+                        tooltip="the word in the prompt that stands for the sound"),
+    ]
+
+
 class C2DAudioTokenEncode(io.ComfyNode):
     @classmethod
     def define_schema(cls):
@@ -73,17 +88,7 @@ class C2DAudioTokenEncode(io.ComfyNode):
                         f"the placeholder is in the prompt (\"a photo of {DEFAULT_PLACEHOLDER}\"). The output is a "
                         "plain CONDITIONING for any sampler, LoRA, ControlNet or inpainting graph. SD1.x/SD2.x only. "
                         "One conditioning row per clip of the AUDIO batch.",
-            inputs=[
-                io.Clip.Input("clip", tooltip="the SD1.x checkpoint's CLIP (AudioToken was trained on SD v1.4)"),
-                ClapModel.Input("beats", tooltip=f"{AUDIOTOKEN_FILE} from Load CLAP Model (models/audio_encoders/)"),
-                AudioTokenEmbedder.Input("embedder", tooltip="from Load AudioToken Embedder"),
-                io.Audio.Input("audio", tooltip="any sample rate and channel count; looped or cut to 10 s"),
-                io.String.Input("text", multiline=True, default=f"a photo of {DEFAULT_PLACEHOLDER}, 4k, high resolution",
-                                tooltip="the prompt; the placeholder is replaced by the sound's token (weights "
-                                        "like (… :1.2) work as in CLIP Text Encode)"),
-                io.String.Input("placeholder", default=DEFAULT_PLACEHOLDER,
-                                tooltip="the word in the prompt that stands for the sound"),
-            ],
+            inputs=audiotoken_inputs("any sample rate and channel count; looped or cut to 10 s"),
             outputs=[io.Conditioning.Output(tooltip="the prompt's conditioning with the sound in it")],
         )
 

@@ -1,14 +1,13 @@
 """AudioToken per video frame: each frame's window of the clip → its token → one conditioning row per frame."""
 from .comfy_api_pin import io
 
-from ..c2d_core.audiotoken.prompt import DEFAULT_PLACEHOLDER, check_prompt
+from ..c2d_core.audiotoken.prompt import check_prompt
 from ..c2d_core.audiotoken.token import TokenWindows
-from ..c2d_core.beats.config import AUDIOTOKEN_FILE
 from ..c2d_core.timeline import SNAPS, encode_timeline
 from .audio_input import read_audio
-from .audiotoken import encode_with_tokens, single_clip_stream
+from .audiotoken import audiotoken_inputs, encode_with_tokens, single_clip_stream
 from .progress import progress_callback
-from .types import CATEGORY, AudioTokenEmbedder, ClapModel
+from .types import CATEGORY
 
 
 class C2DAudioTokenTimeline(io.ComfyNode):
@@ -22,15 +21,7 @@ class C2DAudioTokenTimeline(io.ComfyNode):
                         "on i / fps (as Audio Timeline), looped to 10 s as AudioToken loops a clip, and gets its own "
                         "conditioning row. Connect frame_count to the latent batch size (AnimateDiff: snap "
                         "multiple_of_16) and loudness to a strength schedule if you like.",
-            inputs=[
-                io.Clip.Input("clip", tooltip="the SD1.x checkpoint's CLIP"),
-                ClapModel.Input("beats", tooltip=f"{AUDIOTOKEN_FILE} from Load CLAP Model"),
-                AudioTokenEmbedder.Input("embedder", tooltip="from Load AudioToken Embedder"),
-                io.Audio.Input("audio", tooltip="core AUDIO or a VideoHelperSuite audio output"),
-                io.String.Input("text", multiline=True, default=f"a photo of {DEFAULT_PLACEHOLDER}, 4k, high resolution",
-                                tooltip="the prompt; the placeholder becomes each frame's sound"),
-                io.String.Input("placeholder", default=DEFAULT_PLACEHOLDER,
-                                tooltip="the word in the prompt that stands for the sound"),
+            inputs=audiotoken_inputs("core AUDIO or a VideoHelperSuite audio output") + [
                 io.Float.Input("fps", default=8.0, min=0.1, max=120.0, step=0.1,
                                tooltip="frames per second of the animation"),
                 io.Float.Input("window_seconds", default=1.0, min=0.2, max=10.0, step=0.1,
