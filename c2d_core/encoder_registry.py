@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .audio_encoder import AudioEncoder, EncoderFormat
+from .audioclip.encoder import FORMAT as AUDIOCLIP_FORMAT
 from .beats.encoder import FORMAT as BEATS_FORMAT
 from .clap.encoder import HF_FOLDER_FORMAT, LAION_FORMAT
 from .clap.msclap_encoder import FORMAT as MSCLAP_FORMAT
@@ -23,6 +24,7 @@ FORMATS: dict[str, EncoderFormat] = {f.name: f for f in (
     MSCLAP_FORMAT,
     IMAGEBIND_FORMAT,
     BEATS_FORMAT,
+    AUDIOCLIP_FORMAT,
 )}
 
 MODEL_FOLDERS = "ComfyUI/models/clap/ or ComfyUI/models/audio_encoders/"
@@ -54,8 +56,8 @@ def load_audio_encoder(path, device=None, dtype=None) -> AudioEncoder:
                              f"a checkpoint file ({', '.join(CHECKPOINT_SUFFIXES)})")
     obj = read_checkpoint(path, what="an audio encoder checkpoint", error=ClapModelError, mmap=True,
                           unsafe_advice="Use the file as its authors release it (a Hugging Face folder for LAION "
-                                        "CLAP, CLAP_weights_2022.pth for Microsoft CLAP, imagebind_huge.pth, a BEATs .pt), or "
-                                        "re-save only its state_dict")
+                                        "CLAP, CLAP_weights_2022.pth for Microsoft CLAP, imagebind_huge.pth, a BEATs "
+                                        ".pt, AudioCLIP-Full-Training.pt), or re-save only its state_dict")
     claimed = claiming_formats(obj)
     if not claimed:
         raise ClapModelError(f"{path.name} is not an audio encoder file the pack reads ({top_level_keys(obj)}); "

@@ -6,7 +6,8 @@ workflows/audio_to_image_sd35.json,
 workflows/audio_edit.json,
 workflows/audio_inpaint.json, workflows/sound_prompt.json, workflows/audio_timeline.json,
 workflows/sonicdiffusion_landscape.json, workflows/sonicdiffusion_edit.json, workflows/sound_to_unclip.json,
-workflows/sound_tags_to_prompt.json and workflows/audiotoken.json; with the other packs unpacked (devtools.other_packs) also workflows/audio_animatediff.json, workflows/audio_ipadapter.json
+workflows/sound_tags_to_prompt.json, workflows/audiotoken.json and workflows/gluegen_sound.json; with
+the other packs unpacked (devtools.other_packs) also workflows/audio_animatediff.json, workflows/audio_ipadapter.json
 and workflows/sound_to_ipadapter.json). Tests convert
 the files back and run them. A link into a widget input (e.g. a frame count into a batch size) is saved as the front
 end saves a widget turned into a socket: an input with `"widget": {"name": ...}`, the widget's value kept in widgets_values.
@@ -35,6 +36,8 @@ SD35_CKPT = "sd3.5_large_fp8_scaled.safetensors"  # Comfy-Org's all-in-one SD3.5
 SD35_ADAPTER = "clap2diffusion_sd35.safetensors"  # an SD3.5 adapter (`python -m training init --checkpoint <SD3.5 file>`)
 BEATS = "BEATs_iter3_plus_AS2M_finetuned_on_AS2M_cpt2.pt"  # Microsoft's BEATs (MIT), AudioToken's encoder
 AUDIOTOKEN_EMBEDDER = "embedder_learned_embeds.bin"     # AudioToken's released embedder (MIT), in models/audiotoken/
+AUDIOCLIP = "AudioCLIP-Full-Training.pt"               # AudioCLIP's release (MIT code), GlueGen's encoder
+GLUEGEN = "gluenet_sound2img_audioclip_us8k.ckpt"     # GlueGen's sound GlueNet (Apache-2.0), in models/gluegen/
 UNCLIP_CKPT = "sd21-unclip-h.safetensors"  # Stability's SD 2.1 unCLIP-H (sd21-unclip-h.ckpt as released, or converted)
 
 
@@ -407,6 +410,24 @@ def audiotoken_graph() -> dict:
     }
 
 
+def gluegen_graph() -> dict:
+    """Sound → AudioCLIP → GlueGen's GlueNet → the SD1.5 text condition (optionally mixed with a style prompt)."""
+    return {
+        "1": ("CheckpointLoaderSimple", {"ckpt_name": CKPT}, (20, 420)),
+        "10": ("C2DLoadAudio", {"audio": "clap2diffusion_demo.wav"}, (20, 40)),
+        "11": ("C2DCLAPLoader", {"clap_name": AUDIOCLIP}, (20, 230)),
+        "12": ("C2DGlueGenLoader", {"gluegen_name": GLUEGEN}, (380, 40)),
+        "2": ("C2DGlueGenEncode", {"clip": ["1", 1], "audioclip": ["11", 0], "gluegen": ["12", 0], "audio": ["10", 0],
+                                   "text": "", "mix_tokens": 5}, (740, 200)),
+        "4": ("EmptyLatentImage", {"width": 512, "height": 512, "batch_size": 1}, (1100, 640)),
+        "5": ("KSampler", {"model": ["1", 0], "seed": 23, "steps": 50, "cfg": 7.5, "sampler_name": "ddim",
+                           "scheduler": "ddim_uniform", "positive": ["2", 0], "negative": ["2", 1],
+                           "latent_image": ["4", 0], "denoise": 1.0}, (1460, 300)),
+        "26": ("VAEDecode", {"samples": ["5", 0], "vae": ["1", 2]}, (1820, 300)),
+        "27": ("SaveImage", {"images": ["26", 0], "filename_prefix": "clap2diffusion_gluegen"}, (2060, 300)),
+    }
+
+
 def sound_tags_graph() -> dict:
     """Sound → CLAP → the best AudioSet labels as text → SD3.5's own text encoders → image; no adapter."""
     g = {
@@ -462,6 +483,15 @@ AUDIOTOKEN_NOTE = ("## AudioToken: the sound is a word of the prompt (released w
                    "Their settings: 50 DDIM steps, CFG 7.5, an empty negative prompt.")
 
 
+GLUEGEN_NOTE = ("## GlueGen: sound → the text condition (released weights, no adapter)\n"
+                "Put AudioCLIP's `AudioCLIP-Full-Training.pt` (AndreyGuzhov/AudioCLIP, MIT code) in "
+                "`models/audio_encoders/` and GlueGen's `gluenet_sound2img_audioclip_us8k.ckpt` (salesforce/GlueGen, "
+                "Apache-2.0) in `models/gluegen/`; any SD1.5 checkpoint. AudioCLIP hears the clip's first 4 s; GlueNet "
+                "turns its embedding into the condition CLIP would give a prompt. Leave `text` empty for the sound "
+                "alone; type a style (\"in Chinese painting style\") for GlueGen's sound + text mix. Their settings: "
+                "50 DDIM steps, CFG 7.5, the empty prompt as negative (the node's second output).")
+
+
 ANIMATEDIFF_NOTE = ("## Sound → AnimateDiff clip (VideoHelperSuite output)\n"
                     "Needs **AnimateDiff-Evolved** (a motion model, e.g. mm_sd_v15_v2.ckpt, in models/animatediff_models) "
                     "and **VideoHelperSuite**. The timeline gives one sound per frame (a multiple of 16 frames for the "
@@ -511,6 +541,7 @@ def main():
                               ("sound_to_unclip", unclip_graph(), UNCLIP_NOTE),
                               ("sound_tags_to_prompt", sound_tags_graph(), SOUND_TAGS_NOTE),
                               ("audiotoken", audiotoken_graph(), AUDIOTOKEN_NOTE),
+                              ("gluegen_sound", gluegen_graph(), GLUEGEN_NOTE),
                               ("audio_timeline", timeline_graph(), TIMELINE_NOTE),
                               ("sonicdiffusion_landscape", sonic_landscape_graph(), SONIC_NOTE),
                               ("sonicdiffusion_edit", edit_graph(SONIC_CLAP, SONIC_ADAPTER, "sonicdiffusion_edit", "sonicdiffusion"),

@@ -39,7 +39,8 @@ NO_CHROMIUM = ("Chromium not found: install Debian's `chromium` (`apt-get instal
 MODEL_WIDGETS = {("CheckpointLoaderSimple", "ckpt_name"): "checkpoints",
                  ("C2DCLAPLoader", "clap_name"): "clap",
                  ("C2DAudioAdapterLoader", "adapter_name"): "audio_adapters",
-                 ("C2DAudioTokenLoader", "embedder_name"): "audiotoken"}
+                 ("C2DAudioTokenLoader", "embedder_name"): "audiotoken",
+                 ("C2DGlueGenLoader", "gluegen_name"): "gluegen"}
 # Widgets that name a file in ComfyUI's input folder: (node type, widget) → what to write there.
 INPUT_WIDGETS = {("C2DLoadAudio", "audio"): "audio", ("LoadImage", "image"): "image"}
 SOURCE_IMAGE_SIZE = 64  # edit / inpaint source photos: the workflows work at the image's own size
@@ -292,6 +293,12 @@ def _make_model(kind: str, dst: Path, standin_cache: str | None, clap_id: str, f
     elif kind == "C2DCLAPLoader" and "beats" in dst.name.lower():  # BEATs as Microsoft releases it (AudioToken)
         from devtools.standin_audiotoken import ensure_beats_standin
         dst.symlink_to(ensure_beats_standin(standin_cache))
+    elif kind == "C2DCLAPLoader" and "audioclip" in dst.name.lower():  # AudioCLIP-Full-Training.pt (GlueGen)
+        from devtools.standin_gluegen import ensure_audioclip_standin
+        dst.symlink_to(ensure_audioclip_standin(standin_cache))
+    elif kind == "C2DGlueGenLoader":  # GlueGen's gluenet_sound2img_audioclip_us8k.ckpt
+        from devtools.standin_gluegen import ensure_gluenet_standin
+        dst.symlink_to(ensure_gluenet_standin(standin_cache))
     elif kind == "C2DAudioTokenLoader":  # AudioToken's embedder_learned_embeds.bin
         from devtools.standin_audiotoken import ensure_embedder_standin
         dst.symlink_to(ensure_embedder_standin(standin_cache))

@@ -10,11 +10,9 @@ from ..c2d_core.beats.config import AUDIOTOKEN_FILE
 from ..c2d_core.errors import ClapModelError, UnsupportedModelError
 from ..c2d_core.torch_files import read_checkpoint
 from .audio_input import read_audio
+from .clip_stream import SINGLE_CLIP_STREAMS, single_clip_stream
 from .model_paths import audiotoken_path, list_audiotoken_embedders
 from .types import CATEGORY, AudioTokenEmbedder, ClapModel
-
-SINGLE_CLIP_STREAMS = {"l": "SD1.x (CLIP ViT-L)", "h": "SD2.x (OpenCLIP ViT-H)"}
-
 
 class C2DAudioTokenLoader(io.ComfyNode):
     @classmethod
@@ -37,17 +35,6 @@ class C2DAudioTokenLoader(io.ComfyNode):
         obj = read_checkpoint(path, what="AudioToken's embedder", error=ClapModelError,
                               unsafe_advice=f"Use {RELEASED_FILE} as AudioToken releases it")
         return io.NodeOutput(load_embedder(obj, embedder_name))
-
-
-def single_clip_stream(clip) -> tuple[str, int]:
-    """(the CLIP's one token stream, its token width), or an error for multi-encoder CLIPs (SDXL, SD3, Flux …)."""
-    streams = sorted(clip.tokenize("").keys())
-    if len(streams) != 1 or streams[0] not in SINGLE_CLIP_STREAMS:
-        raise UnsupportedModelError(f"AudioToken places its sound word in an SD1.x or SD2.x prompt (one CLIP), but "
-                                    f"this CLIP has the text encoders {streams} (SDXL, SD3, Flux …); load an SD1.x "
-                                    "checkpoint (AudioToken's embedder was trained on SD v1.4)")
-    encoder = getattr(clip.cond_stage_model, f"clip_{streams[0]}")
-    return streams[0], int(encoder.transformer.get_input_embeddings().weight.shape[-1])
 
 
 def _concat(conds: list) -> list:

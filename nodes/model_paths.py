@@ -1,5 +1,6 @@
-"""Model folders of the pack: models/clap/, models/audio_adapters/, models/sound_vocabularies/ and
-models/audiotoken/ (registered once at import); audio encoders are also listed from ComfyUI's own models/audio_encoders/."""
+"""Model folders of the pack: models/clap/, models/audio_adapters/, models/sound_vocabularies/,
+models/audiotoken/ and models/gluegen/ (registered once at import); audio encoders are also listed from ComfyUI's
+own models/audio_encoders/."""
 import os
 
 import folder_paths
@@ -9,6 +10,7 @@ AUDIO_ENCODER_FOLDERS = (CLAP_FOLDER, "audio_encoders")  # ours first, then Comf
 ADAPTER_FOLDER = "audio_adapters"
 VOCABULARY_FOLDER = "sound_vocabularies"  # .txt files of sound labels for CLAP Sound Tags
 AUDIOTOKEN_FOLDER = "audiotoken"  # AudioToken's embedder_learned_embeds.bin
+GLUEGEN_FOLDER = "gluegen"  # GlueGen's gluenet_sound2img_audioclip_us8k.ckpt
 CLAP_EXTENSIONS = {".safetensors", ".pt", ".ckpt", ".bin", ".pth"}
 # .pt etc. are listed so a user who drops one gets a clear "convert to safetensors" error, not silence.
 ADAPTER_EXTENSIONS = {".safetensors", ".pt", ".ckpt", ".bin", ".pth"}
@@ -17,7 +19,8 @@ ADAPTER_EXTENSIONS = {".safetensors", ".pt", ".ckpt", ".bin", ".pth"}
 def register_model_folders() -> None:
     """Add our folders, keeping any paths a user configured in extra_model_paths.yaml."""
     for name, exts in ((CLAP_FOLDER, CLAP_EXTENSIONS), (ADAPTER_FOLDER, ADAPTER_EXTENSIONS),
-                       (VOCABULARY_FOLDER, {".txt"}), (AUDIOTOKEN_FOLDER, ADAPTER_EXTENSIONS)):
+                       (VOCABULARY_FOLDER, {".txt"}), (AUDIOTOKEN_FOLDER, ADAPTER_EXTENSIONS),
+                       (GLUEGEN_FOLDER, ADAPTER_EXTENSIONS)):
         default = os.path.join(folder_paths.models_dir, name)
         if name in folder_paths.folder_names_and_paths:
             paths, old_exts = folder_paths.folder_names_and_paths[name]
@@ -107,3 +110,11 @@ def list_audiotoken_embedders() -> list[str]:
 
 def audiotoken_path(name: str) -> str:
     return folder_paths.get_full_path_or_raise(AUDIOTOKEN_FOLDER, name)
+
+
+def list_gluegen_models() -> list[str]:
+    return sorted(folder_paths.get_filename_list(GLUEGEN_FOLDER))
+
+
+def gluegen_path(name: str) -> str:
+    return folder_paths.get_full_path_or_raise(GLUEGEN_FOLDER, name)

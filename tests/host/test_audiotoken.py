@@ -14,7 +14,7 @@ import torch
 from audiotoken_files import beats_file, their_beats, their_embedder, their_token
 from c2d_core.errors import SoundPromptError, UnsupportedModelError
 from devtools.comfy_host import PromptExecutionError
-from sonic_reference import COMFY_TINY, DIFFUSERS_TINY
+from tiny_sd_pair import reference_sampler, tiny_pair
 
 BEATS = "BEATs_iter3_plus_AS2M_finetuned_on_AS2M_cpt2.pt"
 EMBEDDER = "embedder_learned_embeds.bin"
@@ -129,25 +129,6 @@ def test_timeline_gives_each_frame_its_windows_token(comfy_host, at):
     assert (cond[0][0][1] - cond[0][0][10]).abs().max() > 1e-2
 
 
-def _tiny_pair():
-    """(diffusers tiny SD1.x UNet, ComfyUI SD15 ModelPatcher of the same weights)."""
-    import comfy.model_management as mm
-    import comfy.model_patcher
-    import comfy.supported_models
-    import comfy.utils
-    from diffusers import UNet2DConditionModel
-
-    torch.manual_seed(SEED)
-    unet = UNet2DConditionModel(**DIFFUSERS_TINY).eval()
-    mc = comfy.supported_models.SD15(dict(COMFY_TINY))
-    mc.unet_config["num_heads"] = 8
-    mc.set_inference_dtype(torch.float32, None)
-    model = mc.get_model({})
-    key_map = comfy.utils.unet_to_diffusers(mc.unet_config)
-    model.diffusion_model.load_state_dict({key_map[k]: v for k, v in unet.state_dict().items()}, strict=True)
-    return unet, comfy.model_patcher.ModelPatcher(model, mm.get_torch_device(), mm.unet_offload_device())
-
-
 def test_noise_prediction_and_sampled_latent_match_audiotoken(comfy_host, at, monkeypatch):
     import comfy.sample
 
@@ -155,7 +136,7 @@ def test_noise_prediction_and_sampled_latent_match_audiotoken(comfy_host, at, mo
     ours_cond, ours_uncond = out["13"][0], out["3"][0]
     encode = their_text_encoder(at.ckpt_path, token[0])
     their_cond, their_uncond = encode(PROMPT), encode("")
-    unet, patcher = _tiny_pair()
+    unet, patcher = tiny_pair(SEED)
     ms = patcher.model.model_sampling
     x = torch.randn(1, 4, 16, 16, generator=torch.Generator().manual_seed(5))
     sigma = torch.full((1,), 3.0)
@@ -165,13 +146,6 @@ def test_noise_prediction_and_sampled_latent_match_audiotoken(comfy_host, at, mo
         theirs = unet(ms.calculate_input(sigma, x), ms.timestep(sigma).float(), encoder_hidden_states=their_cond).sample
     torch.testing.assert_close(ours, theirs, rtol=1e-4, atol=1e-4)
 
-    def their_unet(apply_model, args):  # AudioToken's UNet call and conditioning, inside ComfyUI's sampler
-        xin, sig, chunks = args["input"], args["timestep"], args["cond_or_uncond"]
-        per = xin.shape[0] // len(chunks)
-        ctx = torch.cat([(their_uncond if k == 1 else their_cond).expand(per, -1, -1) for k in chunks])
-        eps = unet(ms.calculate_input(sig, xin), ms.timestep(sig).float(), encoder_hidden_states=ctx).sample
-        return ms.calculate_denoised(sig, eps, xin)
-
     latent = torch.zeros(1, 4, 16, 16)
     noise = comfy.sample.prepare_noise(latent, SEED)
 
@@ -180,7 +154,7 @@ def test_noise_prediction_and_sampled_latent_match_audiotoken(comfy_host, at, mo
             return comfy.sample.sample(p, noise, 3, 5.0, "euler", "normal", positive, ours_uncond, latent, seed=SEED,
                                        disable_pbar=True)
     ref = patcher.clone()
-    ref.set_model_unet_function_wrapper(their_unet)
+    ref.set_model_unet_function_wrapper(reference_sampler(unet, ms, their_cond, their_uncond))
     ours_latent, their_latent = sample(patcher, ours_cond), sample(ref, ours_cond)
     scale = float(their_latent.abs().max())
     torch.testing.assert_close(ours_latent, their_latent, rtol=1e-5, atol=1e-5 * scale)
