@@ -1,4 +1,11 @@
-"""Small adapters for unit tests (no host, no weights)."""
+"""Small adapters and clips for unit tests (no host, no weights)."""
+import io
+import shutil
+import subprocess
+import wave
+
+import numpy as np
+import pytest
 import torch
 
 from c2d_core.config import AdapterConfig, BlockSpec
@@ -49,3 +56,15 @@ VHS_NO_AUDIO = "\n".join(
     + ["Input #0, mov,mp4,m4a,3gp,3g2,mj2, from 'clip.mp4':", "  Stream #0:0: Video: h264, 640x360, 25 fps",
        "Output #0, f32le, to 'pipe:':", "[out#0/f32le @ 0x1] Output file does not contain any stream",
        "Error opening output file -.", "Error opening output files: Invalid argument"])
+
+
+def speech() -> tuple[np.ndarray, int]:
+    """A spoken sentence from espeak-ng: float32 (1, T) at 22.05 kHz (a skip when espeak-ng is missing)."""
+    if shutil.which("espeak-ng") is None:
+        pytest.skip("espeak-ng is not installed (.ci/run installs it): the speech clip did NOT run")
+    wav = subprocess.run(["espeak-ng", "--stdout", "-s", "150", "the rain falls on the old tin roof"],
+                         check=True, capture_output=True).stdout
+    with wave.open(io.BytesIO(wav)) as w:
+        pcm = np.frombuffer(w.readframes(w.getnframes()), "<i2").astype(np.float32) / 32768
+        assert w.getframerate() == 22_050
+    return pcm[None], 22_050

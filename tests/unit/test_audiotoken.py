@@ -122,3 +122,17 @@ def test_placeholder_becomes_one_token_slot():
     # "sks" already in the prompt: the next single-token marker is used, "ohwx" (two tokens) is skipped
     chunks, marker = mark_prompt(_toy_tokenize, "sks <audio>", "<audio>")
     assert marker == 99 and [t[0] for t in chunks[0]][:4] == [0, 13, 99, 1]
+
+
+def test_speech_at_22k_matches_audiotoken(beats, embedder_pair, monkeypatch):
+    """A spoken sentence at espeak-ng's 22.05 kHz: the pack resamples to 16 kHz (AudioToken's code assumes 16 kHz
+    files), so their path gets the same resampled clip; then loop, BEATs and the embedder as above."""
+    from c2d_core.audio import prepare_waveform
+    from helpers import speech
+    theirs_beats, encoder = beats
+    theirs_emb, _ = embedder_pair
+    pcm, rate = speech()
+    mono16 = prepare_waveform(torch.from_numpy(pcm), rate, RATE)                     # (1, T) at 16 kHz
+    want = their_token(theirs_beats, theirs_emb, torch.tile(mono16, (1, 10))[:, :RATE * CLIP_SECONDS], monkeypatch)
+    got = audio_tokens(encoder, load_embedder(theirs_emb.state_dict()), torch.from_numpy(pcm), rate)
+    torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)

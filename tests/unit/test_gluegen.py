@@ -84,3 +84,16 @@ def test_bad_files_are_named(pair, tmp_path):
         sound_condition(beats_like, None, torch.zeros(1, 1, RATE), RATE)
     with pytest.raises(Exception, match="constant"):
         gluegen_clip(torch.zeros(RATE), 176_400)
+
+
+def test_speech_at_22k_matches_gluegen(pair):
+    """A spoken sentence at espeak-ng's 22.05 kHz: resampled to 44.1 kHz by the pack (their loader uses librosa's
+    resampler; the comparison starts after resampling), then their loader's steps and their model."""
+    from c2d_core.audio import prepare_waveform
+    from helpers import speech
+    tower, translator, encoder, gluenet, _ = pair
+    pcm, rate = speech()
+    mono44 = prepare_waveform(torch.from_numpy(pcm), rate, RATE)                     # (1, T) at 44.1 kHz
+    theirs = their_condition(tower, translator, their_prepare(mono44.numpy())[None])
+    ours = sound_condition(encoder, gluenet, torch.from_numpy(pcm), rate)
+    torch.testing.assert_close(ours, theirs, rtol=1e-4, atol=1e-5 * float(theirs.abs().max()))

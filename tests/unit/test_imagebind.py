@@ -7,12 +7,8 @@ tensor names at reduced widths (vision, text, depth, thermal, IMU: 32-wide, one 
 a reduced audio tower (64 × 2 blocks, a declared config): the audio preparation does not depend on the tower's size,
 and a full-size clip costs ~1 s per 2 s clip on the CI machine.
 """
-import shutil
-import subprocess
 import types
-import wave
 
-import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -23,6 +19,7 @@ from c2d_core.imagebind.encoder import ImageBindAudioEncoder
 from c2d_core.imagebind.fbank import clip_bounds, window_fbanks
 from c2d_core.imagebind.tower import IMAGEBIND_HUGE, ImageBindAudioConfig, expected_layout
 from devtools.demo_audio import synth
+from helpers import speech
 from imagebind_reference import imagebind_modules
 
 SMALL = dict(embed_dim=32, num_blocks=1, num_heads=2)
@@ -80,18 +77,6 @@ def theirs(reference, clips: dict) -> torch.Tensor:
         reference.data.torchaudio = real
     with torch.no_grad():
         return reference.model({"audio": x})["audio"]                              # (N, 1024), ×20 scaled
-
-
-def speech() -> tuple[np.ndarray, int]:
-    if shutil.which("espeak-ng") is None:
-        pytest.skip("espeak-ng is not installed (.ci/run installs it): the speech clip did NOT run")
-    wav = subprocess.run(["espeak-ng", "--stdout", "-s", "150", "the rain falls on the old tin roof"],
-                         check=True, capture_output=True).stdout
-    import io
-    with wave.open(io.BytesIO(wav)) as w:
-        pcm = np.frombuffer(w.readframes(w.getnframes()), "<i2").astype(np.float32) / 32768
-        assert w.getframerate() == 22_050
-    return pcm[None], 22_050
 
 
 CLIPS = {  # name: (kind, seconds, rate, channels)
