@@ -13,6 +13,7 @@ from .nodes.audio_guider import C2DAudioGuider  # noqa: E402
 from .nodes.audiotoken import C2DAudioTokenEncode, C2DAudioTokenLoader  # noqa: E402
 from .nodes.audiotoken_timeline import C2DAudioTokenTimeline  # noqa: E402
 from .nodes.gluegen import C2DGlueGenEncode, C2DGlueGenLoader  # noqa: E402
+from .nodes.gluegen_timeline import C2DGlueGenTimeline  # noqa: E402
 from .nodes.batch_embeds import C2DBatchAudioEmbeds  # noqa: E402
 from .nodes.clap_encode import C2DCLAPEncode  # noqa: E402
 from .nodes.clap_loader import C2DCLAPLoader  # noqa: E402
@@ -34,7 +35,8 @@ NODES = [C2DLoadAudio, C2DCLAPLoader, C2DCLAPEncode, C2DCLAPTextEncode, C2DAudio
          C2DApplyAudioAdapter, C2DBatchAudioEmbeds, C2DInvertLatent, C2DInversionSampler, C2DAudioEditSampler,
          C2DAudioGuider, C2DBlendAudioEmbeds, C2DInterpolateAudioEmbeds, C2DAudioTimeline, C2DAudioEmbedsPreview,
          C2DAudioImageEmbeds, C2DSoundTags, C2DSyncScore, C2DAudioTokenLoader, C2DAudioTokenEncode,
-         C2DAudioTokenTimeline, C2DGlueGenLoader, C2DGlueGenEncode]
+         C2DAudioTokenTimeline, C2DGlueGenLoader, C2DGlueGenEncode,
+         C2DGlueGenTimeline]
 
 
 class CLAP2DiffusionExtension(ComfyExtension):

@@ -45,10 +45,13 @@ def read_audio_state(obj: dict, name: str, cfg: AudioCLIPAudioConfig = AUDIOCLIP
     return state
 
 
-def gluegen_clip(mono: torch.Tensor, samples: int) -> torch.Tensor:
-    """mono: (T,) float at 44.1 kHz → (2, samples) in int16 scale, as GlueGen's loader and test transforms."""
+def gluegen_clip(mono: torch.Tensor, samples: int, allow_silence: bool = False) -> torch.Tensor:
+    """mono: (T,) float at 44.1 kHz → (2, samples) in int16 scale, as GlueGen's loader and test transforms.
+    A constant clip has no range to scale: an error, or zeros with `allow_silence` (a timeline's silent frame)."""
     x = mono[None, :samples].repeat(2, 1)
     lo, hi = x.min(), x.max()
+    if hi <= lo and allow_silence:
+        return torch.zeros(2, samples)
     if hi <= lo:
         raise AudioInputError("the clip's first 4 s are constant (digital silence): AudioCLIP's min-max scaling has "
                               "nothing to scale; use a clip with sound at its start")
@@ -90,13 +93,13 @@ class AudioCLIPAudioEncoder(AudioEncoder):
         log.info("loaded AudioCLIP's audio tower from %s", name)
         return cls(tower, device=device, dtype=dtype, source=source, model_id=name)
 
-    def raw_embeddings(self, clips: list[torch.Tensor]) -> torch.Tensor:
+    def raw_embeddings(self, clips: list[torch.Tensor], allow_silence: bool = False) -> torch.Tensor:
         """clips: n mono (T,) at 44.1 kHz → (n, 1024) tower outputs (not normalised) of their first 4 s."""
-        batch = torch.stack([gluegen_clip(c.float(), self.cfg.clip_samples) for c in clips])  # (n, 2, 176400)
+        batch = torch.stack([gluegen_clip(c.float(), self.cfg.clip_samples, allow_silence) for c in clips])
         return self.model(batch.to(self.device, self.dtype)).float()
 
     def embed_windows(self, windows) -> torch.Tensor:
-        return self.raw_embeddings(list(windows))
+        return self.raw_embeddings(list(windows), allow_silence=True)  # `encode` has refused a silent clip already
 
 
 FORMAT = EncoderFormat(

@@ -45,11 +45,11 @@ def check_encoder(encoder) -> None:
 
 
 @torch.no_grad()
-def sound_condition(encoder, gluenet: GlueNetSound, waveform, sample_rate) -> torch.Tensor:
+def sound_condition(encoder, gluenet: GlueNetSound, waveform, sample_rate, allow_silence: bool = False) -> torch.Tensor:
     """waveform: (B, C, T) | (C, T) | (T,) at any rate → (B, 77, 768) float32 CPU: GlueGen's sound condition."""
     check_encoder(encoder)
-    mono = prepare_waveform(waveform, sample_rate, encoder.sample_rate)              # (B, T) at 44.1 kHz
-    z = encoder.raw_embeddings(list(mono))                                           # (B, 1024), first 4 s
+    mono = prepare_waveform(waveform, sample_rate, encoder.sample_rate, allow_silence)  # (B, T) at 44.1 kHz
+    z = encoder.raw_embeddings(list(mono), allow_silence)                            # (B, 1024), first 4 s
     z = z / z.norm(dim=-1, keepdim=True)
     return gluenet.to(z.device)(z).float().cpu()
 
@@ -63,3 +63,15 @@ def mix_with_text(sound: torch.Tensor, text: torch.Tensor, i: int) -> torch.Tens
     text = text.to(sound).expand(sound.shape[0], -1, -1)
     return torch.cat((sound[:, :i], text[:, :i], (sound[:, 2 * i:] + text[:, 2 * i:]) / 2), dim=1)
 
+
+
+class ConditionWindows:
+    """GlueGen as a timeline's window encoder (`c2d_core.timeline.encode_timeline`): each frame's window → its
+    condition. encode(windows (F, 1, T), rate) → (F, 77, 768)."""
+
+    def __init__(self, encoder, gluenet: GlueNetSound):
+        check_encoder(encoder)
+        self.encoder, self.gluenet = encoder, gluenet
+
+    def encode(self, windows, sample_rate, allow_silence: bool = False) -> torch.Tensor:
+        return sound_condition(self.encoder, self.gluenet, windows, sample_rate, allow_silence)

@@ -76,6 +76,13 @@ def test_conditions_and_sampled_latent_match_gluegen(comfy_host, gg):
 
     unet, patcher = tiny_pair(SEED)
     ms = patcher.model.model_sampling
+    x = torch.randn(1, 4, 16, 16, generator=torch.Generator().manual_seed(5))
+    sigma = torch.full((1,), 3.0)
+    with torch.no_grad():                                                            # one noise prediction
+        eps = patcher.model.diffusion_model(ms.calculate_input(sigma, x), ms.timestep(sigma).float(),
+                                            context=positive[0][0])
+        their_eps = unet(ms.calculate_input(sigma, x), ms.timestep(sigma).float(), encoder_hidden_states=theirs).sample
+    torch.testing.assert_close(eps, their_eps, rtol=1e-4, atol=1e-4)
     latent = torch.zeros(1, 4, 16, 16)
     noise = comfy.sample.prepare_noise(latent, SEED)
     ref = patcher.clone()
@@ -93,13 +100,34 @@ def test_conditions_and_sampled_latent_match_gluegen(comfy_host, gg):
     assert out["5"][0]["samples"].isfinite().all()
 
 
+def test_timeline_gives_each_frame_its_windows_condition(comfy_host, gg):
+    """GlueGen Timeline Encode at 1 fps on a 6 s chirp: 6 rows; frame 3's row equals GlueGen Sound Encode of that
+    frame's 1 s window given as a clip of its own; the sweep makes rows differ."""
+    from devtools.demo_audio import synth
+    out = comfy_host.run(graph(gg.ckpt), fresh=False)["outputs"]
+    clip, audioclip, gluegen = out["1"][1], out["11"][0], out["12"][0]
+    rate = 44_100
+    chirp = torch.from_numpy(synth("chirp", 6.0, rate=rate, channels=1, seed=2))[None]      # (1, 1, T)
+    positive, negative, frames, fps, loud = comfy_host.node_class("C2DGlueGenTimeline").execute(
+        clip=clip, audioclip=audioclip, gluegen=gluegen, audio={"waveform": chirp, "sample_rate": rate}, text="",
+        mix_tokens=5, fps=1.0, window_seconds=1.0, frame_count=0, snap="none").result
+    assert frames == 6 and len(loud) == 6 and positive[0][0].shape == (6, 77, 768)
+    window = {"waveform": chirp[..., 3 * rate - rate // 2:3 * rate + rate // 2], "sample_rate": rate}
+    single = comfy_host.node_class("C2DGlueGenEncode").execute(clip=clip, audioclip=audioclip, gluegen=gluegen,
+                                                                audio=window).result[0]
+    torch.testing.assert_close(positive[0][0][3:4], single[0][0], rtol=1e-4, atol=1e-4)
+    assert (positive[0][0][1] - positive[0][0][4]).abs().max() > 1e-2
+    torch.testing.assert_close(negative[0][0], out["13"][1][0][0])
+
+
 def test_wrong_encoder_and_sdxl_clip_are_refused(comfy_host, gg, host_assets):
     import comfy.sdxl_clip
 
     host_assets.imagebind()
     g = graph(gg.ckpt)
     g["11"]["inputs"]["clap_name"] = "imagebind_huge.pth"
-    with pytest.raises(PromptExecutionError, match="trained on AudioCLIP's audio embeddings.*imagebind_huge \\(ImageBind\\)"):
+    with pytest.raises(PromptExecutionError,
+                       match="trained on AudioCLIP's audio embeddings.*imagebind_huge \\(ImageBind\\)"):
         comfy_host.run(g, fresh=False)
     sdxl_clip = types.SimpleNamespace(tokenize=comfy.sdxl_clip.SDXLTokenizer().tokenize_with_weights)
     with pytest.raises(UnsupportedModelError, match=r"GlueGen conditions SD1.x / SD2.x.*\['g', 'l'\].*SD v1.5"):
