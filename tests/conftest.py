@@ -77,6 +77,8 @@ SMOKE_TESTS = (
     "host/test_dit_adapters.py::test_no_op_is_bit_identical_and_the_audio_acts_on_every_stream",
     # SonicDiffusion parity through the nodes on that UNet
     "host/test_sonicdiffusion.py::test_tokens_and_one_noise_prediction_match_sonicdiffusion",
+    # AudioToken's placeholder token through that host's tokenizer and CLIP (parity with AudioToken's text path)
+    "host/test_audiotoken.py::test_conditioning_matches_audiotoken",
     # editing: inversion + Plug-and-Play with a mask
     "host/test_editing.py::test_outside_the_mask_the_source_is_kept",
     # trainer round trip: train on ComfyUI's UNet classes, export, the nodes reproduce the trainer's prediction
