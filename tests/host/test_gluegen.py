@@ -120,6 +120,30 @@ def test_timeline_gives_each_frame_its_windows_condition(comfy_host, gg):
     torch.testing.assert_close(negative[0][0], out["13"][1][0][0])
 
 
+def test_conditionings_compose_with_a_stock_controlnet(comfy_host, gg, host_assets):
+    """GlueGen's positive and negative through the stock Apply ControlNet (Advanced) (random SD1.5 ControlNet
+    stand-in) into KSampler: it runs, and the ControlNet changes the latent."""
+    from PIL import Image, ImageDraw
+
+    from devtools import standin_packs
+    host_assets.link("controlnet", standin_packs.NAMES["controlnet"],
+                     standin_packs.ensure("controlnet", standin_packs.controlnet_sd15))
+    comfy_host.folder_paths.filename_list_cache.clear()
+    hint = Image.new("RGB", (64, 64), (0, 0, 0))
+    ImageDraw.Draw(hint).ellipse([12, 12, 52, 52], outline=(255, 255, 255), width=3)
+    hint.save(comfy_host.input_dir / "gg_hint.png")
+    plain = comfy_host.run(graph(gg.ckpt), fresh=False)["outputs"]["5"][0]["samples"]
+    g = graph(gg.ckpt)
+    g["40"] = {"class_type": "ControlNetLoader", "inputs": {"control_net_name": standin_packs.NAMES["controlnet"]}}
+    g["41"] = {"class_type": "LoadImage", "inputs": {"image": "gg_hint.png"}}
+    g["42"] = {"class_type": "ControlNetApplyAdvanced", "inputs": {
+        "positive": ["13", 0], "negative": ["13", 1], "control_net": ["40", 0], "image": ["41", 0], "strength": 1.0,
+        "start_percent": 0.0, "end_percent": 1.0}}
+    g["5"]["inputs"].update(positive=["42", 0], negative=["42", 1])
+    controlled = comfy_host.run(g, fresh=False)["outputs"]["5"][0]["samples"]
+    assert controlled.isfinite().all() and (controlled - plain).abs().max() > 1e-3
+
+
 def test_wrong_encoder_and_sdxl_clip_are_refused(comfy_host, gg, host_assets):
     import comfy.sdxl_clip
 
