@@ -61,3 +61,18 @@ def top_level_keys(obj, n: int = 4) -> str:
     if not isinstance(obj, dict):
         return f"a {type(obj).__name__}, not a dict of tensors"
     return f"a dict of {len(obj)} entries, keys e.g. {[k for k in obj if isinstance(k, str)][:n]}"
+
+
+def check_layout(state: dict, layout: dict[str, tuple[int, ...]], *, what: str, advice: str,
+                 error: type[C2DError], shown_prefix: str = "") -> None:
+    """Every tensor `layout` names is in `state` with its shape, and nothing else is; else `error` naming up to three
+    problems: "<what>: a is missing (expected shape [..]); b has shape [..], expected [..] (and N more). <advice>"."""
+    problems = [f"{shown_prefix}{k} is missing (expected shape {list(s)})" for k, s in layout.items() if k not in state]
+    problems += [f"{shown_prefix}{k} is a {type(state[k]).__name__}, not a tensor" for k in layout
+                 if k in state and not torch.is_tensor(state[k])]
+    problems += [f"{shown_prefix}{k} has shape {list(state[k].shape)}, expected {list(s)}" for k, s in layout.items()
+                 if k in state and torch.is_tensor(state[k]) and tuple(state[k].shape) != s]
+    problems += [f"{shown_prefix}{k} is unexpected" for k in state if k not in layout]
+    if problems:
+        more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+        raise error(f"{what}: " + "; ".join(problems[:3]) + more + f". {advice}")

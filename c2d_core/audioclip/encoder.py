@@ -17,6 +17,7 @@ import torch
 
 from ..audio_encoder import AudioEncoder, EncoderFormat
 from ..errors import AudioInputError, ClapModelError
+from ..torch_files import check_layout
 from .frontend import scale
 from .tower import AUDIOCLIP_FULL, AudioCLIPAudioConfig, AudioCLIPAudioTower, expected_layout
 
@@ -33,15 +34,9 @@ def is_audioclip_checkpoint(obj) -> bool:
 def read_audio_state(obj: dict, name: str, cfg: AudioCLIPAudioConfig = AUDIOCLIP_FULL) -> dict[str, torch.Tensor]:
     state = {k[len(PREFIX):]: v for k, v in obj.items() if isinstance(k, str) and k.startswith(PREFIX)}
     layout = expected_layout(cfg)
-    problems = [f"audio.{k} is missing (expected shape {list(s)})" for k, s in layout.items() if k not in state]
-    problems += [f"audio.{k} has shape {list(state[k].shape)}, expected {list(s)}" for k, s in layout.items()
-                 if k in state and torch.is_tensor(state[k]) and tuple(state[k].shape) != s]
-    problems += [f"audio.{k} is unexpected" for k in state if k not in layout]
-    if problems:
-        more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
-        raise ClapModelError(f"{name} does not hold AudioCLIP's audio tower (ESResNeXt-fbsp, 1024-d): "
-                             + "; ".join(problems[:3]) + more + f". Use {cfg.file_name} as released (a truncated or "
-                             "edited file fails here)")
+    check_layout(state, layout, what=f"{name} does not hold AudioCLIP's audio tower (ESResNeXt-fbsp, 1024-d)",
+                 advice=f"Use {cfg.file_name} as released (a truncated or edited file fails here)",
+                 error=ClapModelError, shown_prefix=PREFIX)
     return state
 
 

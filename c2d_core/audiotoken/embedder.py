@@ -19,7 +19,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..errors import ClapModelError
-from ..torch_files import tensor_dict
+from ..torch_files import check_layout, tensor_dict
 
 RELEASED_FILE = "embedder_learned_embeds.bin"
 
@@ -97,14 +97,9 @@ def load_embedder(obj, name: str = "the file") -> FGAEmbedder:
     out_size, in_size = state["fc2.weight"].shape
     cfg = EmbedderConfig(input_size=in_size, output_size=out_size)
     layout = expected_layout(cfg)
-    problems = [f"{k} is missing (expected shape {list(s)})" for k, s in layout.items() if k not in state]
-    problems += [f"{k} has shape {list(state[k].shape)}, expected {list(s)}" for k, s in layout.items()
-                 if k in state and tuple(state[k].shape) != s]
-    problems += [f"{k} is unexpected" for k in state if k not in layout]
-    if problems:
-        more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
-        raise ClapModelError(f"{name} is not a complete AudioToken embedder: " + "; ".join(problems[:3]) + more
-                             + f". Use {RELEASED_FILE} as released (a truncated or edited file fails here)")
+    check_layout(state, layout, what=f"{name} is not a complete AudioToken embedder",
+                 advice=f"Use {RELEASED_FILE} as released (a truncated or edited file fails here)",
+                 error=ClapModelError)
     with torch.device("meta"):
         model = FGAEmbedder(cfg)
     model.load_state_dict({k: v.float() for k, v in state.items()}, strict=True, assign=True)

@@ -18,6 +18,7 @@ import torch
 from ..audio_encoder import AudioEncoder, EncoderFormat
 from ..errors import ClapModelError
 from ..kaldi_fbank import kaldi
+from ..torch_files import check_layout
 from .config import AUDIOTOKEN_FILE, BEATsConfig
 from .model import BEATs
 
@@ -43,15 +44,9 @@ def build_beats(obj: dict, name: str = "the file") -> BEATs:
     cfg = BEATsConfig.from_file_cfg(obj["cfg"], name)
     state = obj["model"]
     layout = expected_layout(cfg)
-    problems = [f"{k} is missing (expected shape {list(s)})" for k, s in layout.items() if k not in state]
-    problems += [f"{k} has shape {list(state[k].shape)}, expected {list(s)}" for k, s in layout.items()
-                 if k in state and torch.is_tensor(state[k]) and tuple(state[k].shape) != s]
-    problems += [f"{k} is unexpected" for k in state if k not in layout]
-    if problems:
-        more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
-        raise ClapModelError(f"{name} does not hold the BEATs network its own cfg declares ({cfg.describe()}): "
-                             + "; ".join(problems[:3]) + more + f". Use a BEATs checkpoint as released "
-                             f"(AudioToken uses {AUDIOTOKEN_FILE}); a truncated or edited file fails here")
+    check_layout(state, layout, what=f"{name} does not hold the BEATs network its own cfg declares ({cfg.describe()})",
+                 advice=f"Use a BEATs checkpoint as released (AudioToken uses {AUDIOTOKEN_FILE}); a truncated or "
+                        "edited file fails here", error=ClapModelError)
     with torch.device("meta"):
         model = BEATs(cfg)
     model.load_state_dict({k: v.float() for k, v in state.items()}, strict=True, assign=True)

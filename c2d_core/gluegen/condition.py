@@ -12,7 +12,7 @@ import torch
 
 from ..audio import prepare_waveform
 from ..errors import ClapModelError, UnsupportedModelError
-from ..torch_files import tensor_dict
+from ..torch_files import check_layout, tensor_dict
 from .translator import GlueNetSound, expected_layout
 
 RELEASED_FILE = "gluenet_sound2img_audioclip_us8k.ckpt"
@@ -24,14 +24,8 @@ def load_gluenet(obj, name: str = "the file") -> GlueNetSound:
     state = tensor_dict(obj, name=name, what="GlueGen's sound GlueNet", error=ClapModelError,
                         advice=f"use {RELEASED_FILE} as GlueGen releases it")
     layout = expected_layout()
-    problems = [f"{k} is missing (expected shape {list(s)})" for k, s in layout.items() if k not in state]
-    problems += [f"{k} has shape {list(state[k].shape)}, expected {list(s)}" for k, s in layout.items()
-                 if k in state and tuple(state[k].shape) != s]
-    problems += [f"{k} is unexpected" for k in state if k not in layout]
-    if problems:
-        more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
-        raise ClapModelError(f"{name} is not GlueGen's sound GlueNet (Translator_w_head 16→77 tokens, 64→768): "
-                             + "; ".join(problems[:3]) + more + f". Use {RELEASED_FILE} as released")
+    check_layout(state, layout, what=f"{name} is not GlueGen's sound GlueNet (Translator_w_head 16→77 tokens, 64→768)",
+                 advice=f"Use {RELEASED_FILE} as released", error=ClapModelError)
     model = GlueNetSound()
     model.load_state_dict({k: v.float() for k, v in state.items()}, strict=True)
     return model.eval().requires_grad_(False)
