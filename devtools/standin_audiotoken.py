@@ -15,6 +15,8 @@ from pathlib import Path
 
 import torch
 
+from devtools.standin_cache import write_torch_file
+
 BEATS_CFG = dict(encoder_layers=12, encoder_embed_dim=768, encoder_ffn_embed_dim=3072, encoder_attention_heads=12,
                  activation_fn="gelu", layer_norm_first=False, deep_norm=True, conv_bias=False, conv_pos=128,
                  conv_pos_groups=16, relative_position_embedding=True, num_buckets=320, max_distance=800,
@@ -35,23 +37,15 @@ def random_beats_file(path, seed: int = 0) -> Path:
             state[key] = state[shared]
         else:
             state[key] = seeded_tensor(shared, shape, seed)
-    return _save({"cfg": dict(BEATS_CFG), "model": state, "label_dict": {i: f"/m/{i:05d}" for i in range(527)}}, path)
+    labels = {i: f"/m/{i:05d}" for i in range(527)}
+    return write_torch_file({"cfg": dict(BEATS_CFG), "model": state, "label_dict": labels}, path)
 
 
 def random_embedder_file(path, seed: int = 0) -> Path:
     from c2d_core.audiotoken.embedder import EmbedderConfig, expected_layout
     from c2d_core.seeded_init import seeded_tensor
 
-    return _save({k: seeded_tensor(k, s, seed) for k, s in expected_layout(EmbedderConfig()).items()}, path)
-
-
-def _save(obj, path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".part")
-    torch.save(obj, tmp)
-    tmp.replace(path)
-    return path
+    return write_torch_file({k: seeded_tensor(k, s, seed) for k, s in expected_layout(EmbedderConfig()).items()}, path)
 
 
 def ensure_beats_standin(cache_dir=None, seed: int = 0) -> Path:

@@ -115,3 +115,14 @@ def cached(stem: str, key: str, build: Callable[[Path], object], *, suffix: str 
     if built is not None:
         built.append(line)
     return path
+
+
+def write_torch_file(obj, path) -> Path:
+    """`torch.save(obj)` to `path` through a temporary name (a killed build never leaves a half-written file)."""
+    import torch
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".part")
+    torch.save(obj, tmp)
+    tmp.replace(path)
+    return path

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import torch
 
+from devtools.standin_cache import write_torch_file
+
 OTHER_KEYS = ("visual.conv1.weight", "transformer.resblocks.0.attn.in_proj_weight", "token_embedding.weight",
               "positional_embedding", "text_projection", "logit_scale", "logit_scale_ai", "logit_scale_at")
 
@@ -44,22 +46,13 @@ def random_audioclip_file(path, seed: int = 0) -> Path:
         state["audio." + key] = t
     for key in OTHER_KEYS:
         state[key] = torch.zeros(() if "scale" in key else (2, 2))
-    return _save(state, path)
+    return write_torch_file(state, path)
 
 
 def random_gluenet_file(path, seed: int = 0) -> Path:
     from c2d_core.gluegen.translator import expected_layout
     from c2d_core.seeded_init import seeded_tensor
-    return _save({k: seeded_tensor(k, s, seed) for k, s in expected_layout().items()}, path)
-
-
-def _save(obj, path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".part")
-    torch.save(obj, tmp)
-    tmp.replace(path)
-    return path
+    return write_torch_file({k: seeded_tensor(k, s, seed) for k, s in expected_layout().items()}, path)
 
 
 def ensure_audioclip_standin(cache_dir=None, seed: int = 0) -> Path:
