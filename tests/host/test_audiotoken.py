@@ -162,6 +162,38 @@ def test_noise_prediction_and_sampled_latent_match_audiotoken(comfy_host, at, mo
     assert (ours_latent - plain).abs().max() > 100 * (ours_latent - their_latent).abs().max()
 
 
+def test_audiotoken_conditioning_edits_a_photo(comfy_host, at):
+    """Editing with AudioToken: the photo inverted under a plain prompt, then the Audio Edit Sampler (Plug-and-Play,
+    no adapter on the model) regenerates it under AudioToken's conditioning: finite, and unlike the same edit under
+    the plain prompt (which reconstructs)."""
+    from PIL import Image, ImageDraw
+    img = Image.new("RGB", (64, 64), (30, 60, 120))
+    ImageDraw.Draw(img).ellipse([14, 14, 50, 50], fill=(240, 200, 40))
+    img.save(comfy_host.input_dir / "at_source.png")
+    g = graph(at.ckpt)
+    g.update({
+        "2": {"class_type": "CLIPTextEncode", "inputs": {"text": "a photo", "clip": ["1", 1]}},
+        "20": {"class_type": "LoadImage", "inputs": {"image": "at_source.png"}},
+        "21": {"class_type": "VAEEncode", "inputs": {"pixels": ["20", 0], "vae": ["1", 2]}},
+        "22": {"class_type": "BasicScheduler", "inputs": {"model": ["1", 0], "scheduler": "normal", "steps": 3,
+                                                          "denoise": 1.0}},
+        "23": {"class_type": "C2DInvertLatent", "inputs": {"model": ["1", 0], "positive": ["2", 0],
+                                                           "latent": ["21", 0], "sigmas": ["22", 0],
+                                                           "refine_steps": 1}},
+        "24": {"class_type": "C2DAudioEditSampler", "inputs": {"inverted": ["23", 0], "feature_fraction": 0.8,
+                                                               "attention_fraction": 0.5}},
+        "25": {"class_type": "SamplerCustom", "inputs": {
+            "model": ["1", 0], "add_noise": False, "noise_seed": 0, "cfg": 1.0, "positive": ["13", 0],
+            "negative": ["3", 0], "sampler": ["24", 0], "sigmas": ["22", 0], "latent_image": ["23", 0]}},
+    })
+    del g["5"]
+    g["6"]["inputs"]["samples"] = ["25", 0]
+    sound = comfy_host.run(g, fresh=False)["outputs"]["25"][0]["samples"]
+    g["25"]["inputs"]["positive"] = ["2", 0]
+    text = comfy_host.run(g, fresh=False)["outputs"]["25"][0]["samples"]
+    assert sound.isfinite().all() and (sound - text).abs().max() > 1e-3
+
+
 def test_bad_prompt_and_a_multi_encoder_clip_are_refused(comfy_host, at):
     import comfy.sdxl_clip
 
