@@ -33,6 +33,7 @@ def at(comfy_host, host_assets, host_models_dir, standins):
     torch.save(embedder.state_dict(), host_models_dir / "audiotoken" / EMBEDDER)
     host_assets.audio("at_rain.wav", "rain", 3.0, rate=16_000, channels=1, seed=1)
     host_assets.audio("at_chirp.wav", "chirp", 12.0, rate=44_100, channels=2, seed=2)
+    host_assets.audio("at_sweep.wav", "chirp", 6.0, rate=44_100, channels=1, seed=3)
     return types.SimpleNamespace(beats=beats, embedder=embedder, ckpt=standins["sd15"],
                                  ckpt_path=standins["paths"]["sd15"])
 
@@ -109,24 +110,24 @@ def test_conditioning_matches_audiotoken(comfy_host, at, monkeypatch):
 
 
 def test_timeline_gives_each_frame_its_windows_token(comfy_host, at):
-    """AudioToken Timeline Encode at 1 fps on the 12 s chirp: 12 rows; an interior frame's row equals AudioToken Text
+    """AudioToken Timeline Encode at 1 fps on a 6 s sweep: 6 rows; an interior frame's row equals AudioToken Text
     Encode of that frame's 1 s window given as a clip of its own; the sweep makes rows differ."""
     import comfy.sd
-    out = comfy_host.run(graph(at.ckpt, audio="at_chirp.wav"), fresh=False)["outputs"]
+    out = comfy_host.run(graph(at.ckpt, audio="at_sweep.wav"), fresh=False)["outputs"]
     clip, beats, embedder, audio = out["1"][1], out["11"][0], out["12"][0], out["10"][0]
     assert isinstance(clip, comfy.sd.CLIP)
     timeline = comfy_host.node_class("C2DAudioTokenTimeline").execute(
         clip=clip, beats=beats, embedder=embedder, audio=audio, text=PROMPT, placeholder="<audio>", fps=1.0,
         window_seconds=1.0, frame_count=0, snap="none").result
     cond, frames, fps, loud = timeline
-    assert frames == 12 and fps == 1.0 and len(loud) == 12 and cond[0][0].shape == (12, 77, 768)
+    assert frames == 6 and fps == 1.0 and len(loud) == 6 and cond[0][0].shape == (6, 77, 768)
     rate = audio["sample_rate"]
-    centre, half = 5 * rate, rate // 2                                                # frame 5 at 5 s
+    centre, half = 3 * rate, rate // 2                                                # frame 3 at 3 s
     window = {"waveform": audio["waveform"][..., centre - half:centre + half], "sample_rate": rate}
     single = comfy_host.node_class("C2DAudioTokenEncode").execute(
         clip=clip, beats=beats, embedder=embedder, audio=window, text=PROMPT).result[0]
-    torch.testing.assert_close(cond[0][0][5:6], single[0][0], rtol=1e-4, atol=1e-4)
-    assert (cond[0][0][1] - cond[0][0][10]).abs().max() > 1e-2
+    torch.testing.assert_close(cond[0][0][3:4], single[0][0], rtol=1e-4, atol=1e-4)
+    assert (cond[0][0][1] - cond[0][0][4]).abs().max() > 1e-2
 
 
 def test_noise_prediction_and_sampled_latent_match_audiotoken(comfy_host, at, monkeypatch):
