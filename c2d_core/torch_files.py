@@ -7,6 +7,7 @@ error class its users see and what to do instead of an unsafe file (`unsafe_advi
 from __future__ import annotations
 
 import pickle
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -76,3 +77,22 @@ def check_layout(state: dict, layout: dict[str, tuple[int, ...]], *, what: str, 
     if problems:
         more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
         raise error(f"{what}: " + "; ".join(problems[:3]) + more + f". {advice}")
+
+
+def meta_layout(build: Callable[[], torch.nn.Module]) -> dict[str, tuple[int, ...]]:
+    """{name: shape} of the state dict `build()` makes, built on the meta device (no memory, no initialisation)."""
+    with torch.device("meta"):
+        return {k: tuple(v.shape) for k, v in build().state_dict().items()}
+
+
+def load_checked(build: Callable[[], torch.nn.Module], state: dict, *, what: str, advice: str,
+                 error: type[C2DError], shown_prefix: str = "") -> torch.nn.Module:
+    """`build()`'s module holding `state` (floating tensors as float32), after `check_layout` against its own state
+    dict; built on the meta device and given the file's tensors, so nothing is initialised only to be overwritten
+    (the module must keep all its tensors in its state dict). Eval mode, no gradients."""
+    check_layout(state, meta_layout(build), what=what, advice=advice, error=error, shown_prefix=shown_prefix)
+    with torch.device("meta"):
+        model = build()
+    model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()},
+                          strict=True, assign=True)
+    return model.eval().requires_grad_(False)

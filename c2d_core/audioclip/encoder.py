@@ -1,7 +1,7 @@
 """AudioCLIP's audio tower as an audio encoder of the pack, read from `AudioCLIP-Full-Training.pt`.
 
 The released file is AudioCLIP's whole state dict (CLIP RN50's image and text towers, `audio.*`, logit scales). Only
-the `audio.*` tensors are taken, renamed without the prefix and checked strictly against `tower.expected_layout`
+the `audio.*` tensors are taken, renamed without the prefix and checked strictly against the tower's own state dict
 (AudioCLIP's own loader uses strict=False, so a wrong file would silently keep random weights; here it is an error).
 
 Audio, as GlueGen's data loader prepares it (`us8k.py` `_load_worker`, `transforms.RandomPadding(train=False)`): mono
@@ -17,9 +17,9 @@ import torch
 
 from ..audio_encoder import AudioEncoder, EncoderFormat
 from ..errors import AudioInputError, ClapModelError
-from ..torch_files import check_layout
+from ..torch_files import load_checked
 from .frontend import scale
-from .tower import AUDIOCLIP_FULL, AudioCLIPAudioConfig, AudioCLIPAudioTower, expected_layout
+from .tower import AUDIOCLIP_FULL, AudioCLIPAudioConfig, AudioCLIPAudioTower
 
 log = logging.getLogger(__name__)
 
@@ -31,13 +31,13 @@ def is_audioclip_checkpoint(obj) -> bool:
     return isinstance(obj, dict) and "audio.fbsp.fc" in obj and "audio.fc.weight" in obj
 
 
-def read_audio_state(obj: dict, name: str, cfg: AudioCLIPAudioConfig = AUDIOCLIP_FULL) -> dict[str, torch.Tensor]:
+def load_tower(obj: dict, name: str, cfg: AudioCLIPAudioConfig = AUDIOCLIP_FULL) -> AudioCLIPAudioTower:
+    """The `audio.*` tensors of a read AudioCLIP file → the tower (strict names and shapes)."""
     state = {k[len(PREFIX):]: v for k, v in obj.items() if isinstance(k, str) and k.startswith(PREFIX)}
-    layout = expected_layout(cfg)
-    check_layout(state, layout, what=f"{name} does not hold AudioCLIP's audio tower (ESResNeXt-fbsp, 1024-d)",
-                 advice=f"Use {cfg.file_name} as released (a truncated or edited file fails here)",
-                 error=ClapModelError, shown_prefix=PREFIX)
-    return state
+    return load_checked(lambda: AudioCLIPAudioTower(cfg), state,
+                        what=f"{name} does not hold AudioCLIP's audio tower (ESResNeXt-fbsp, 1024-d)",
+                        advice=f"Use {cfg.file_name} as released (a truncated or edited file fails here)",
+                        error=ClapModelError, shown_prefix=PREFIX)
 
 
 def gluegen_clip(mono: torch.Tensor, samples: int, allow_silence: bool = False) -> torch.Tensor:
@@ -80,11 +80,7 @@ class AudioCLIPAudioEncoder(AudioEncoder):
 
     @classmethod
     def from_checkpoint(cls, obj, name: str = "the file", device=None, dtype=None, source=None):
-        state = read_audio_state(obj, name)
-        with torch.device("meta"):
-            tower = AudioCLIPAudioTower(AUDIOCLIP_FULL)
-        tower.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()},
-                              strict=True, assign=True)
+        tower = load_tower(obj, name)
         log.info("loaded AudioCLIP's audio tower from %s", name)
         return cls(tower, device=device, dtype=dtype, source=source, model_id=name)
 

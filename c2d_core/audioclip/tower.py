@@ -17,6 +17,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..torch_files import meta_layout
 from .frontend import BANDS, WIN, LinearFBSP, spectrogram_db
 
 
@@ -114,5 +115,4 @@ class AudioCLIPAudioTower(nn.Module):
 
 
 def expected_layout(cfg: AudioCLIPAudioConfig = AUDIOCLIP_FULL) -> dict[str, tuple[int, ...]]:
-    with torch.device("meta"):
-        return {k: tuple(v.shape) for k, v in AudioCLIPAudioTower(cfg).state_dict().items()}
+    return meta_layout(lambda: AudioCLIPAudioTower(cfg))

@@ -19,7 +19,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..errors import ClapModelError
-from ..torch_files import check_layout, tensor_dict
+from ..torch_files import load_checked, meta_layout, tensor_dict
 
 RELEASED_FILE = "embedder_learned_embeds.bin"
 
@@ -83,8 +83,7 @@ class FGAEmbedder(nn.Module):
 
 
 def expected_layout(cfg: EmbedderConfig) -> dict[str, tuple[int, ...]]:
-    with torch.device("meta"):
-        return {k: tuple(v.shape) for k, v in FGAEmbedder(cfg).state_dict().items()}
+    return meta_layout(lambda: FGAEmbedder(cfg))
 
 
 def load_embedder(obj, name: str = "the file") -> FGAEmbedder:
@@ -96,11 +95,6 @@ def load_embedder(obj, name: str = "the file") -> FGAEmbedder:
                              f"({len(state)} tensors); use {RELEASED_FILE} as released")
     out_size, in_size = state["fc2.weight"].shape
     cfg = EmbedderConfig(input_size=in_size, output_size=out_size)
-    layout = expected_layout(cfg)
-    check_layout(state, layout, what=f"{name} is not a complete AudioToken embedder",
-                 advice=f"Use {RELEASED_FILE} as released (a truncated or edited file fails here)",
-                 error=ClapModelError)
-    with torch.device("meta"):
-        model = FGAEmbedder(cfg)
-    model.load_state_dict({k: v.float() for k, v in state.items()}, strict=True, assign=True)
-    return model.eval().requires_grad_(False)
+    return load_checked(lambda: FGAEmbedder(cfg), state, what=f"{name} is not a complete AudioToken embedder",
+                        advice=f"Use {RELEASED_FILE} as released (a truncated or edited file fails here)",
+                        error=ClapModelError)

@@ -29,7 +29,7 @@ def check_pair(encoder, embedder: FGAEmbedder) -> None:
     cfg = getattr(encoder, "cfg", None)
     if getattr(encoder, "family", None) != "BEATs" or cfg is None:
         raise ClapModelError(f"AudioToken needs BEATs features, but the audio encoder is {encoder.model_id} "
-                             f"({encoder.family}); load {AUDIOTOKEN_FILE} with Load Audio Encoder")
+                             f"({encoder.family}); load {AUDIOTOKEN_FILE} with Load CLAP Model")
     if not cfg.finetuned_model or cfg.encoder_layers != 12:
         raise ClapModelError(f"{encoder.model_id} is {cfg.describe()}, but AudioToken's embedder was trained on the "
                              f"12-layer AudioSet-fine-tuned BEATs ({AUDIOTOKEN_FILE}); load that file")

@@ -18,7 +18,7 @@ import torch
 from ..audio_encoder import AudioEncoder, EncoderFormat
 from ..errors import ClapModelError
 from ..kaldi_fbank import kaldi
-from ..torch_files import check_layout
+from ..torch_files import load_checked, meta_layout
 from .config import AUDIOTOKEN_FILE, BEATsConfig
 from .model import BEATs
 
@@ -35,22 +35,16 @@ def is_beats_checkpoint(obj) -> bool:
 
 
 def expected_layout(cfg: BEATsConfig) -> dict[str, tuple[int, ...]]:
-    with torch.device("meta"):
-        return {k: tuple(v.shape) for k, v in BEATs(cfg).state_dict().items()}
+    return meta_layout(lambda: BEATs(cfg))
 
 
 def build_beats(obj: dict, name: str = "the file") -> BEATs:
     """A read BEATs checkpoint → the network with its weights (strict names and shapes)."""
     cfg = BEATsConfig.from_file_cfg(obj["cfg"], name)
-    state = obj["model"]
-    layout = expected_layout(cfg)
-    check_layout(state, layout, what=f"{name} does not hold the BEATs network its own cfg declares ({cfg.describe()})",
-                 advice=f"Use a BEATs checkpoint as released (AudioToken uses {AUDIOTOKEN_FILE}); a truncated or "
-                        "edited file fails here", error=ClapModelError)
-    with torch.device("meta"):
-        model = BEATs(cfg)
-    model.load_state_dict({k: v.float() for k, v in state.items()}, strict=True, assign=True)
-    return model.eval().requires_grad_(False)
+    return load_checked(lambda: BEATs(cfg), obj["model"],
+                        what=f"{name} does not hold the BEATs network its own cfg declares ({cfg.describe()})",
+                        advice=f"Use a BEATs checkpoint as released (AudioToken uses {AUDIOTOKEN_FILE}); a "
+                               "truncated or edited file fails here", error=ClapModelError)
 
 
 class BEATsAudioEncoder(AudioEncoder):

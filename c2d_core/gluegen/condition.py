@@ -12,8 +12,8 @@ import torch
 
 from ..audio import prepare_waveform
 from ..errors import ClapModelError, UnsupportedModelError
-from ..torch_files import check_layout, tensor_dict
-from .translator import GlueNetSound, expected_layout
+from ..torch_files import load_checked, tensor_dict
+from .translator import GlueNetSound
 
 RELEASED_FILE = "gluenet_sound2img_audioclip_us8k.ckpt"
 MIX_TOKENS = (3, 7)  # the range of i their mixing script loops over
@@ -23,12 +23,9 @@ def load_gluenet(obj, name: str = "the file") -> GlueNetSound:
     """A read (`weights_only`) GlueNet state dict → GlueNetSound; every name and shape checked."""
     state = tensor_dict(obj, name=name, what="GlueGen's sound GlueNet", error=ClapModelError,
                         advice=f"use {RELEASED_FILE} as GlueGen releases it")
-    layout = expected_layout()
-    check_layout(state, layout, what=f"{name} is not GlueGen's sound GlueNet (Translator_w_head 16→77 tokens, 64→768)",
-                 advice=f"Use {RELEASED_FILE} as released", error=ClapModelError)
-    model = GlueNetSound()
-    model.load_state_dict({k: v.float() for k, v in state.items()}, strict=True)
-    return model.eval().requires_grad_(False)
+    return load_checked(GlueNetSound, state,
+                        what=f"{name} is not GlueGen's sound GlueNet (Translator_w_head 16→77 tokens, 64→768)",
+                        advice=f"Use {RELEASED_FILE} as released", error=ClapModelError)
 
 
 def check_encoder(encoder) -> None:

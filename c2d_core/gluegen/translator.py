@@ -16,6 +16,8 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
+from ..torch_files import meta_layout
+
 # GlueGen's `tensor_norm` (modules.py, FrozenAudioCLIPEmbedder): per-token L2 norms of CLIP-L/14 last hidden states.
 TENSOR_NORM = (43.8203, 28.3668, 27.9345, 28.0084, 28.2958, 28.2576, 28.3373, 28.2695, 28.4097, 28.2790, 28.2825,
                28.2807, 28.2775, 28.2708, 28.2682, 28.2624, 28.2589, 28.2611, 28.2616, 28.2639, 28.2613, 28.2566,
@@ -71,7 +73,6 @@ class GlueNetSound(nn.Module):
         self.tail_2 = TranslatorTokDim(OUT_TOKENS, OUT_TOKENS, OUT_DIM, OUT_DIM, last_ln=False)
         self.in_blocks = nn.ModuleList([TranslatorBase(IN_TOKENS, IN_DIM) for _ in range(3)])
         self.out_blocks = nn.ModuleList([TranslatorBase(OUT_TOKENS, OUT_DIM) for _ in range(2)])
-        self.register_buffer("tensor_norm", torch.tensor(TENSOR_NORM)[:, None], persistent=False)  # (77, 1)
 
     def forward(self, embedding: torch.Tensor) -> torch.Tensor:
         """embedding: (B, 1024) unit AudioCLIP embeddings → (B, 77, 768)."""
@@ -81,9 +82,9 @@ class GlueNetSound(nn.Module):
         x = self.trans(x)
         for block in self.out_blocks:
             x = nn.functional.gelu(block(x) + x)
-        return self.tail_2(self.tail_1(x) + x) * (self.tensor_norm / 2)
+        tensor_norm = torch.tensor(TENSOR_NORM, dtype=x.dtype, device=x.device)[:, None]   # (77, 1)
+        return self.tail_2(self.tail_1(x) + x) * (tensor_norm / 2)
 
 
 def expected_layout() -> dict[str, tuple[int, ...]]:
-    with torch.device("meta"):
-        return {k: tuple(v.shape) for k, v in GlueNetSound().state_dict().items()}
+    return meta_layout(GlueNetSound)
