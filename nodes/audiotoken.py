@@ -81,16 +81,16 @@ class C2DAudioTokenEncode(io.ComfyNode):
 
     @classmethod
     def execute(cls, clip, beats, embedder, audio, text, placeholder=DEFAULT_PLACEHOLDER) -> io.NodeOutput:
-        single_clip_stream(clip)  # an SDXL / SD3 / Flux CLIP or a prompt without the placeholder: refused before BEATs
-        check_prompt(text, placeholder)
+        stream, width = single_clip_stream(clip)  # an SDXL / SD3 / Flux CLIP or a prompt without the
+        check_prompt(text, placeholder)            # placeholder: refused before BEATs runs
         waveform, rate = read_audio(audio)
         tokens = audio_tokens(beats, embedder, waveform, rate)                         # (B, width)
-        return io.NodeOutput(encode_with_tokens(clip, text, placeholder, tokens))
+        return io.NodeOutput(encode_with_tokens(clip, stream, width, text, placeholder, tokens))
 
 
-def encode_with_tokens(clip, text: str, placeholder: str, tokens: torch.Tensor) -> list:
-    """The prompt encoded once per audio token (tokens: (N, width)), as one CONDITIONING with N batch rows."""
-    stream, width = single_clip_stream(clip)
+def encode_with_tokens(clip, stream: str, width: int, text: str, placeholder: str, tokens: torch.Tensor) -> list:
+    """The prompt encoded once per audio token (tokens: (N, width)) on the CLIP's `stream` of token `width` (from
+    `single_clip_stream`), as one CONDITIONING with N batch rows."""
     if tokens.shape[-1] != width:
         raise UnsupportedModelError(
             f"the AudioToken embedder makes {tokens.shape[-1]}-wide tokens but this CLIP's words are {width} wide "

@@ -2,10 +2,11 @@
 from .comfy_api_pin import io
 
 from ..c2d_core.gluegen.condition import ConditionWindows
-from ..c2d_core.timeline import SNAPS, encode_timeline
+from ..c2d_core.timeline import encode_timeline
 from .audio_input import read_audio
 from .gluegen import check_clip, conditionings, gluegen_inputs
 from .progress import progress_callback
+from .timeline import frame_inputs, frame_outputs
 from .types import CATEGORY
 
 
@@ -20,21 +21,12 @@ class C2DGlueGenTimeline(io.ComfyNode):
                         "i / fps (as Audio Timeline) and gets its own conditioning row (a silent window gets the "
                         "condition of silence). Connect frame_count to the latent batch size (AnimateDiff: snap "
                         "multiple_of_16).",
-            inputs=gluegen_inputs("core AUDIO or a VideoHelperSuite audio output") + [
-                io.Float.Input("fps", default=8.0, min=0.1, max=120.0, step=0.1,
-                               tooltip="frames per second of the animation"),
-                io.Float.Input("window_seconds", default=1.0, min=0.2, max=4.0, step=0.1,
-                               tooltip="length of audio each frame hears, centred on the frame (GlueGen hears 4 s "
-                                       "at most)"),
-                io.Int.Input("frame_count", default=0, min=0, max=100000, tooltip="0 = round(duration × fps)"),
-                io.Combo.Input("snap", options=list(SNAPS), default="none",
-                               tooltip="multiple_of_16: AnimateDiff context windows; 8n+1: LTX-style models"),
-            ],
+            inputs=gluegen_inputs("core AUDIO or a VideoHelperSuite audio output") + frame_inputs(
+                window_min=0.2, window_max=4.0,
+                window_tooltip="length of audio each frame hears, centred on the frame (GlueGen hears 4 s at most)"),
             outputs=[io.Conditioning.Output(display_name="positive", tooltip="one row per frame"),
-                     io.Conditioning.Output(display_name="negative", tooltip="the empty prompt's condition"),
-                     io.Int.Output(display_name="frame_count", tooltip="connect it to the latent batch size"),
-                     io.Float.Output(display_name="fps", tooltip="the fps used, for the video saver"),
-                     io.Float.Output(display_name="loudness", tooltip="per-frame RMS, peak = 1 (a FLOAT list)")],
+                     io.Conditioning.Output(display_name="negative", tooltip="the empty prompt's condition")]
+                    + frame_outputs(),
         )
 
     @classmethod
