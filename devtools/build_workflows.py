@@ -6,9 +6,10 @@ workflows/audio_to_image_sd35.json,
 workflows/audio_edit.json,
 workflows/audio_inpaint.json, workflows/sound_prompt.json, workflows/audio_timeline.json,
 workflows/sonicdiffusion_landscape.json, workflows/sonicdiffusion_edit.json, workflows/sound_to_unclip.json,
-workflows/sound_tags_to_prompt.json, workflows/audiotoken.json and workflows/gluegen_sound.json; with
-the other packs unpacked (devtools.other_packs) also workflows/audio_animatediff.json, workflows/audio_ipadapter.json
-and workflows/sound_to_ipadapter.json). Tests convert
+workflows/sound_tags_to_prompt.json, workflows/audiotoken.json, workflows/gluegen_sound.json and the DiT workflows
+of devtools.dit_workflows (audio_to_image_flux / _qwen_image / _z_image.json); with the other packs unpacked
+(devtools.other_packs) also workflows/audio_animatediff.json, workflows/audio_ipadapter.json,
+workflows/sound_to_ipadapter.json and workflows/audio_to_video_wan.json). Tests convert
 the files back and run them. A link into a widget input (e.g. a frame count into a batch size) is saved as the front
 end saves a widget turned into a socket: an input with `"widget": {"name": ...}`, the widget's value kept in widgets_values.
 """
@@ -19,6 +20,7 @@ import tempfile
 import uuid
 from pathlib import Path
 
+from devtools import dit_workflows
 from devtools.workflow_api import _default, _input_types, _spec_type, widget_layout
 
 REPO = Path(__file__).resolve().parents[1]
@@ -505,7 +507,9 @@ IPADAPTER_NOTE = ("## Image prompt + sound (IPAdapter_plus)\n"
 # workflow name → (graph, note, other packs it needs: devtools.other_packs keys)
 OTHER_PACK_WORKFLOWS = {"audio_animatediff": (animatediff_graph, ANIMATEDIFF_NOTE, ("animatediff", "vhs")),
                         "audio_ipadapter": (ipadapter_graph, IPADAPTER_NOTE, ("ipadapter",)),
-                        "sound_to_ipadapter": (ipadapter_embeds_graph, SOUND_IPADAPTER_NOTE, ("ipadapter",))}
+                        "sound_to_ipadapter": (ipadapter_embeds_graph, SOUND_IPADAPTER_NOTE, ("ipadapter",)),
+                        **{name: (graph, dit_workflows.NOTES[name], packs)
+                           for name, (graph, packs) in dit_workflows.PACK_GRAPHS.items()}}
 
 
 SONIC_FILES = ("Put SonicDiffusion's released files in place: `CLAP_weights_2022.pth` in `models/clap/`, "
@@ -545,7 +549,9 @@ def main():
                               ("audio_timeline", timeline_graph(), TIMELINE_NOTE),
                               ("sonicdiffusion_landscape", sonic_landscape_graph(), SONIC_NOTE),
                               ("sonicdiffusion_edit", edit_graph(SONIC_CLAP, SONIC_ADAPTER, "sonicdiffusion_edit", "sonicdiffusion"),
-                               SONIC_EDIT_NOTE)):
+                               SONIC_EDIT_NOTE),
+                              *((name, graph(), dit_workflows.NOTES[name])
+                                for name, graph in dit_workflows.GRAPHS.items())):
         ui = to_ui(graph, defs, workflow_id(name), note)
         (REPO / "workflows" / f"{name}.json").write_text(json.dumps(ui, indent=1) + "\n")
         print("wrote", REPO / "workflows" / f"{name}.json")

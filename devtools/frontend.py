@@ -40,7 +40,10 @@ MODEL_WIDGETS = {("CheckpointLoaderSimple", "ckpt_name"): "checkpoints",
                  ("C2DCLAPLoader", "clap_name"): "clap",
                  ("C2DAudioAdapterLoader", "adapter_name"): "audio_adapters",
                  ("C2DAudioTokenLoader", "embedder_name"): "audiotoken",
-                 ("C2DGlueGenLoader", "gluegen_name"): "gluegen"}
+                 ("C2DGlueGenLoader", "gluegen_name"): "gluegen",
+                 ("UNETLoader", "unet_name"): "diffusion_models", ("CLIPLoader", "clip_name"): "text_encoders",
+                 ("DualCLIPLoader", "clip_name1"): "text_encoders", ("DualCLIPLoader", "clip_name2"): "text_encoders",
+                 ("VAELoader", "vae_name"): "vae"}
 # Widgets that name a file in ComfyUI's input folder: (node type, widget) → what to write there.
 INPUT_WIDGETS = {("C2DLoadAudio", "audio"): "audio", ("LoadImage", "image"): "image"}
 SOURCE_IMAGE_SIZE = 64  # edit / inpaint source photos: the workflows work at the image's own size
@@ -236,6 +239,7 @@ def stage_workflow_files(workflows: list[dict], object_info: dict, models_dir: P
     """Write a random-weight stand-in under every model name and a synthetic file under every input
     name the workflows use. Returns one line per file, for the log."""
     from devtools.build_workflows import SD35_CKPT, SDXL_CKPT, UNCLIP_CKPT
+    from devtools.dit_workflows import MODEL_FILES
 
     report = []
     for workflow in workflows:
@@ -245,6 +249,9 @@ def stage_workflow_files(workflows: list[dict], object_info: dict, models_dir: P
         ckpts = {v for k, _, v in files if k == "CheckpointLoaderSimple"}
         family = ("sdxl" if SDXL_CKPT in ckpts else "sd21_unclip" if UNCLIP_CKPT in ckpts
                   else "sd35" if SD35_CKPT in ckpts else "sd15")
+        dits = [v for k, _, v in files if k == "UNETLoader" and MODEL_FILES.get(v, ("",))[0] == "dit"]
+        if dits:   # a DiT workflow: its adapter is sized from the diffusion-model stand-in, as `training init` does
+            family = "dit:" + str(_dit_standin(dits[0], standin_cache))
         for kind, widget, value in files:
             if (kind, widget) in MODEL_WIDGETS:
                 dst = Path(models_dir) / MODEL_WIDGETS[kind, widget] / value
@@ -263,7 +270,9 @@ def _make_model(kind: str, dst: Path, standin_cache: str | None, clap_id: str, f
     """family "sd21_unclip": the SD 2.1 unCLIP-H stand-in (devtools.standin_sd21_unclip); "sd35": the reduced SD3.5
     stand-in (devtools.standin_sd3) and an SD3 adapter sized for its joint blocks.
     family "sdxl": the SDXL base stand-in (devtools.standin_sdxl, built once per machine) and an SDXL adapter
-    with the `light` placement (11 blocks, 87 M parameters: the served ComfyUI already holds the 14 GB fp32 SDXL)."""
+    with the `light` placement (11 blocks, 87 M parameters: the served ComfyUI already holds the 14 GB fp32 SDXL).
+    family "dit:<path>": a DiT workflow whose diffusion-model stand-in is at <path>; its adapter has every block of
+    that model (training.checkpoint_layout, as `training init --checkpoint`)."""
     from c2d_core.adapter_file import save_adapter
     from c2d_core.config import AdapterConfig
     from c2d_core.factory import new_adapter
@@ -273,7 +282,17 @@ def _make_model(kind: str, dst: Path, standin_cache: str | None, clap_id: str, f
     from devtools.standin_sonic import make_random_sonic_folder
 
     dst.parent.mkdir(parents=True, exist_ok=True)
-    if kind == "CheckpointLoaderSimple" and family == "sdxl":
+    if kind in ("UNETLoader", "CLIPLoader", "DualCLIPLoader", "VAELoader"):
+        dst.symlink_to(_dit_standin(dst.name, standin_cache))
+    elif kind == "C2DAudioAdapterLoader" and family.startswith("dit:"):
+        from c2d_core.families import family_layout
+        from c2d_core.placement import select_blocks
+        from training.checkpoint_layout import checkpoint_blocks
+        base, blocks, width = checkpoint_blocks(family[4:])
+        blocks = select_blocks(blocks, "all", family_layout(base).placements)
+        save_adapter(dst, new_adapter(AdapterConfig(gate_init=0.5, clap_model_id=clap_id, base_family=base,
+                                                    context_dim=width, blocks=blocks), seed=0))
+    elif kind == "CheckpointLoaderSimple" and family == "sdxl":
         from devtools.standin_sdxl import ensure_sdxl_standins
         dst.symlink_to(ensure_sdxl_standins(standin_cache)["sdxl"])
     elif kind == "CheckpointLoaderSimple" and family == "sd35":
@@ -320,6 +339,19 @@ def _make_model(kind: str, dst: Path, standin_cache: str | None, clap_id: str, f
                                                     placement="light", hidden_dim=256), seed=0))
     elif kind == "C2DAudioAdapterLoader":
         save_adapter(dst, new_adapter(AdapterConfig(gate_init=0.5, clap_model_id=clap_id), seed=0))
+
+
+def _dit_standin(name: str, standin_cache: str | None) -> Path:
+    """The stand-in of a DiT workflow's diffusion-model, text-encoder or VAE file (devtools.dit_workflows)."""
+    from devtools.dit_workflows import MODEL_FILES
+    from devtools.standin_dit_files import ensure_dit_file, ensure_vae_file
+    from devtools.standin_text_encoders import ensure_text_encoder
+
+    if name not in MODEL_FILES:
+        raise KeyError(f"{name}: no stand-in is declared for it in devtools.dit_workflows.MODEL_FILES")
+    builder, arg = MODEL_FILES[name]
+    ensure = {"dit": ensure_dit_file, "te": ensure_text_encoder, "vae": ensure_vae_file}[builder]
+    return ensure(arg, standin_cache)
 
 
 def _torch_format_copy(src: Path) -> Path:

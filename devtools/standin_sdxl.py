@@ -18,13 +18,11 @@ tensor of memory (the largest, CLIP-G's token embedding, 250 MB fp32) instead of
 """
 from __future__ import annotations
 
-import json
-import math
-import struct
 import sys
 from pathlib import Path
 
 from c2d_core.seeded_init import seeded_tensor
+from devtools.safetensors_stream import write_streamed
 from devtools.standin_cache import cached, recipe_key, with_comfyui
 from devtools.standin_sd15 import LORA_PROJECTIONS, LORA_RANK, SD15_VAE, _gain, random_lora_tensors
 
@@ -49,7 +47,6 @@ LORA_UNET_TARGETS = (
 # kohya SDXL text-encoder prefixes: te1 = CLIP-L, te2 = CLIP-G (transformers names)
 LORA_TE_TARGETS = (("lora_te1_", "clip_l", "text_model.encoder.layers.0.self_attn.q_proj"),
                    ("lora_te2_", "clip_g", "text_model.encoder.layers.0.self_attn.v_proj"))
-_ST_DTYPES = {"float16": ("F16", 2), "int64": ("I64", 8)}
 
 
 def _meta_modules():
@@ -103,29 +100,13 @@ def _value(key: str, meta, seed: int):
 
 
 def write_streamed_safetensors(path: Path, layout: dict, make, metadata: dict) -> None:
-    """A safetensors file written tensor by tensor: the header from `layout` ({key: tensor with shape and dtype}),
-    then `make(key)` for each key in order (each must match its layout entry)."""
-    header, offset, order = {}, 0, sorted(layout)
-    for key in order:
-        t = layout[key]
-        dtype, size = _ST_DTYPES["int64" if t.device.type != "meta" else "float16"]
-        nbytes = math.prod(t.shape) * size
-        header[key] = {"dtype": dtype, "shape": list(t.shape), "data_offsets": [offset, offset + nbytes]}
-        offset += nbytes
-    header["__metadata__"] = metadata
-    blob = json.dumps(header, separators=(",", ":")).encode()
-    blob += b" " * (-len(blob) % 8)  # the format aligns the data to 8 bytes
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(blob)))
-        f.write(blob)
-        for key in order:
-            t = make(key)
-            want = header[key]
-            if list(t.shape) != want["shape"] or _ST_DTYPES[str(t.dtype).split(".")[-1]][0] != want["dtype"]:
-                raise RuntimeError(f"{key}: made {tuple(t.shape)} {t.dtype}, header says {want}")
-            f.write(t.numpy().tobytes())
-        if f.tell() != 8 + len(blob) + offset:
-            raise RuntimeError(f"{path}: wrote {f.tell()} bytes, expected {8 + len(blob) + offset}")
+    """devtools.safetensors_stream.write_streamed with each meta entry stored as fp16 (a real tensor in the layout
+    is a constant, stored as it is)."""
+    import torch
+
+    stored = {k: t if t.device.type != "meta" else torch.empty(t.shape, dtype=torch.float16, device="meta")
+              for k, t in layout.items()}
+    write_streamed(path, stored, make, metadata)
 
 
 def write_random_checkpoint(path, layout: dict, seed: int, meta: dict) -> Path:

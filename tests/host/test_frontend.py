@@ -24,6 +24,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from devtools import dit_workflows
 from devtools.comfy_host import find_comfyui
 from devtools.frontend import (NO_CHROMIUM, PACK_LINK_NAME, SOURCE_IMAGE_SIZE, ComfyServer, extra_frontends,
                                find_chromium, launch_chromium, pinned_frontend_version, stage_workflow_files)
@@ -34,7 +35,9 @@ ALL_WORKFLOWS = sorted((REPO / "workflows").glob("*.json"))
 # workflows that need other node packs (devtools.other_packs keys): run with those packs linked into the served
 # custom_nodes/ (their web extensions too), skipped loudly when a pack's source is absent
 PACK_WORKFLOWS = {"audio_animatediff": ("animatediff", "vhs"), "audio_ipadapter": ("ipadapter",),
-                  "sound_to_ipadapter": ("ipadapter",)}
+                  "sound_to_ipadapter": ("ipadapter",),
+                  **{name: packs for name, (_graph, packs) in dit_workflows.PACK_GRAPHS.items()}}
+VIDEO_WORKFLOWS = ("audio_animatediff", "audio_to_video_wan")   # Video Combine writes an mp4
 WORKFLOWS = [p for p in ALL_WORKFLOWS if p.stem not in PACK_WORKFLOWS]
 FULL = os.environ.get("C2D_FRONTEND_FULL") == "1"
 CPU_LATENT_SIZE = 64
@@ -58,7 +61,7 @@ SHRINK = """([size, steps]) => {
     const set = (node, w, value) => { changed.push(`${node.type} ${node.id} ${w.name} ${w.value}->${value}`);
                                       w.value = value; };
     for (const node of window.app.graph.nodes) for (const w of node.widgets ?? []) {
-        if ((node.type === 'EmptyLatentImage' || node.type === 'EmptySD3LatentImage')
+        if (['EmptyLatentImage', 'EmptySD3LatentImage', 'EmptyHunyuanLatentVideo'].includes(node.type)
             && (w.name === 'width' || w.name === 'height') && w.value > size)
             set(node, w, size);
         if (w.name === 'steps' && w.value > steps) set(node, w, steps);
@@ -358,7 +361,7 @@ def test_pack_workflow_loads_queues_and_runs_with_the_other_packs(request, brows
     files = [i for out in entry["outputs"].values() for key in ("images", "gifs") for i in out.get(key, [])
              if i.get("type") == "output"]
     suffixes = {Path(i["filename"]).suffix for i in files}
-    assert suffixes == ({".mp4"} if name == "audio_animatediff" else {".png"}), entry["outputs"]
+    assert suffixes == ({".mp4"} if name in VIDEO_WORKFLOWS else {".png"}), entry["outputs"]
     for item in files:
         assert (server.output_dir / item["subfolder"] / item["filename"]).stat().st_size > 0
     assert not problems, f"{name} raised in the front end while running:\n" + "\n".join(problems)

@@ -1,0 +1,115 @@
+"""Random-weight stand-ins of the DiT families' text encoders, at full size, as ComfyUI's loaders read them.
+
+ComfyUI recognises a text encoder by its keys and shapes and then builds it from its own fixed config (T5-XXL's
+`t5_config_xxl.json`, Qwen3-4B's, ...): a narrower stand-in is not loaded as the same model. So these are the real
+sizes, built from ComfyUI's own classes on the meta device (shapes only) and written tensor by tensor in fp8
+e4m3fn, as Comfy-Org publishes these encoders (`t5xxl_fp8_e4m3fn.safetensors`, `umt5_xxl_fp8_e4m3fn_scaled...`):
+
+| kind | ComfyUI class | parameters | fp8 file | used by |
+|---|---|---|---|---|
+| t5xxl | sd3_clip.T5XXLModel | 4.76 B | 4.8 GB | Flux.1, Chroma, SD3.5 (DualCLIPLoader / CLIPLoader) |
+| umt5xxl | wan.UMT5XXlModel | 5.68 B | 5.7 GB | Wan 2.1 / 2.2 (CLIPLoader type wan; with its tokenizer) |
+| qwen3_4b | z_image.Qwen3_4BModel | 4.02 B | 4.0 GB | Z-Image (CLIPLoader type lumina2) |
+| qwen25_vl_7b | qwen_image.Qwen25_7BVLIModel | 7.75 B | 7.8 GB | Qwen-Image (CLIPLoader type qwen_image) |
+| clip_l | sd1_clip.SDClipModel | 0.12 B | 0.25 GB (fp16) | Flux.1 (DualCLIPLoader's second file) |
+
+Values: c2d_core.seeded_init (normal, std 1/sqrt(fan_in); biases 0, norm scales 1), generated in row blocks of at
+most 2^25 values from a generator seeded by (seed, key, block), so building needs ~130 MB at a time; 1-d tensors
+(norms, biases) are stored in fp8 too, as in `t5xxl_fp8_e4m3fn.safetensors` (ComfyUI picks T5's weight dtype from
+its final norm's). The cached name hashes the recipe.
+
+    path = ensure_text_encoder("t5xxl")     # ~/.cache/clap2diffusion/standins/c2d-standin-te-t5xxl-seed0-<hash>
+"""
+from __future__ import annotations
+
+import importlib
+import math
+import sys
+from pathlib import Path
+
+import torch
+
+from c2d_core.seeded_init import seeded_generator
+from devtools.safetensors_stream import write_streamed
+from devtools.standin_cache import cached, recipe_key, with_comfyui
+
+ENCODERS = {"t5xxl": ("comfy.text_encoders.sd3_clip", "T5XXLModel"),
+            "umt5xxl": ("comfy.text_encoders.wan", "UMT5XXlModel"),
+            "qwen3_4b": ("comfy.text_encoders.z_image", "Qwen3_4BModel"),
+            "qwen25_vl_7b": ("comfy.text_encoders.qwen_image", "Qwen25_7BVLIModel"),
+            "clip_l": ("comfy.sd1_clip", "SDClipModel")}
+STORED = {"clip_l": torch.float16}    # everything else: fp8 e4m3fn
+BLOCK_VALUES = 1 << 25
+
+
+def meta_model(kind: str):
+    """ComfyUI's text-encoder module of `kind` on the meta device (its `.transformer` holds the weights)."""
+    module, name = ENCODERS[kind]
+    cls = getattr(importlib.import_module(module), name)
+    with torch.device("meta"):
+        return cls(device="meta", dtype=torch.float16)
+
+
+def layout(kind: str) -> dict[str, torch.Tensor]:
+    """{key as the released file stores it: meta tensor of its stored shape and dtype} — the keys ComfyUI's
+    `load_sd` puts into the module, parameters and saved buffers alike."""
+    stored = STORED.get(kind, torch.float8_e4m3fn)
+    out = {}
+    for key, t in meta_model(kind).transformer.state_dict().items():
+        if not t.is_floating_point():
+            raise RuntimeError(f"{kind}: {key} is {t.dtype}; a stand-in needs a deliberate value for it")
+        out[key] = torch.empty(t.shape, dtype=stored, device="meta")
+    if kind == "umt5xxl":
+        out["spiece_model"] = torch.empty(len(spiece_model()), dtype=torch.uint8, device="meta")
+    return out
+
+
+def value(key: str, meta: torch.Tensor, seed: int) -> torch.Tensor:
+    """The stored tensor of `key`: zeros for biases, ones for other vectors and for norm scales (`gamma`, also
+    (C, 1, 1, 1)), normal(0, 1/fan_in) for the rest, in row blocks; the tokenizer a file carries as itself."""
+    if key == "spiece_model":
+        return torch.frombuffer(bytearray(spiece_model()), dtype=torch.uint8)
+    shape, leaf = tuple(meta.shape), key.rsplit(".", 1)[-1]
+    if leaf in ("bias", "beta"):
+        return torch.zeros(shape, dtype=meta.dtype)
+    if len(shape) <= 1 or leaf == "gamma":
+        return torch.ones(shape, dtype=meta.dtype)
+    fan_in = math.prod(shape[1:])
+    rows = max(1, BLOCK_VALUES // fan_in)
+    blocks = [(torch.randn((min(rows, shape[0] - r), *shape[1:]), generator=seeded_generator(seed, f"{key}#{r}"))
+               / math.sqrt(fan_in)).to(meta.dtype) for r in range(0, shape[0], rows)]
+    return torch.cat(blocks)
+
+
+def spiece_model() -> bytes:
+    """A small SentencePiece model (T5's special ids: pad 0, eos 1, unk 2) trained on a fixed text, deterministic:
+    UMT5-XXL files carry their tokenizer as a `spiece_model` byte tensor, and ComfyUI reads it from there."""
+    import io
+
+    import sentencepiece
+
+    words = ("a photograph of a landscape highly detailed blurry low quality watermark text the sound of rain "
+             "thunder fire waves over sea city street at night forest birds singing abstract painting vivid colours "
+             "flowing video cat dog abcdefghijklmnopqrstuvwxyz 0123456789 , . ! ? ' - ( ) :").split()
+    lines = [" ".join(words[(i * 7 + j * 3) % len(words)] for j in range(8)) for i in range(400)]
+    out = io.BytesIO()
+    sentencepiece.SentencePieceTrainer.train(sentence_iterator=iter(lines), model_writer=out, vocab_size=256,
+                                             model_type="unigram", pad_id=0, eos_id=1, unk_id=2, bos_id=-1,
+                                             num_threads=1, hard_vocab_limit=False, character_coverage=1.0,
+                                             minloglevel=2)
+    return out.getvalue()
+
+
+def make_text_encoder(path, kind: str, seed: int = 0) -> Path:
+    sd = layout(kind)
+    return write_streamed(path, sd, lambda k: value(k, sd[k], seed),
+                          {"clap2diffusion.standin": f"{kind} seed {seed}"})
+
+
+def ensure_text_encoder(kind: str, cache_dir=None, seed: int = 0) -> Path:
+    """Build (first call on a machine only) and return the stand-in file of `kind` (see the module's table)."""
+    if kind not in ENCODERS:
+        raise ValueError(f"no text-encoder stand-in {kind!r}; there are {sorted(ENCODERS)}")
+    key = recipe_key({"kind": kind, "seed": seed, "class": ENCODERS[kind]}, sys.modules[__name__])
+    return cached(f"c2d-standin-te-{kind}-seed{seed}", key, with_comfyui(make_text_encoder, kind, seed),
+                  folder=cache_dir)
