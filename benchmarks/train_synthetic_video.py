@@ -5,8 +5,9 @@
 toy/video_sync.py on a tiny Wan (ComfyUI's own classes): a tone switches pitch at a known frame, the square's colour
 must switch there. Per seed: the tiny Wan pretrained without audio, a frame-local adapter trained through the real
 trainer (Audio Timeline embeddings, one per video frame), held-out clips sampled at audio CFG 4. Prints per-latent-
-frame accuracy, the mean error of the switch frame in video frames and how often it is exact, for the base without
-audio and with the adapter; writes results.json into --out. Needs ComfyUI 0.33+.
+frame accuracy, the mean error of the switch frame in video frames and how often it is exact, and AV-Align, for the
+base without audio and with the adapter (AV-Align also for the data itself, with its own and another clip's sound);
+writes results.json into --out. Needs ComfyUI 0.33+.
 """
 from __future__ import annotations
 
@@ -50,12 +51,17 @@ def main() -> int:
     pct, frames = (lambda v: f"{v:.0%}"), (lambda v: f"{v:.2f}")
     print(f"\n{len(seeds)} seed(s), {budget.test_clips} held-out clips × {V.LATENT_FRAMES} latent frames each; "
           f"chance per frame 25 %")
-    print("| | per-latent-frame accuracy | switch-frame error (video frames) | switch frame exact |")
-    print("|---|---|---|---|")
+    print("| | per-latent-frame accuracy | switch-frame error (video frames) | switch frame exact | AV-Align |")
+    print("|---|---|---|---|---|")
     for name in ("base, no audio", "adapter"):
         rows = [r["rows"][name] for r in results]
         print(f"| {name} | {mean([r['frame_accuracy'] for r in rows], pct)} | "
-              f"{mean([r['switch_error_frames'] for r in rows], frames)} | {mean([r['switch_exact'] for r in rows], pct)} |")
+              f"{mean([r['switch_error_frames'] for r in rows], frames)} | "
+              f"{mean([r['switch_exact'] for r in rows], pct)} | {mean([r['av_align'] for r in rows], frames)} |")
+    data = [r["rows"]["data"] for r in results]
+    print(f"| the data itself, its own sound | | | | {mean([r['av_align'] for r in data], frames)} |")
+    print(f"| the data itself, another clip's sound | | | | "
+          f"{mean([r['av_align_other_sound'] for r in data], frames)} |")
     print(f"\nwhole run {time.perf_counter() - t0:.0f} s on {args.threads} thread(s); embeddings "
           f"{sum(r['embed_s'] for r in results):.0f} s, adapter training {sum(r['train_s'] for r in results):.0f} s")
     return 0

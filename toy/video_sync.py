@@ -10,7 +10,9 @@ both pitches, as real audio would. The base (ComfyUI's own Wan model, `training/
 pretrained here with flow matching on such videos without audio, so it draws random colours and switch points; the
 adapter, trained through the real trainer with frame-local audio (each latent frame attends to its own 4 frames'
 embeddings), must put each latent frame's colour where its sound says. Scored on held-out clips: per-latent-frame
-accuracy and the error, in video frames, of the predicted switch frame.
+accuracy and the error, in video frames, of the predicted switch frame; and AV-Align (c2d_core.av_align) of the
+frames drawn from the latents (toy.task.latent_to_rgb) with the clip's sound, for the data itself too (with its own
+and with another clip's sound), to show what that motion-based score can tell on this task.
 """
 from __future__ import annotations
 
@@ -107,6 +109,23 @@ def switch_error(pred: torch.Tensor, items: list[Clip]) -> list[int]:
     return errors
 
 
+def video_frames(x: torch.Tensor) -> torch.Tensor:
+    """(16, LATENT_FRAMES, S, S) one clip's latents → (VIDEO_FRAMES, 8S, 8S, 3): each latent frame drawn by the
+    task's decoder (toy.task.latent_to_rgb), held for the video frames it packs (the first alone)."""
+    rgb = S.latent_to_rgb(x.permute(1, 0, 2, 3))
+    return rgb.repeat_interleave(torch.tensor([1] + [STRIDE] * (x.shape[1] - 1)), dim=0)
+
+
+def sync_scores(x: torch.Tensor, items: list[Clip], seed: int) -> list[float]:
+    """AV-Align (c2d_core.av_align) of each clip's video (from its latents) with its sound: the sounds are those
+    timeline_embeds(items, seed, ...) heard (the same generator, the same order)."""
+    from c2d_core.av_align import av_align
+
+    rng = np.random.default_rng(seed)
+    return [av_align(video_frames(x[i]), FPS, torch.from_numpy(sound(clip, rng)), S.SAMPLE_RATE).score
+            for i, clip in enumerate(items)]
+
+
 def task() -> S.Task:
     return S.Task(channels=CHANNELS, context_dim=TEXT_DIM)
 
@@ -189,7 +208,10 @@ def run(out: Path, budget: Budget = Budget(), *, seed: int = 0, clap_dir: Path |
     truth = torch.tensor([clip.frame_classes() for clip in test_clips])
     shape = (len(test_clips), CHANNELS, LATENT_FRAMES, t.latent_size, t.latent_size)
     context = text.expand(len(test_clips), -1, -1)
-    rows = {}
+    real = sync_scores(latents(test_clips, t, seed + 2), test_clips, seed + 42)
+    rows = {"data": {"av_align": float(np.mean(real)),
+                     "av_align_other_sound": float(np.mean(sync_scores(latents(test_clips, t, seed + 2),
+                                                                       test_clips[1:] + test_clips[:1], seed + 42)))}}
     for name, a, cfg_scale in (("base, no audio", None, 1.0), ("adapter", adapter, budget.audio_cfg)):
         x = sample(base.model, a, shape, context, None if a is None else te_e, steps=budget.sample_steps,
                    audio_cfg=cfg_scale, seed=seed + 7)
@@ -197,7 +219,8 @@ def run(out: Path, budget: Budget = Budget(), *, seed: int = 0, clap_dir: Path |
         err = switch_error(pred, test_clips)
         rows[name] = {"frame_accuracy": float((pred == truth).float().mean()),
                       "per_latent_frame": [float(v) for v in (pred == truth).float().mean(0)],
-                      "switch_error_frames": float(np.mean(err)), "switch_exact": float(np.mean([e == 0 for e in err]))}
+                      "switch_error_frames": float(np.mean(err)), "switch_exact": float(np.mean([e == 0 for e in err])),
+                      "av_align": float(np.mean(sync_scores(x, test_clips, seed + 42)))}
         log_fn(f"{name}: per-frame accuracy {rows[name]['frame_accuracy']:.0%}, switch error "
                f"{rows[name]['switch_error_frames']:.2f} frames (exact {rows[name]['switch_exact']:.0%})")
     return {"rows": rows, "pretrain": pre, "train_s": round(train_s, 1), "embed_s": round(embed_s, 1),

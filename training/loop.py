@@ -11,11 +11,9 @@ import dataclasses
 import logging
 import math
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-import torch.nn as nn
 
 from c2d_core.families import family_layout, objective_of
 
@@ -37,44 +35,11 @@ from .lora import UNetLora, lora_targets
 from .model import load_base, unet_dtype
 from .objective import Noise, diffusion_loss
 from .resume import check_resume_config
+from .run_state import StageRun, TrainResult, fresh_accelerate_state
 from .stages import Stage, apply_stage, make_optimizer, resolve_stages
 from .trainable import StageModule, Trainable
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class StageRun:
-    """The live objects of the stage being trained."""
-
-    stage: Stage
-    model: nn.Module            # StageModule, wrapped by accelerate (DDP with several processes)
-    optimizer: object
-    scheduler: object
-    params: list
-    best: dict | None = None    # best weights so far (early stopping)
-
-
-@dataclass
-class TrainResult:
-    run_dir: Path
-    step: int
-    interrupted: bool
-    adapter_path: Path | None
-    val_loss: float | None
-    stages: list
-
-
-def _fresh_accelerate_state(mixed_precision: str) -> None:
-    """accelerate keeps one process-wide state; a second Trainer in the same single process (tests,
-    the benchmark's ablations) with another precision would be refused. Distributed runs keep theirs."""
-    from accelerate.state import AcceleratorState, GradientState, PartialState
-
-    if PartialState._shared_state and PartialState().num_processes > 1:
-        return
-    if AcceleratorState._shared_state and AcceleratorState().mixed_precision != mixed_precision:
-        AcceleratorState._reset_state()
-        GradientState._reset_state()
 
 
 class Trainer:
@@ -85,7 +50,7 @@ class Trainer:
         self.cfg = cfg
         self.stop_after = stop_after   # stop (checkpoint and return, as on Ctrl-C) after this many steps of this call
         t = cfg.train
-        _fresh_accelerate_state(t.mixed_precision)
+        fresh_accelerate_state(t.mixed_precision)
         self.acc = Accelerator(mixed_precision=t.mixed_precision, cpu=not torch.cuda.is_available(),
                                kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)])
         self.is_main = self.acc.is_main_process

@@ -21,6 +21,7 @@ import torch
 
 from ..audio_encoder import AudioEncoder, EncoderFormat
 from ..errors import ClapModelError
+from ..torch_files import check_layout
 from .fbank import window_fbanks
 from .tower import FILE_PREFIXES, IMAGEBIND_HUGE, ImageBindAudioConfig, ImageBindAudioTower, expected_layout
 
@@ -41,21 +42,9 @@ def read_audio_state(obj: dict, name: str, cfg: ImageBindAudioConfig = IMAGEBIND
     if not audio:
         raise ClapModelError(f"{name} is an ImageBind checkpoint without the audio modality (no "
                              f"modality_trunks.audio.* tensors); use the full {cfg.file_name} as released")
-    layout = expected_layout(cfg)
-    problems = []
-    for k, shape in layout.items():
-        t = audio.get(k)
-        if t is None:
-            problems.append(f"{k} is missing (expected shape {list(shape)})")
-        elif not torch.is_tensor(t):
-            problems.append(f"{k} is a {type(t).__name__}, not a tensor")
-        elif tuple(t.shape) != shape:
-            problems.append(f"{k} has shape {list(t.shape)}, expected {list(shape)}")
-    problems += [f"{k} is unexpected" for k in audio if k not in layout]
-    if problems:
-        more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
-        raise ClapModelError(f"{name} does not hold ImageBind's {cfg.name} audio tower: " + "; ".join(problems[:3])
-                             + more + f". Use {cfg.file_name} as released (a truncated or edited file fails here)")
+    check_layout(audio, expected_layout(cfg), what=f"{name} does not hold ImageBind's {cfg.name} audio tower",
+                 advice=f"Use {cfg.file_name} as released (a truncated or edited file fails here)",
+                 error=ClapModelError)
     out = {}
     for k, t in audio.items():
         prefix = next(p for p in FILE_PREFIXES if k.startswith(p))
