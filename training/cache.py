@@ -8,8 +8,9 @@
         clap (n, clap_dim) f32 · latent (n, C, H, W) f16 [· size (n, 6) i64, SDXL: each image's geometry in
         training.adm.SIZE_FIELDS order (original height/width, crop top/left, target height/width)];
         metadata: the rows' sample ids and text keys
-    <cache>/texts/NNNNNN.safetensors
-        text (u, L, D) f16 [· pooled (u, P) f16]: the conditioning of captions no earlier file holds;
+    <cache>/texts/NNNNNN[-L].safetensors
+        text (u, L, D) f16 [· pooled (u, P) f16]: the conditioning of captions no earlier file holds, one file per
+        caption length L (CLIP and T5 pad every caption to one length; Qwen-Image's and Z-Image's encoders do not);
         metadata: their keys (a hash of the conditioning)
     <cache>/skipped.json           samples that could not be read, with the reason
 
@@ -171,14 +172,17 @@ class CacheWriter:
         for k, r in zip(keys, self._rows):
             if k not in self.manifest.texts and k not in new:
                 new[k] = r
-        if new:
-            texts = {"text": torch.stack([r["text"].to(torch.float16) for r in new.values()])}
+        by_length: dict[int, list[str]] = {}         # one text file per caption length
+        for k, r in new.items():
+            by_length.setdefault(int(r["text"].shape[0]), []).append(k)
+        for length, ks in sorted(by_length.items()):
+            name = shard if len(by_length) == 1 else f"{shard}-{length}"
+            texts = {"text": torch.stack([new[k]["text"].to(torch.float16) for k in ks])}
             if self._rows[0]["pooled"] is not None:
-                texts["pooled"] = torch.stack([r["pooled"] for r in new.values()]).to(torch.float16)
-            atomic_save_tensors(self.cache / "texts" / f"{shard}.safetensors", texts,
-                                metadata={"keys": json.dumps(list(new))})
-            for row, k in enumerate(new):
-                self.manifest.texts[k] = [shard, row]
+                texts["pooled"] = torch.stack([new[k]["pooled"] for k in ks]).to(torch.float16)
+            atomic_save_tensors(self.cache / "texts" / f"{name}.safetensors", texts, metadata={"keys": json.dumps(ks)})
+            for row, k in enumerate(ks):
+                self.manifest.texts[k] = [name, row]
         tensors = {"clap": torch.stack([r["clap"] for r in self._rows]),
                    "latent": torch.stack([r["latent"] for r in self._rows]).to(torch.float16)}
         if self._rows[0]["size"] is not None:

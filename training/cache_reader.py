@@ -15,8 +15,9 @@ from .cache import CacheError, Manifest
 
 class LatentCache:
     """A prepared cache, read on demand. Sample i: clap (clap_dim,), latent (C, H, W), text (L, D) — its caption's
-    conditioning —, and where the cache holds them pooled (P,) and size (6,) (training.adm.SIZE_FIELDS); null_text
-    (L, D) and null_pooled (P,) the empty caption's. Only the manifest, the files' headers and the empty caption
+    conditioning; where captions differ in length a batch zero-pads them and gives each one's `text_len` —, and
+    where the cache holds them pooled (P,) and size (6,) (training.adm.SIZE_FIELDS); null_text (L0, D) and
+    null_pooled (P,) the empty caption's. Only the manifest, the files' headers and the empty caption
     are in memory; `batch` reads its rows from the memory-mapped files. The whole-array properties (clap, latent,
     text, pooled, size) read everything: for small caches and tests."""
 
@@ -59,7 +60,8 @@ class LatentCache:
                              f"models); delete {self.root} and prepare again")
         self.latent_shape = tuple(headers[0]["latent"][1:])                # (C, H, W)
         self.clap_dim = int(headers[0]["clap"][-1])                       # (n, clap_dim) or (n, frames, clap_dim)
-        self.text_shape = tuple(text_headers[0]["text"][1:])               # (L, D)
+        self.text_lengths = sorted({int(h["text"][1]) for h in text_headers})  # one, unless the encoder does not pad
+        self.text_shape = (self.text_lengths[-1], int(text_headers[0]["text"][2]))   # (longest L, D)
         self.pooled_dim = int(text_headers[0]["pooled"][1]) if "pooled" in text_headers[0] else None
         self.has_size = "size" in headers[0]
 
@@ -99,14 +101,17 @@ class LatentCache:
         out = {"clap": torch.cat(got["clap"]).float(), "latent": torch.cat(got["latent"]).float()}
         if self.has_size:
             out["size"] = torch.cat(got["size"])
-        text, pooled = self._conditioning([self._keys[i] for i in rows])
+        text, pooled, lengths = self._conditioning([self._keys[i] for i in rows])
         out["text"] = text
+        if len(self.text_lengths) > 1:
+            out["text_len"] = lengths
         if pooled is not None:
             out["pooled"] = pooled
         return out
 
-    def _conditioning(self, keys: list[str]) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """(len(keys), L, D) text and (len(keys), P) pooled (or None) of these text keys, each read once."""
+    def _conditioning(self, keys: list[str]) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
+        """(len(keys), L, D) text, zero-padded to the longest where captions differ in length, (len(keys), P) pooled
+        (or None) and (len(keys),) each caption's length, of these text keys, each read once."""
         from safetensors import safe_open
 
         distinct = list(dict.fromkeys(keys))
@@ -121,9 +126,12 @@ class LatentCache:
                 for k in ks:
                     row = self._texts[k][1]
                     read[k] = (text[row:row + 1], None if pooled is None else pooled[row:row + 1])
-        text = torch.cat([read[k][0] for k in keys]).float()
+        lengths = torch.tensor([read[k][0].shape[1] for k in keys], dtype=torch.long)
+        longest = int(lengths.max()) if len(keys) else 0
+        text = torch.cat([torch.nn.functional.pad(read[k][0], (0, 0, 0, longest - read[k][0].shape[1]))
+                          for k in keys]).float()
         pooled = None if self.pooled_dim is None else torch.cat([read[k][1] for k in keys]).float()
-        return text, pooled
+        return text, pooled, lengths
 
     # ---- whole arrays (small caches, tests) ------------------------------------------------------------
     @property
@@ -140,7 +148,8 @@ class LatentCache:
 
     @property
     def text(self) -> torch.Tensor:
-        """(u, L, D) every distinct caption's conditioning, in the order samples first use it."""
+        """(u, L, D) every distinct caption's conditioning, in the order samples first use it (zero-padded to the
+        longest where lengths differ)."""
         return self._conditioning(list(dict.fromkeys(self._keys)))[0]
 
     @property

@@ -8,6 +8,8 @@
               convert SonicDiffusion's released pair (audio_projector_*.pth + <name>.pt) into one adapter file
     evaluate  score an adapter on the cached validation data
     score     judge any folder of (audio, image) pairs: ImageBind audio × CLIP ViT-H images (AIS, no CLAP)
+    sync-score
+              AV-Align of any video files with their sound (any route: this pack's, LTX-2, Wan S2V, a camera)
 
 prepare/train/evaluate read a config file (`--config x.toml|.yaml`) and overrides: any option as
 `--section.key VALUE` (listed by `train --help`) or `--set section.key=VALUE`.
@@ -188,6 +190,25 @@ def cmd_score(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sync_score(args: argparse.Namespace) -> int:
+    import json
+
+    from .sync_score import score_video
+
+    if args.audio and len(args.videos) > 1:
+        raise ValueError("--audio pairs one sound file with one video; score the videos one at a time")
+    rows = [score_video(v, args.audio or None, args.max_side) for v in args.videos]
+    print("| video | fps | frames | audio onsets | motion peaks | AV-Align |")
+    print("|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {Path(r['video']).name} | {r['fps']:g} | {r['frames']} | {len(r['audio_onsets'])} | "
+              f"{len(r['motion_peaks'])} | {r['score']:.3f} |")
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps(rows, indent=1))
+    return 0
+
+
 def cmd_convert_sonic(args: argparse.Namespace) -> int:
     from c2d_core.adapter_file import save_adapter
     from c2d_core.sonic_convert import load_sonicdiffusion
@@ -270,6 +291,13 @@ def build_parser() -> argparse.ArgumentParser:
                     help="CLIP ViT-H/14 vision file (CLIP-ViT-H-14-laion2B-s32B-b79K.safetensors)")
     sc.add_argument("--out", default="", help="write the scores as JSON here")
     sc.set_defaults(func=cmd_score)
+
+    ss = sub.add_parser("sync-score", help="AV-Align of video files with their sound (any route's videos)")
+    ss.add_argument("videos", nargs="+", help="video files (.mp4, .webm, .mov …), each with its own sound track")
+    ss.add_argument("--audio", default="", help="the sound of a silent video (one video only)")
+    ss.add_argument("--max-side", type=int, default=256, help="frames are scaled to this longer side for the flow")
+    ss.add_argument("--out", default="", help="write the scores (with onset and peak times) as JSON here")
+    ss.set_defaults(func=cmd_sync_score)
     return p
 
 

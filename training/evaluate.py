@@ -143,7 +143,7 @@ def evaluate(cfg: Config, *, adapter_path: str, out: str = "", base=None, fid_fe
             rnd = Noise(noise=noise, t=torch.full((n,), t), null_audio=torch.full((n,), null),
                         null_text=torch.zeros(n, dtype=torch.bool))
             losses[name] += float(diffusion_loss(base.model, adapter, latent, b["text"], cache.null_text, clap,
-                                                 rnd, **cond)) / k_timesteps
+                                                 rnd, context_len=b.get("text_len"), **cond)) / k_timesteps
     result = {"adapter": str(adapter_path), "samples": n, "lora_layers_merged": merged, **losses,
               "audio_gain": (losses["loss_shuffled"] - losses["loss_audio"]) / losses["loss_shuffled"],
               "cfg_scale": e.cfg_scale, "guidance": e.guidance, "sample_steps": e.sample_steps}
@@ -152,9 +152,11 @@ def evaluate(cfg: Config, *, adapter_path: str, out: str = "", base=None, fid_fe
     from .sampling import sample
 
     uncond = cache.null_text if e.guidance == "text+audio" else None
-    bs = max(1, cfg.train.batch_size)
+    lengths = b.get("text_len")
+    bs = max(1, cfg.train.batch_size) if lengths is None else 1     # captions of several lengths: one at a time
+    text = (lambda i: b["text"][i:i + bs]) if lengths is None else (lambda i: b["text"][i:i + 1, :int(lengths[i])])
     gen_latents = torch.cat([
-        sample(base.model, adapter, (len(rows[i:i + bs]),) + tuple(latent.shape[1:]), b["text"][i:i + bs],
+        sample(base.model, adapter, (len(rows[i:i + bs]),) + tuple(latent.shape[1:]), text(i),
                b["clap"][i:i + bs], steps=e.sample_steps, audio_cfg=e.cfg_scale, seed=e.seed + i,
                uncond_context=uncond, device=latent.device, y=None if y is None else y[i:i + bs],
                uncond_y=None if uncond_y is None else uncond_y[i:i + bs],

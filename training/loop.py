@@ -150,7 +150,8 @@ class Trainer:
                                        k_timesteps=k_timesteps, n_timesteps=self.n_timesteps, seed=self.cfg.train.seed)
                 with self.acc.autocast():
                     loss = diffusion_loss(self.base.model, self.trainable.adapter, b["latent"], b["text"],
-                                          self.null_text, b["clap"], rnd, self.cfg.train.snr_gamma, **self._cond(b))
+                                          self.null_text, b["clap"], rnd, self.cfg.train.snr_gamma,
+                                          context_len=b.get("text_len"), **self._cond(b))
                 total += float(loss) * len(idx)
                 count += len(idx)
         return total / count
@@ -263,7 +264,7 @@ class Trainer:
                     loss = run.model(b["latent"], b["text"], self.null_text, b["clap"], rnd.noise.to(self.device),
                                      rnd.t.to(self.device), rnd.null_audio.to(self.device),
                                      rnd.null_text.to(self.device), c.get("pooled"), c.get("null_pooled"),
-                                     c.get("sizes"))
+                                     c.get("sizes"), b.get("text_len"))
                 acc.backward(loss / t.grad_accum)
             step_loss += float(loss.detach()) / t.grad_accum
         grad_norm = float(acc.clip_grad_norm_(run.params, t.max_grad_norm)) if t.max_grad_norm > 0 else None

@@ -124,41 +124,76 @@ def snr_weights(sigma: torch.Tensor, gamma: float) -> torch.Tensor:
     return torch.clamp(snr, max=gamma) / snr
 
 
+def text_rows(context: torch.Tensor, null_context: torch.Tensor, drop: torch.Tensor,
+              context_len: torch.Tensor | None = None) -> list[tuple[torch.Tensor | None, torch.Tensor]]:
+    """The conditioning each row is trained with, grouped by text length: [(rows (b,), (b, L, D))], rows None for
+    all of them in order. A row's caption
+    (its first context_len[i] tokens of the zero-padded (B, Lmax, D) context; all of them when context_len is None)
+    or, where `drop`, the empty caption's (L0, D). One group when every row has one length (the usual case: CLIP
+    77, T5 256); Qwen-Image's and Z-Image's encoders do not pad, so their captions differ in length."""
+    B, Lmax = context.shape[:2]
+    null = null_context.to(context)
+    lengths = torch.full((B,), Lmax, dtype=torch.long) if context_len is None else context_len.cpu().long()
+    lengths = torch.where(drop.cpu(), torch.tensor(null.shape[0]), lengths)
+    if context_len is None and null.shape[0] == Lmax:
+        return [(None, torch.where(drop.to(context.device).view(-1, 1, 1), null.unsqueeze(0), context))]
+    groups = []
+    for length in sorted(set(lengths.tolist())):
+        rows = (lengths == length).nonzero().view(-1)
+        groups.append((rows, torch.stack([null if bool(drop[i]) else context[i, :length] for i in rows.tolist()])))
+    return groups
+
+
 def diffusion_loss(base_model, adapter: AudioAdapter, x0: torch.Tensor, context: torch.Tensor, null_context: torch.Tensor,
                    clap: torch.Tensor, rnd: Noise, snr_gamma: float = 0.0, pooled: torch.Tensor | None = None,
-                   null_pooled: torch.Tensor | None = None, sizes: torch.Tensor | None = None) -> torch.Tensor:
+                   null_pooled: torch.Tensor | None = None, sizes: torch.Tensor | None = None,
+                   context_len: torch.Tensor | None = None) -> torch.Tensor:
     """Mean squared error of the model's prediction: ε̂ against ε (eps prediction, SD1.5 and SDXL), optionally
     min-SNR-γ weighted, or v̂ against ε − x0 (flow matching, the DiT families).
 
-    x0: (B, C, H, W) latents as the model sees them (after latent_format.process_in); context: (B, L, D);
-    null_context: (L, D) the empty caption's embedding; clap: (B, clap_dim). pooled (B, P) and null_pooled (P,):
-    SDXL's and Flux's / SD3's pooled text vector (dropped-caption rows get the empty caption's, as its negative
-    would); SDXL: sizes (B, 6) each image's geometry (training.adm.SIZE_FIELDS; kept when the caption is dropped;
-    None: the latent's pixel size, uncropped)."""
+    x0: (B, C, H, W) latents as the model sees them (after latent_format.process_in); context: (B, L, D), zero-padded
+    to the longest caption where context_len (B,) gives each row's length (captions of several lengths are run as
+    one model call per length, see text_rows); null_context: (L0, D) the empty caption's embedding; clap:
+    (B, clap_dim). pooled (B, P) and null_pooled (P,): SDXL's and Flux's / SD3's pooled text vector (dropped-caption
+    rows get the empty caption's, as its negative would); SDXL: sizes (B, 6) each image's geometry
+    (training.adm.SIZE_FIELDS; kept when the caption is dropped; None: the latent's pixel size, uncropped)."""
     ms = base_model.model_sampling
     dev = x0.device
     sigma = ms.sigmas.to(dev)[rnd.t.to(dev)].float()
     noise = rnd.noise.to(dev, x0.dtype)
     x_noisy = ms.noise_scaling(sigma, noise, x0)
     drop = rnd.null_text.to(dev)
-    ctx = torch.where(drop.view(-1, 1, 1), null_context.to(context).unsqueeze(0), context)
+    null_audio = rnd.null_audio.to(dev)
     if pooled is not None:
         pooled = torch.where(drop.view(-1, 1), null_pooled.to(pooled).unsqueeze(0), pooled)
-    if is_dit(base_model):
+    dit = is_dit(base_model)
+    if dit:
         if objective_of(ms) != "flow":
             raise ValueError("diffusion_loss: the DiT families train with flow matching; this model's sampling is not")
         if snr_gamma > 0:
             raise ValueError("train.snr_gamma weights ε-prediction losses; flow-matching models (DiTs) train with "
                              "plain flow matching: set train.snr_gamma=0")
-        v = predict_dit(base_model, adapter, x_noisy, sigma, ctx, clap, rnd.null_audio.to(dev), pooled=pooled)
-        return F.mse_loss(v, noise.float() - x0.float())
     y = None
-    if pooled is not None:
+    if not dit and pooled is not None:
         if sizes is None:
             sizes = default_sizes(tuple(x0.shape[2:]), x0.shape[0])
         y = adm_vector(base_model, pooled, sizes)
-    eps = predict_eps(base_model, adapter, x_noisy, sigma, ctx, clap, rnd.null_audio.to(dev), y=y)
+    parts = []
+    for rows, ctx in text_rows(context, null_context, drop, context_len):
+        r = slice(None) if rows is None else rows.to(dev)
+        sub = lambda t: None if t is None else t[r]          # noqa: E731
+        if dit:
+            out = predict_dit(base_model, adapter, x_noisy[r], sigma[r], ctx, sub(clap), null_audio[r],
+                              pooled=sub(pooled))
+        else:
+            out = predict_eps(base_model, adapter, x_noisy[r], sigma[r], ctx, sub(clap), null_audio[r], y=sub(y))
+        parts.append((r, out))
+    pred = parts[0][1] if isinstance(parts[0][0], slice) else torch.empty(
+        (x0.shape[0],) + tuple(parts[0][1].shape[1:]), dtype=parts[0][1].dtype, device=dev).index_put_(
+        (torch.cat([r for r, _ in parts]),), torch.cat([o for _, o in parts]))
+    if dit:
+        return F.mse_loss(pred, noise.float() - x0.float())
     if snr_gamma <= 0:
-        return F.mse_loss(eps, noise.float())
-    per_sample = (eps - noise.float()).square().flatten(1).mean(1)          # (B,)
+        return F.mse_loss(pred, noise.float())
+    per_sample = (pred - noise.float()).square().flatten(1).mean(1)          # (B,)
     return (snr_weights(sigma, snr_gamma) * per_sample).mean()

@@ -56,11 +56,11 @@ def _encoders(cfg: Config, clap) -> dict:
 
 def _text_encoder(clip, pooled: bool):
     cache: dict[str, tuple] = {}
-    first: list[tuple[int, str]] = []         # (token count, caption) of the first caption encoded
 
     def encode(caption: str) -> tuple[torch.Tensor, torch.Tensor | None]:
         """caption → ((L, D) conditioning, as CLIPTextEncode makes it; its (P,) pooled_output, or None when
-        not `pooled`). Every caption must give the same L (the cache holds one text length)."""
+        not `pooled`). L may differ between captions (Qwen-Image's and Z-Image's encoders do not pad; a CLIP
+        prompt over 77 tokens takes another chunk): the cache stores each at its own length."""
         if caption not in cache:
             tokens = clip.tokenize(caption)
             if pooled:
@@ -68,14 +68,6 @@ def _text_encoder(clip, pooled: bool):
                 cache[caption] = (cond[0].float().cpu(), pool[0].float().cpu())
             else:
                 cache[caption] = (clip.encode_from_tokens(tokens)[0].float().cpu(), None)
-            n = int(cache[caption][0].shape[0])
-            if not first:
-                first.append((n, caption))
-            elif n != first[0][0]:
-                raise DataError(f"the caption {caption!r} encodes to {n} text tokens but {first[0][1]!r} to "
-                                f"{first[0][0]}: this family's text encoder does not pad captions to one length "
-                                "(Qwen-Image, Z-Image), and the cache holds one; give the samples one caption "
-                                "(data.default_caption, or the same text in the manifest)")
         return cache[caption]
 
     return encode

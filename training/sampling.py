@@ -33,44 +33,41 @@ def guided_eps(base_model, adapter, x: torch.Tensor, sigma: float, context: torc
     """x: (B, C, H, W), context: (B, L, D), clap: (B, clap_dim), uncond_context: (L, D) or None (uncond rows keep
     the caption); SDXL: y (B, adm) and uncond_y (B, adm) (None: the uncond rows get y); DiTs: pooled (B, P) and
     uncond_pooled (P,) where the family reads one → the guided model output (ε̂ or v̂), (B, C, H, W)."""
-    dtype = unet_dtype(base_model)
     B = x.shape[0]
     guided = adapter is not None and clap is not None and audio_cfg != 1.0
-    rows = 2 if guided else 1
-    xs = torch.cat([x] * rows)
-    s = torch.full((B * rows,), float(sigma), device=x.device)
-    drop_text = guided and uncond_context is not None
-    if drop_text:
-        ctx = torch.cat([uncond_context.to(context).expand_as(context), context])
-    else:
-        ctx = torch.cat([context] * rows)
-    if is_dit(base_model):
-        if pooled is not None:
-            uncond = uncond_pooled.to(pooled).expand_as(pooled) if drop_text and uncond_pooled is not None else pooled
-            pooled = torch.cat([uncond, pooled]) if guided else pooled
-        out = predict_dit(base_model, adapter, xs, s, ctx, clap, strength=strength, pooled=pooled,
-                          cond_or_uncond=[1, 0] if guided else [0], train=False)
-    else:
-        out = _unet_output(base_model, adapter, xs, s, ctx, clap, strength, guided, dtype, y, uncond_y,
-                           drop_text)
     if not guided:
-        return out
-    uncond, cond = out[:B], out[B:]
+        return _output(base_model, adapter, x, float(sigma), context, clap, strength, [0], y, pooled)
+    drop_text = uncond_context is not None
+    u_ctx = uncond_context.to(context).unsqueeze(0).expand(B, -1, -1) if drop_text else context
+    u_y = uncond_y if uncond_y is not None and drop_text else y
+    u_pooled = (uncond_pooled.to(pooled).expand_as(pooled) if pooled is not None and drop_text
+                and uncond_pooled is not None else pooled)
+    if u_ctx.shape[1] != context.shape[1]:   # the empty caption has another length (Qwen-Image, Z-Image): two calls
+        uncond = _output(base_model, adapter, x, float(sigma), u_ctx, clap, strength, [1], u_y, u_pooled)
+        cond = _output(base_model, adapter, x, float(sigma), context, clap, strength, [0], y, pooled)
+    else:
+        cat = lambda a, b: None if b is None else torch.cat([a, b])   # noqa: E731
+        out = _output(base_model, adapter, torch.cat([x, x]), float(sigma), torch.cat([u_ctx, context]), clap,
+                      strength, [1, 0], cat(u_y, y), cat(u_pooled, pooled))
+        uncond, cond = out[:B], out[B:]
     return uncond + audio_cfg * (cond - uncond)
 
 
-def _unet_output(base_model, adapter, xs, s, ctx, clap, strength, guided, dtype, y, uncond_y, drop_text):
-    """The UNet's ε̂ of the (uncond ‖ cond) rows: ComfyUI's _apply_model, inlined to return ε̂ itself."""
+def _output(base_model, adapter, xs, sigma: float, ctx, clap, strength, cond_or_uncond: list, y=None, pooled=None):
+    """The model's raw output (ε̂ or v̂) for rows xs, made of len(cond_or_uncond) chunks (1: uncond, 0: cond) as
+    ComfyUI batches them; clap (B, …) is each chunk's."""
+    s = torch.full((xs.shape[0],), sigma, device=xs.device)
+    if is_dit(base_model):
+        return predict_dit(base_model, adapter, xs, s, ctx, clap, strength=strength, pooled=pooled,
+                           cond_or_uncond=cond_or_uncond, train=False)
     ms = base_model.model_sampling
-    options: dict = {"cond_or_uncond": [1, 0] if guided else [0], "sigmas": s}
+    dtype = unet_dtype(base_model)
+    options: dict = {"cond_or_uncond": cond_or_uncond, "sigmas": s}
     if adapter is not None and clap is not None:
         patch = AudioAttentionPatch(adapter, clap, strength=strength)
         options.update(patch.transformer_patches())
     xc = ms.calculate_input(s, xs).to(dtype)
-    extra = {}
-    if y is not None:
-        ys = torch.cat([uncond_y if uncond_y is not None and drop_text else y, y]) if guided else y
-        extra["y"] = ys.to(xs.device, dtype)
+    extra = {} if y is None else {"y": y.to(xs.device, dtype)}
     return base_model.diffusion_model(xc, ms.timestep(s).float(), context=ctx.to(dtype),
                                       transformer_options=options, **extra).float()
 

@@ -26,11 +26,12 @@ class Trainable(nn.Module):
         return self._base[0]
 
     def loss(self, latent, text, null_text, clap, noise, t, null_audio, null_text_rows, pooled=None, null_pooled=None,
-             sizes=None) -> torch.Tensor:
-        """objective.diffusion_loss; pooled / null_pooled / sizes only for SDXL-type (ADM) models."""
+             sizes=None, text_len=None) -> torch.Tensor:
+        """objective.diffusion_loss; pooled / null_pooled / sizes only for SDXL-type (ADM) models; text_len where
+        the batch's captions differ in length."""
         rnd = Noise(noise=noise, t=t, null_audio=null_audio, null_text=null_text_rows)
         return diffusion_loss(self.base.model, self.adapter, latent, text, null_text, clap, rnd, self.snr_gamma,
-                              pooled=pooled, null_pooled=null_pooled, sizes=sizes)
+                              pooled=pooled, null_pooled=null_pooled, sizes=sizes, context_len=text_len)
 
 
 class StageModule(nn.Module):
