@@ -34,6 +34,13 @@ DIT_FILES = {
                      cap_feat_dim=2560, multiple_of=256, n_refiner_layers=2, pad_tokens_multiple=32), (1, 0)),
     "wan": (dict(dim=256, num_heads=2, ffn_dim=512, freq_dim=256, text_dim=4096, text_len=512), (1, 0)),
 }
+# core ComfyUI's Wan 2.2 S2V (sound → video, another route than this pack's; scored by benchmarks/bench_sync_routes.py):
+# the config class and its reduced unet_config (audio from wav2vec2-large, 1024 wide; injection after block 0)
+S2V = ("WAN22_S2V", dict(image_model="wan2.1", model_type="s2v", patch_size=(1, 2, 2), in_dim=16, out_dim=16,
+                         dim=256, ffn_dim=512, freq_dim=256, text_dim=4096, num_heads=2, num_layers=1,
+                         window_size=(-1, -1), qk_norm=True, cross_attn_norm=True, eps=1e-6))
+WAV2VEC2_LARGE = dict(model_type="wav2vec2", embed_dim=1024, num_heads=16, num_layers=24, conv_norm=True,
+                      conv_bias=True, do_normalize=True, do_stable_layer_norm=True)
 WAN21_VAE = dict(dim=96, z_dim=16, dim_mult=[1, 2, 4, 4], num_res_blocks=2, attn_scales=[],
                  temperal_downsample=[False, True, True], dropout=0.0)
 
@@ -49,8 +56,11 @@ def dit_layout(family: str) -> dict[str, torch.Tensor]:
 
     from training.tiny_dit import CONFIG_CLASSES, host_config
 
-    overrides, blocks = DIT_FILES[family]
-    config = getattr(comfy.supported_models, CONFIG_CLASSES[family])(host_config(family, overrides, blocks))
+    if family == "wan_s2v":
+        config = getattr(comfy.supported_models, S2V[0])(dict(S2V[1]))
+    else:
+        overrides, blocks = DIT_FILES[family]
+        config = getattr(comfy.supported_models, CONFIG_CLASSES[family])(host_config(family, overrides, blocks))
     sd = _meta_state(config.get_model({}, "", device="meta").diffusion_model)
     detected = comfy.model_detection.model_config_from_unet(sd, "")
     if type(detected) is not type(config):
@@ -62,6 +72,18 @@ def dit_layout(family: str) -> dict[str, torch.Tensor]:
     if diff:
         raise RuntimeError(f"the {family} stand-in does not load as built: {diff[:8]}")
     return sd
+
+
+def audio_encoder_layout() -> dict[str, torch.Tensor]:
+    """wav2vec2-large as ComfyUI's AudioEncoderLoader builds it (comfy.audio_encoders; WAV2VEC2_LARGE is the config
+    its loader derives from a 1024-wide `encoder.layer_norm`), keys as its files store them."""
+    import comfy.ops
+    from comfy.audio_encoders.wav2vec2 import Wav2Vec2Model
+
+    config = {k: v for k, v in WAV2VEC2_LARGE.items() if k != "model_type"}
+    with torch.device("meta"):
+        model = Wav2Vec2Model(**config, dtype=torch.float32, device="meta", operations=comfy.ops.manual_cast)
+    return _meta_state(model)
 
 
 def vae_layout(kind: str) -> dict[str, torch.Tensor]:
@@ -82,8 +104,15 @@ def _write(path, sd: dict, seed: int, what: str) -> Path:
     return write_streamed(path, sd, lambda k: value(k, sd[k], seed), {"clap2diffusion.standin": f"{what} seed {seed}"})
 
 
+def ensure_audio_encoder_file(cache_dir=None, seed: int = 0) -> Path:
+    """wav2vec2-large (≈ 0.63 GB bf16), what core's Wan S2V workflow loads with AudioEncoderLoader."""
+    key = recipe_key({"kind": "wav2vec2-large", "seed": seed}, sys.modules[__name__])
+    return cached(f"c2d-standin-wav2vec2-large-seed{seed}", key,
+                  with_comfyui(lambda p: _write(p, audio_encoder_layout(), seed, "wav2vec2-large")), folder=cache_dir)
+
+
 def ensure_dit_file(family: str, cache_dir=None, seed: int = 0) -> Path:
-    if family not in DIT_FILES:
+    if family not in DIT_FILES and family != "wan_s2v":
         raise ValueError(f"no diffusion-model stand-in for {family!r}; there are {sorted(DIT_FILES)}")
     import training.tiny_dit
     key = recipe_key({"family": family, "seed": seed}, sys.modules[__name__], training.tiny_dit)

@@ -34,14 +34,16 @@ def test_umt5_standin_carries_a_tokenizer_comfyui_reads(stock_host):
     assert words and 2 not in words       # every word is known: no unknown-token id
 
 
-@pytest.mark.parametrize("family", ["flux", "qwen_image", "z_image", "wan"])
+@pytest.mark.parametrize("family", ["flux", "qwen_image", "z_image", "wan", "wan_s2v"])
 def test_diffusion_model_standins_load_as_built(stock_host, family):
+    """wan_s2v: core ComfyUI's Wan 2.2 S2V (benchmarks/bench_sync_routes.py scores its videos)."""
     import comfy.model_detection
 
-    from devtools.standin_dit_files import dit_layout
+    from devtools.standin_dit_files import S2V, dit_layout
     from training.tiny_dit import CONFIG_CLASSES
     sd = dit_layout(family)   # raises unless ComfyUI builds exactly these keys and shapes from the file
-    assert type(comfy.model_detection.model_config_from_unet(sd, "")).__name__ == CONFIG_CLASSES[family]
+    expected = S2V[0] if family == "wan_s2v" else CONFIG_CLASSES[family]
+    assert type(comfy.model_detection.model_config_from_unet(sd, "")).__name__ == expected
 
 
 def test_a_recipe_the_loader_would_build_otherwise_is_refused(stock_host, monkeypatch):
