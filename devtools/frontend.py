@@ -47,6 +47,7 @@ MODEL_WIDGETS = {("CheckpointLoaderSimple", "ckpt_name"): "checkpoints",
 # Widgets that name a file in ComfyUI's input folder: (node type, widget) → what to write there.
 INPUT_WIDGETS = {("C2DLoadAudio", "audio"): "audio", ("LoadImage", "image"): "image"}
 SOURCE_IMAGE_SIZE = 64  # edit / inpaint source photos: the workflows work at the image's own size
+KEEP_FREE_GB = 40.0     # below this much free disk, the DiT text-encoder stand-ins are deleted after each use
 FRONTEND_VERSIONS_FILE = Path(__file__).resolve().parent / "frontend_versions.txt"  # newer front ends also checked
 
 
@@ -235,9 +236,10 @@ def widget_files(workflow: dict, object_info: dict) -> list[tuple[str, str, str]
 
 
 def stage_workflow_files(workflows: list[dict], object_info: dict, models_dir: Path, input_dir: Path,
-                         standin_cache: str | None = None) -> list[str]:
+                         standin_cache: str | None = None, defer_text_encoders: bool = False) -> list[str]:
     """Write a random-weight stand-in under every model name and a synthetic file under every input
-    name the workflows use. Returns one line per file, for the log."""
+    name the workflows use. Returns one line per file, for the log. defer_text_encoders: leave out the DiT
+    workflows' full-size text encoders (4–8 GB each; `stage_text_encoders` stages one workflow's when it runs)."""
     from devtools.build_workflows import SD35_CKPT, SDXL_CKPT, UNCLIP_CKPT
     from devtools.dit_workflows import MODEL_FILES
 
@@ -253,6 +255,9 @@ def stage_workflow_files(workflows: list[dict], object_info: dict, models_dir: P
         if dits:   # a DiT workflow: its adapter is sized from the diffusion-model stand-in, as `training init` does
             family = "dit:" + str(_dit_standin(dits[0], standin_cache))
         for kind, widget, value in files:
+            if defer_text_encoders and MODEL_FILES.get(value, ("",))[0] == "te":
+                report.append(f"deferred {value}")
+                continue
             if (kind, widget) in MODEL_WIDGETS:
                 dst = Path(models_dir) / MODEL_WIDGETS[kind, widget] / value
                 if not dst.exists():
@@ -339,6 +344,41 @@ def _make_model(kind: str, dst: Path, standin_cache: str | None, clap_id: str, f
                                                     placement="light", hidden_dim=256), seed=0))
     elif kind == "C2DAudioAdapterLoader":
         save_adapter(dst, new_adapter(AdapterConfig(gate_init=0.5, clap_model_id=clap_id), seed=0))
+
+
+def text_encoder_files(workflow: dict, object_info: dict) -> list[str]:
+    """The DiT text-encoder file names a workflow loads (devtools.dit_workflows.MODEL_FILES)."""
+    from devtools.dit_workflows import MODEL_FILES
+    return [v for _k, _w, v in widget_files(workflow, object_info) if MODEL_FILES.get(v, ("",))[0] == "te"]
+
+
+def stage_text_encoders(workflow: dict, object_info: dict, models_dir: Path, standin_cache: str | None) -> list[Path]:
+    """Link the stand-ins of the workflow's DiT text encoders into models/text_encoders (built when missing);
+    returns the links, for `release_text_encoders`."""
+    links = []
+    for name in text_encoder_files(workflow, object_info):
+        dst = Path(models_dir) / "text_encoders" / name
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        if not dst.is_symlink():
+            dst.symlink_to(_dit_standin(name, standin_cache))
+        links.append(dst)
+    return links
+
+
+def release_text_encoders(links: list[Path], keep_free_gb: float = KEEP_FREE_GB) -> list[str]:
+    """Unlink the staged text encoders; also delete their cached stand-ins while the disk holds less than
+    keep_free_gb free (a CI machine short of disk rebuilds them, 30–55 s each, instead of holding 22 GB).
+    Returns what was deleted."""
+    import shutil
+
+    deleted = []
+    for link in links:
+        target = link.resolve()
+        link.unlink(missing_ok=True)
+        if target.is_file() and shutil.disk_usage(target.parent).free < keep_free_gb * 1e9:
+            target.unlink()
+            deleted.append(target.name)
+    return deleted
 
 
 def _dit_standin(name: str, standin_cache: str | None) -> Path:
