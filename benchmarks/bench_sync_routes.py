@@ -5,8 +5,8 @@ route's frames with the sound they were made from.
 
 In-process ComfyUI 0.33+, the stock loaders reading full-size text-encoder and reduced diffusion-model stand-ins
 (devtools.standin_text_encoders, devtools.standin_dit_files), 16 fps:
-  - this pack: Wan 2.1 + Apply Audio Adapter fed by Audio Timeline (frame-local audio, loudness schedule), and the
-    same graph at strength 0 (the plain model);
+  - this pack: workflows/audio_to_video_wan.json's graph (Wan 2.1 + Apply Audio Adapter fed by Audio Timeline:
+    frame-local audio, loudness schedule), and the same graph at strength 0 (the plain model);
   - core ComfyUI's Wan 2.2 S2V: AudioEncoderLoader (wav2vec2-large) → AudioEncoderEncode → WanSoundImageToVideo.
 Random weights: the table shows that every route's output is scored the same way, not how well a trained model
 follows the sound. `clicks` has 4 onsets (AV-Align can tell sync from chance there); `rain` has one every ≈ 0.1 s.
@@ -24,9 +24,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 FPS, RATE = 16.0, 44_100
-WAN, S2V = "wan2.1_t2v_1.3B_fp16.safetensors", "wan2.2_s2v_14B_bf16.safetensors"
-UMT5, VAE, WAV2VEC = ("umt5_xxl_fp8_e4m3fn_scaled.safetensors", "wan_2.1_vae.safetensors",
-                      "wav2vec2_large_english_fp16.safetensors")
+S2V, WAV2VEC = "wan2.2_s2v_14B_bf16.safetensors", "wav2vec2_large_english_fp16.safetensors"
 
 
 def sound(kind: str, seconds: float) -> np.ndarray:
@@ -42,80 +40,64 @@ def sound(kind: str, seconds: float) -> np.ndarray:
     return 0.8 * wave / np.abs(wave).max()
 
 
-def workspace(frames: int, kind: str) -> Path:
-    from c2d_core.adapter_file import save_adapter
-    from c2d_core.config import AdapterConfig
-    from c2d_core.factory import new_adapter
-    from c2d_core.families import family_layout
-    from c2d_core.placement import select_blocks
-    from devtools.demo_audio import write_wav
-    from devtools.standin_clap import make_random_clap_folder
-    from devtools.standin_dit_files import ensure_audio_encoder_file, ensure_dit_file, ensure_vae_file
-    from devtools.standin_text_encoders import ensure_text_encoder
-    from training.checkpoint_layout import checkpoint_blocks
-
-    work = Path(tempfile.mkdtemp(prefix="c2d_sync_routes_"))
-    files = {("diffusion_models", WAN): ensure_dit_file("wan"), ("diffusion_models", S2V): ensure_dit_file("wan_s2v"),
-             ("text_encoders", UMT5): ensure_text_encoder("umt5xxl"), ("vae", VAE): ensure_vae_file("wan21"),
-             ("audio_encoders", WAV2VEC): ensure_audio_encoder_file()}
-    for (folder, name), src in files.items():
-        (work / "models" / folder).mkdir(parents=True, exist_ok=True)
-        (work / "models" / folder / name).symlink_to(src)
-    make_random_clap_folder(work / "models" / "clap" / "clap-htsat-unfused", seed=0)
-    family, blocks, width = checkpoint_blocks(files["diffusion_models", WAN])
-    (work / "models" / "audio_adapters").mkdir(parents=True)
-    save_adapter(work / "models" / "audio_adapters" / "wan.safetensors", new_adapter(AdapterConfig(
-        gate_init=0.5, base_family=family, context_dim=width, clap_model_id="clap-htsat-unfused",
-        blocks=select_blocks(blocks, "all", family_layout(family).placements)), seed=0))
-    (work / "input").mkdir()
-    write_wav(work / "input" / "sound.wav", sound(kind, frames / FPS + 0.5)[None], RATE)
-    return work
-
-
-def _text(prompt: str = "an abstract painting in motion, vivid colours") -> dict:
-    return {"1": ("UNETLoader", {"unet_name": WAN, "weight_dtype": "default"}),
-            "2": ("CLIPLoader", {"clip_name": UMT5, "type": "wan"}),
-            "3": ("VAELoader", {"vae_name": VAE}),
-            "6": ("CLIPTextEncode", {"text": prompt, "clip": ["2", 0]}),
-            "7": ("CLIPTextEncode", {"text": "blurry, static", "clip": ["2", 0]})}
-
-
 def ours(frames: int, size: int, steps: int, strength: float) -> dict:
-    g = _text()
-    g.update({"8": ("ModelSamplingSD3", {"model": ["1", 0], "shift": 8.0}),
-              "10": ("C2DLoadAudio", {"audio": "sound.wav"}),
-              "11": ("C2DCLAPLoader", {"clap_name": "clap-htsat-unfused"}),
-              "12": ("C2DAudioTimeline", {"clap": ["11", 0], "audio": ["10", 0], "fps": FPS, "window_seconds": 0.5,
-                                          "frame_count": frames, "snap": "none"}),
-              "13": ("C2DAudioAdapterLoader", {"adapter_name": "wan.safetensors"}),
-              "14": ("C2DApplyAudioAdapter", {"model": ["8", 0], "adapter": ["13", 0], "embeds": ["12", 0],
-                                              "strength": strength, "start_percent": 0.0, "end_percent": 1.0,
-                                              "strength_schedule": ["12", 3]}),
-              "4": ("EmptyHunyuanLatentVideo", {"width": size, "height": size, "length": ["12", 1], "batch_size": 1}),
-              "5": ("KSampler", {"model": ["14", 0], "seed": 42, "steps": steps, "cfg": 6.0, "sampler_name": "uni_pc",
-                                 "scheduler": "simple", "positive": ["6", 0], "negative": ["7", 0],
-                                 "latent_image": ["4", 0], "denoise": 1.0}),
-              "26": ("VAEDecode", {"samples": ["5", 0], "vae": ["3", 0]}),
-              "27": ("PreviewImage", {"images": ["26", 0]})})
+    """workflows/audio_to_video_wan.json's graph (devtools.dit_workflows.wan_graph) at this size, length and strength,
+    the video decoded into a preview instead of Video Combine."""
+    from devtools.dit_workflows import AUDIO_FILE, wan_graph
+
+    g = wan_graph()
+    g.pop("27")
+    g["4"][1].update(width=size, height=size)
+    g["5"][1].update(steps=steps)
+    g["10"][1].update(audio=AUDIO_FILE)
+    g["12"][1].update(frame_count=frames)
+    g["14"][1].update(strength=strength)
+    g["27"] = ("PreviewImage", {"images": ["26", 0]}, (1700, 300))
     return g
 
 
 def wan_s2v(frames: int, size: int, steps: int) -> dict:
-    g = _text()
-    g["1"] = ("UNETLoader", {"unet_name": S2V, "weight_dtype": "default"})
-    g.update({"8": ("ModelSamplingSD3", {"model": ["1", 0], "shift": 8.0}),
-              "20": ("AudioEncoderLoader", {"audio_encoder_name": WAV2VEC}),
-              "21": ("LoadAudio", {"audio": "sound.wav"}),
-              "22": ("AudioEncoderEncode", {"audio_encoder": ["20", 0], "audio": ["21", 0]}),
+    """Core ComfyUI's Wan 2.2 S2V route on the same text encoder, VAE, prompts and sampler settings."""
+    from devtools.dit_workflows import AUDIO_FILE
+
+    g = ours(frames, size, steps, 1.0)
+    for key in ("10", "11", "12", "13", "14", "4"):
+        g.pop(key)
+    g["1"][1].update(unet_name=S2V)
+    g.update({"20": ("AudioEncoderLoader", {"audio_encoder_name": WAV2VEC}, (20, 1000)),
+              "21": ("LoadAudio", {"audio": AUDIO_FILE}, (20, 1200)),
+              "22": ("AudioEncoderEncode", {"audio_encoder": ["20", 0], "audio": ["21", 0]}, (380, 1000)),
               "23": ("WanSoundImageToVideo", {"positive": ["6", 0], "negative": ["7", 0], "vae": ["3", 0],
                                               "width": size, "height": size, "length": frames, "batch_size": 1,
-                                              "audio_encoder_output": ["22", 0]}),
-              "5": ("KSampler", {"model": ["8", 0], "seed": 42, "steps": steps, "cfg": 6.0, "sampler_name": "uni_pc",
-                                 "scheduler": "simple", "positive": ["23", 0], "negative": ["23", 1],
-                                 "latent_image": ["23", 2], "denoise": 1.0}),
-              "26": ("VAEDecode", {"samples": ["5", 0], "vae": ["3", 0]}),
-              "27": ("PreviewImage", {"images": ["26", 0]})})
+                                              "audio_encoder_output": ["22", 0]}, (740, 1000))})
+    g["5"][1].update(model=["8", 0], positive=["23", 0], negative=["23", 1], latent_image=["23", 2])
     return g
+
+
+def workspace(graphs: list[dict], frames: int, kind: str) -> Path:
+    """A ComfyUI folder with every model file the graphs load (devtools.frontend.dit_standin: the stand-ins the
+    front-end test uses), a random CLAP, the Wan adapter sized from its stand-in, and the sound."""
+    from devtools.demo_audio import write_wav
+    from devtools.dit_workflows import ADAPTERS, AUDIO_FILE, CLAP, MODEL_FILES
+    from devtools.frontend import MODEL_WIDGETS, dit_standin, write_dit_adapter
+    from devtools.standin_clap import make_random_clap_folder
+
+    work = Path(tempfile.mkdtemp(prefix="c2d_sync_routes_"))
+    folders = {**{kind_: folder for (kind_, _w), folder in MODEL_WIDGETS.items()},
+               "AudioEncoderLoader": "audio_encoders"}
+    for graph in graphs:
+        for kind_, inputs, _pos in graph.values():
+            for value in inputs.values():
+                if isinstance(value, str) and value in MODEL_FILES:
+                    dst = work / "models" / folders[kind_] / value
+                    if not dst.exists():
+                        dst.parent.mkdir(parents=True, exist_ok=True)
+                        dst.symlink_to(dit_standin(value))
+    make_random_clap_folder(work / "models" / "clap" / CLAP, seed=0)
+    write_dit_adapter(work / "models" / "audio_adapters" / ADAPTERS["wan"],
+                      dit_standin("wan2.1_t2v_1.3B_fp16.safetensors"), CLAP)
+    write_wav(work / "input" / AUDIO_FILE, sound(kind, frames / FPS + 0.5)[None], RATE)
+    return work
 
 
 def main() -> int:
@@ -131,19 +113,19 @@ def main() -> int:
     from devtools.comfy_host import get_host, import_comfyui
 
     import_comfyui()
-    work = workspace(args.frames, args.sound)
-    host = get_host(work / "models", work, load_pack=True)
-    wave = torch.from_numpy(sound(args.sound, args.frames / FPS + 0.5))
     routes = {"this pack: Wan 2.1 + audio adapter (Audio Timeline, frame-local)": ours(args.frames, args.size,
                                                                                          args.steps, 1.0),
               "this pack's graph at strength 0 (plain Wan 2.1)": ours(args.frames, args.size, args.steps, 0.0),
               "core Wan 2.2 S2V (wav2vec2 → WanSoundImageToVideo)": wan_s2v(args.frames, args.size, args.steps)}
+    work = workspace(list(routes.values()), args.frames, args.sound)
+    host = get_host(work / "models", work, load_pack=True)
+    wave = torch.from_numpy(sound(args.sound, args.frames / FPS + 0.5))
     print(f"sound: {args.sound}; {args.frames} frames at {FPS:g} fps, {args.size}², {args.steps} steps; random weights")
     print("| route | frames | audio onsets | motion peaks | AV-Align | run |")
     print("|---|---|---|---|---|---|")
     for name, graph in routes.items():
         t0 = time.perf_counter()
-        out = host.run({k: {"class_type": c, "inputs": i} for k, (c, i) in graph.items()}, fresh=False)
+        out = host.run({k: {"class_type": c, "inputs": i} for k, (c, i, _pos) in graph.items()}, fresh=False)
         frames = out["outputs"]["26"][0].float()
         s = av_align(frames, FPS, wave, RATE)
         print(f"| {name} | {frames.shape[0]} | {len(s.audio_peaks)} | {len(s.video_peaks)} | {s.score:.2f} | "

@@ -12,6 +12,7 @@ CLAP = "clap-htsat-unfused"
 AUDIO_FILE = "clap2diffusion_demo.wav"
 
 # file name in a workflow → (stand-in builder, argument): devtools.standin_dit_files / standin_text_encoders
+# (devtools.frontend.dit_standin)
 MODEL_FILES = {
     "flux1-dev.safetensors": ("dit", "flux"), "clip_l.safetensors": ("te", "clip_l"),
     "t5xxl_fp8_e4m3fn.safetensors": ("te", "t5xxl"), "ae.safetensors": ("vae", "flux_ae"),
@@ -20,6 +21,8 @@ MODEL_FILES = {
     "z_image_turbo_bf16.safetensors": ("dit", "z_image"), "qwen_3_4b.safetensors": ("te", "qwen3_4b"),
     "wan2.1_t2v_1.3B_fp16.safetensors": ("dit", "wan"), "umt5_xxl_fp8_e4m3fn_scaled.safetensors": ("te", "umt5xxl"),
     "wan_2.1_vae.safetensors": ("vae", "wan21"),
+    # core ComfyUI's Wan 2.2 S2V route (benchmarks/bench_sync_routes.py), not a workflow of this pack
+    "wan2.2_s2v_14B_bf16.safetensors": ("dit", "wan_s2v"), "wav2vec2_large_english_fp16.safetensors": ("audio", ""),
 }
 ADAPTERS = {"flux": "clap2diffusion_flux.safetensors", "qwen_image": "clap2diffusion_qwen_image.safetensors",
             "z_image": "clap2diffusion_z_image.safetensors", "wan": "clap2diffusion_wan.safetensors"}
@@ -134,9 +137,9 @@ _UNTRAINED = ("No trained {name} adapter is published yet: `python -m training i
 NOTES = {
     "audio_to_image_flux": "## Sound + prompt → Flux.1 image\n" + _FILES.format(
         unet="flux1-dev.safetensors", text="`clip_l.safetensors` + `t5xxl_fp8_e4m3fn.safetensors`",
-        vae="ae.safetensors", name="Flux", adapter=ADAPTERS["flux"]) + "The audio attends in Flux's double- and single-stream blocks, on "
-        "the image tokens only. CFG 1 with FluxGuidance 3.5 (Flux-dev's distilled guidance: one row, which hears "
-        "the sound). " + _UNTRAINED.format(name="Flux"),
+        vae="ae.safetensors", name="Flux", adapter=ADAPTERS["flux"]) + "The audio attends in Flux's double- and "
+        "single-stream blocks, on the image tokens only. CFG 1 with FluxGuidance 3.5 (Flux-dev's distilled "
+        "guidance: one row, which hears the sound). " + _UNTRAINED.format(name="Flux"),
     "audio_to_image_qwen_image": "## Sound + prompt → Qwen-Image\n" + _FILES.format(
         unet="qwen_image_fp8_e4m3fn.safetensors", text="`qwen_2.5_vl_7b_fp8_scaled.safetensors`",
         vae="qwen_image_vae.safetensors", name="Qwen-Image", adapter=ADAPTERS["qwen_image"]) +

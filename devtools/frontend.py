@@ -253,7 +253,7 @@ def stage_workflow_files(workflows: list[dict], object_info: dict, models_dir: P
                   else "sd35" if SD35_CKPT in ckpts else "sd15")
         dits = [v for k, _, v in files if k == "UNETLoader" and MODEL_FILES.get(v, ("",))[0] == "dit"]
         if dits:   # a DiT workflow: its adapter is sized from the diffusion-model stand-in, as `training init` does
-            family = "dit:" + str(_dit_standin(dits[0], standin_cache))
+            family = "dit:" + str(dit_standin(dits[0], standin_cache))
         for kind, widget, value in files:
             if defer_text_encoders and MODEL_FILES.get(value, ("",))[0] == "te":
                 report.append(f"deferred {value}")
@@ -288,15 +288,9 @@ def _make_model(kind: str, dst: Path, standin_cache: str | None, clap_id: str, f
 
     dst.parent.mkdir(parents=True, exist_ok=True)
     if kind in ("UNETLoader", "CLIPLoader", "DualCLIPLoader", "VAELoader"):
-        dst.symlink_to(_dit_standin(dst.name, standin_cache))
+        dst.symlink_to(dit_standin(dst.name, standin_cache))
     elif kind == "C2DAudioAdapterLoader" and family.startswith("dit:"):
-        from c2d_core.families import family_layout
-        from c2d_core.placement import select_blocks
-        from training.checkpoint_layout import checkpoint_blocks
-        base, blocks, width = checkpoint_blocks(family[4:])
-        blocks = select_blocks(blocks, "all", family_layout(base).placements)
-        save_adapter(dst, new_adapter(AdapterConfig(gate_init=0.5, clap_model_id=clap_id, base_family=base,
-                                                    context_dim=width, blocks=blocks), seed=0))
+        write_dit_adapter(dst, family[4:], clap_id)
     elif kind == "CheckpointLoaderSimple" and family == "sdxl":
         from devtools.standin_sdxl import ensure_sdxl_standins
         dst.symlink_to(ensure_sdxl_standins(standin_cache)["sdxl"])
@@ -360,7 +354,7 @@ def stage_text_encoders(workflow: dict, object_info: dict, models_dir: Path, sta
         dst = Path(models_dir) / "text_encoders" / name
         dst.parent.mkdir(parents=True, exist_ok=True)
         if not dst.is_symlink():
-            dst.symlink_to(_dit_standin(name, standin_cache))
+            dst.symlink_to(dit_standin(name, standin_cache))
         links.append(dst)
     return links
 
@@ -381,17 +375,38 @@ def release_text_encoders(links: list[Path], keep_free_gb: float = KEEP_FREE_GB)
     return deleted
 
 
-def _dit_standin(name: str, standin_cache: str | None) -> Path:
-    """The stand-in of a DiT workflow's diffusion-model, text-encoder or VAE file (devtools.dit_workflows)."""
+def dit_standin(name: str, standin_cache: str | None = None) -> Path:
+    """The stand-in of a DiT workflow's diffusion-model, text-encoder, VAE or audio-encoder file
+    (devtools.dit_workflows.MODEL_FILES)."""
     from devtools.dit_workflows import MODEL_FILES
-    from devtools.standin_dit_files import ensure_dit_file, ensure_vae_file
+    from devtools.standin_dit_files import ensure_audio_encoder_file, ensure_dit_file, ensure_vae_file
     from devtools.standin_text_encoders import ensure_text_encoder
 
     if name not in MODEL_FILES:
         raise KeyError(f"{name}: no stand-in is declared for it in devtools.dit_workflows.MODEL_FILES")
     builder, arg = MODEL_FILES[name]
+    if builder == "audio":
+        return ensure_audio_encoder_file(standin_cache)
     ensure = {"dit": ensure_dit_file, "te": ensure_text_encoder, "vae": ensure_vae_file}[builder]
     return ensure(arg, standin_cache)
+
+
+def write_dit_adapter(dst: Path, dit_file: Path, clap_id: str) -> Path:
+    """An untrained adapter (gates 0.5) with every block of the diffusion model in `dit_file`, sized from the file as
+    `training init --checkpoint` does (training.checkpoint_layout)."""
+    from c2d_core.adapter_file import save_adapter
+    from c2d_core.config import AdapterConfig
+    from c2d_core.factory import new_adapter
+    from c2d_core.families import family_layout
+    from c2d_core.placement import select_blocks
+    from training.checkpoint_layout import checkpoint_blocks
+
+    base, blocks, width = checkpoint_blocks(dit_file)
+    blocks = select_blocks(blocks, "all", family_layout(base).placements)
+    Path(dst).parent.mkdir(parents=True, exist_ok=True)
+    save_adapter(dst, new_adapter(AdapterConfig(gate_init=0.5, clap_model_id=clap_id, base_family=base,
+                                                context_dim=width, blocks=blocks), seed=0))
+    return Path(dst)
 
 
 def _torch_format_copy(src: Path) -> Path:

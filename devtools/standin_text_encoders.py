@@ -22,6 +22,7 @@ its final norm's). The cached name hashes the recipe.
 """
 from __future__ import annotations
 
+import functools
 import importlib
 import math
 import sys
@@ -81,6 +82,7 @@ def value(key: str, meta: torch.Tensor, seed: int) -> torch.Tensor:
     return torch.cat(blocks)
 
 
+@functools.lru_cache(maxsize=1)
 def spiece_model() -> bytes:
     """A small SentencePiece model (T5's special ids: pad 0, eos 1, unk 2) trained on a fixed text, deterministic:
     UMT5-XXL files carry their tokenizer as a `spiece_model` byte tensor, and ComfyUI reads it from there."""
