@@ -361,7 +361,7 @@ def stage_text_encoders(workflow: dict, object_info: dict, models_dir: Path, sta
 
 def release_text_encoders(links: list[Path], keep_free_gb: float = KEEP_FREE_GB) -> list[str]:
     """Unlink the staged text encoders; also delete their cached stand-ins while the disk holds less than
-    keep_free_gb free (a CI machine short of disk rebuilds them, 30–55 s each, instead of holding 22 GB).
+    keep_free_gb free (a CI machine short of disk rebuilds them, 5–15 s each, instead of holding 22 GB).
     Returns what was deleted."""
     import shutil
 

@@ -13,8 +13,10 @@ e4m3fn, as Comfy-Org publishes these encoders (`t5xxl_fp8_e4m3fn.safetensors`, `
 | qwen25_vl_7b | qwen_image.Qwen25_7BVLIModel | 7.75 B | 7.8 GB | Qwen-Image (CLIPLoader type qwen_image) |
 | clip_l | sd1_clip.SDClipModel | 0.12 B | 0.25 GB (fp16) | Flux.1 (DualCLIPLoader's second file) |
 
-Values: c2d_core.seeded_init (normal, std 1/sqrt(fan_in); biases 0, norm scales 1), generated in row blocks of at
-most 2^25 values from a generator seeded by (seed, key, block), so building needs ~130 MB at a time; 1-d tensors
+Values: normal, std 1/sqrt(fan_in) (biases 0, norm scales 1). Drawing 4–8 B normal values took 27–55 s per encoder,
+paid again whenever a low-disk machine deletes and rebuilds them, so each fan-in draws one pool of 2^25 + 4099
+values (seeded by (seed, fan_in)) and a weight's row block of at most 2^25 values is a window of it at an offset
+hashed from (seed, key, block): no window repeats within a block, and these stand-ins only prove wiring. 1-d tensors
 (norms, biases) are stored in fp8 too, as in `t5xxl_fp8_e4m3fn.safetensors` (ComfyUI picks T5's weight dtype from
 its final norm's). The cached name hashes the recipe.
 
@@ -23,6 +25,7 @@ its final norm's). The cached name hashes the recipe.
 from __future__ import annotations
 
 import functools
+import hashlib
 import importlib
 import math
 import sys
@@ -41,6 +44,7 @@ ENCODERS = {"t5xxl": ("comfy.text_encoders.sd3_clip", "T5XXLModel"),
             "clip_l": ("comfy.sd1_clip", "SDClipModel")}
 STORED = {"clip_l": torch.float16}    # everything else: fp8 e4m3fn
 BLOCK_VALUES = 1 << 25
+POOL_VALUES = BLOCK_VALUES + 4099
 
 
 def meta_model(kind: str):
@@ -67,7 +71,8 @@ def layout(kind: str) -> dict[str, torch.Tensor]:
 
 def value(key: str, meta: torch.Tensor, seed: int) -> torch.Tensor:
     """The stored tensor of `key`: zeros for biases, ones for other vectors and for norm scales (`gamma`, also
-    (C, 1, 1, 1)), normal(0, 1/fan_in) for the rest, in row blocks; the tokenizer a file carries as itself."""
+    (C, 1, 1, 1)), normal(0, 1/fan_in) for the rest, in row blocks that are windows of value_pool; the tokenizer a
+    file carries as itself."""
     if key == "spiece_model":
         return torch.frombuffer(bytearray(spiece_model()), dtype=torch.uint8)
     shape, leaf = tuple(meta.shape), key.rsplit(".", 1)[-1]
@@ -76,10 +81,26 @@ def value(key: str, meta: torch.Tensor, seed: int) -> torch.Tensor:
     if len(shape) <= 1 or leaf == "gamma":
         return torch.ones(shape, dtype=meta.dtype)
     fan_in = math.prod(shape[1:])
-    rows = max(1, BLOCK_VALUES // fan_in)
-    blocks = [(torch.randn((min(rows, shape[0] - r), *shape[1:]), generator=seeded_generator(seed, f"{key}#{r}"))
-               / math.sqrt(fan_in)).to(meta.dtype) for r in range(0, shape[0], rows)]
-    return torch.cat(blocks)
+    if fan_in > BLOCK_VALUES:
+        raise ValueError(f"{key}: rows of {fan_in} values are longer than a pool window ({BLOCK_VALUES})")
+    rows = BLOCK_VALUES // fan_in
+    pool = value_pool(seed, fan_in, meta.dtype)
+    blocks = []
+    for r in range(0, shape[0], rows):
+        n = min(rows, shape[0] - r) * fan_in
+        start = int.from_bytes(hashlib.blake2b(f"{seed}:{key}#{r}".encode(), digest_size=8).digest(), "little")
+        start %= POOL_VALUES
+        blocks.append(pool[start:start + n])
+    return torch.cat(blocks).view(shape)
+
+
+@functools.lru_cache(maxsize=6)
+def value_pool(seed: int, fan_in: int, dtype: torch.dtype) -> torch.Tensor:
+    """(2 * POOL_VALUES,) normal(0, 1/fan_in) values in `dtype`, the pool twice over so that any window of at most
+    POOL_VALUES values starting in its first half is one slice."""
+    pool = (torch.randn(POOL_VALUES, generator=seeded_generator(seed, f"pool#{fan_in}")) / math.sqrt(fan_in))
+    pool = pool.to(dtype)
+    return torch.cat([pool, pool])
 
 
 @functools.lru_cache(maxsize=1)
