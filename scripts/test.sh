@@ -3,6 +3,7 @@
 # newest found, or COMFYUI_PATH) and then the smoke subset (-m smoke) on the oldest other ComfyUI version found
 # (C2D_SMOKE_COMFYUI), each in its own process (one ComfyUI per process). Arguments go to the main run only.
 # Each run prints its 25 slowest tests and the time per test folder; the last line adds both runs up.
+# C2D_KEEP_REPORTS=DIR keeps both runs' JUnit XML (every test's time) in DIR.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 T0=$(date +%s)
@@ -36,6 +37,9 @@ if [ -n "${C2D_SMOKE_COMFYUI:-}" ] && [ "$rc" -ne 5 ]; then
 fi
 set -e
 "$C2D_PY" -m devtools.test_report "$REPORTS"/*.xml --started "$T0" || true
+if [ -n "${C2D_KEEP_REPORTS:-}" ]; then   # every test's time, for budget work: the JUnit XML of each run
+  mkdir -p "$C2D_KEEP_REPORTS" && cp "$REPORTS"/*.xml "$C2D_KEEP_REPORTS"/ && echo "[test] JUnit reports kept in $C2D_KEEP_REPORTS"
+fi
 rm -rf "$REPORTS"
 [ "$rc" -eq 5 ] && { echo "[test] pytest collected no tests"; exit 1; }
 [ "$rc" -ne 0 ] && exit "$rc"
