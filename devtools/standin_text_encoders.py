@@ -12,6 +12,7 @@ e4m3fn, as Comfy-Org publishes these encoders (`t5xxl_fp8_e4m3fn.safetensors`, `
 | qwen3_4b | z_image.Qwen3_4BModel | 4.02 B | 4.0 GB | Z-Image (CLIPLoader type lumina2) |
 | qwen25_vl_7b | qwen_image.Qwen25_7BVLIModel | 7.75 B | 7.8 GB | Qwen-Image (CLIPLoader type qwen_image) |
 | clip_l | sd1_clip.SDClipModel | 0.12 B | 0.25 GB (fp16) | Flux.1 (DualCLIPLoader's second file) |
+| gemma3_12b | lt.Gemma3_12BModel | 11.8 B | 12.8 GB (fp8 + bf16) | LTX-2 / 2.3 (LTXAVTextEncoderLoader) |
 
 Values: normal, std 1/sqrt(fan_in) (biases 0, norm scales 1). Drawing 4–8 B normal values took 27–55 s per encoder,
 paid again whenever a low-disk machine deletes and rebuilds them, so each fan-in draws one pool of 2^25 + 4099
@@ -20,6 +21,15 @@ hashed from (seed, key, block): no window repeats within a block, and these stan
 (norms, biases) are stored in fp8 too, as in `t5xxl_fp8_e4m3fn.safetensors` (ComfyUI picks T5's weight dtype from
 its final norm's). The cached name hashes the recipe.
 
+gemma3_12b is in Comfy-Org's mixed-precision layout: each linear of `model.layers` is an fp8 e4m3fn `weight` with a
+float32 `weight_scale` (1) and a `comfy_quant` byte tensor (JSON `{"format": "float8_e4m3fn"}`), which ComfyUI's
+mixed ops read per layer; embeddings and norms are bf16 (ComfyUI takes the compute dtype from the final norm's).
+Gemma's RMSNorm scales by 1 + weight, so its norms are zeros (the identity scale). The vision tower (0.4 B, what the
+prompt-enhance branch's image input uses) is left out: the LTXAV loader reports it missing and encodes text without
+it. Gemma's own tokenizer is not available offline; the file carries ComfyUI's bundled SentencePiece model
+`t5_pile_tokenizer/tokenizer.model` (32 000 pieces, BOS 1) in `spiece_model`, which Gemma3_12BTokenizer reads as it
+reads Gemma's: its ids are valid rows of the 262 208-row embedding, and prompts pad to Gemma's 1024 tokens.
+
     path = ensure_text_encoder("t5xxl")     # ~/.cache/clap2diffusion/standins/c2d-standin-te-t5xxl-seed0-<hash>
 """
 from __future__ import annotations
@@ -27,6 +37,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import importlib
+import json
 import math
 import sys
 from pathlib import Path
@@ -41,14 +52,20 @@ ENCODERS = {"t5xxl": ("comfy.text_encoders.sd3_clip", "T5XXLModel"),
             "umt5xxl": ("comfy.text_encoders.wan", "UMT5XXlModel"),
             "qwen3_4b": ("comfy.text_encoders.z_image", "Qwen3_4BModel"),
             "qwen25_vl_7b": ("comfy.text_encoders.qwen_image", "Qwen25_7BVLIModel"),
-            "clip_l": ("comfy.sd1_clip", "SDClipModel")}
-STORED = {"clip_l": torch.float16}    # everything else: fp8 e4m3fn
+            "clip_l": ("comfy.sd1_clip", "SDClipModel"),
+            "gemma3_12b": ("comfy.text_encoders.lt", "Gemma3_12BModel")}
+STORED = {"clip_l": torch.float16}    # everything else: fp8 e4m3fn (gemma3_12b: its linears; see GEMMA_UNQUANTIZED)
+GEMMA_UNQUANTIZED = torch.bfloat16
+GEMMA_LEFT_OUT = ("vision_model.", "multi_modal_projector.")
+FP8_QUANT_CONF = json.dumps({"format": "float8_e4m3fn"}).encode()
 BLOCK_VALUES = 1 << 25
 POOL_VALUES = BLOCK_VALUES + 4099
 
 
 def meta_model(kind: str):
     """ComfyUI's text-encoder module of `kind` on the meta device (its `.transformer` holds the weights)."""
+    import comfy.sd  # noqa: F401  (imports every text-encoder module: lt.py reaches llama.py through the package)
+
     module, name = ENCODERS[kind]
     cls = getattr(importlib.import_module(module), name)
     with torch.device("meta"):
@@ -66,7 +83,47 @@ def layout(kind: str) -> dict[str, torch.Tensor]:
         out[key] = torch.empty(t.shape, dtype=stored, device="meta")
     if kind == "umt5xxl":
         out["spiece_model"] = torch.empty(len(spiece_model()), dtype=torch.uint8, device="meta")
+    if kind == "gemma3_12b":
+        return gemma_layout(out)
     return out
+
+
+def gemma_layout(fp8: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Gemma-3-12B's {key: meta tensor} (all fp8) → Comfy-Org's mixed layout: `model.layers.*_proj.weight` fp8 with
+    `weight_scale` () float32 and `comfy_quant` (len(FP8_QUANT_CONF),) uint8, the rest bf16, no vision tower, the
+    tokenizer in `spiece_model`."""
+    out = {}
+    for key, t in fp8.items():
+        if key.startswith(GEMMA_LEFT_OUT):
+            continue
+        if key.startswith("model.layers.") and key.endswith("_proj.weight") and t.ndim == 2:
+            prefix = key[:-len("weight")]
+            out[key] = t
+            out[prefix + "weight_scale"] = torch.empty((), dtype=torch.float32, device="meta")
+            out[prefix + "comfy_quant"] = torch.empty(len(FP8_QUANT_CONF), dtype=torch.uint8, device="meta")
+        else:
+            out[key] = torch.empty(t.shape, dtype=GEMMA_UNQUANTIZED, device="meta")
+    out["spiece_model"] = torch.empty(len(gemma_tokenizer()), dtype=torch.uint8, device="meta")
+    return out
+
+
+def gemma_value(key: str, meta: torch.Tensor, seed: int) -> torch.Tensor:
+    """value(), except where Gemma's file differs: its tokenizer, the quantization config bytes, and norms of 0
+    (Gemma multiplies by 1 + weight)."""
+    if key == "spiece_model":
+        return torch.frombuffer(bytearray(gemma_tokenizer()), dtype=torch.uint8)
+    if key.endswith(".comfy_quant"):
+        return torch.frombuffer(bytearray(FP8_QUANT_CONF), dtype=torch.uint8)
+    if key.endswith("norm.weight"):
+        return torch.zeros(meta.shape, dtype=meta.dtype)
+    return value(key, meta, seed)
+
+
+@functools.lru_cache(maxsize=1)
+def gemma_tokenizer() -> bytes:
+    """ComfyUI's bundled SentencePiece model `t5_pile_tokenizer/tokenizer.model` (see the module docstring)."""
+    import comfy.text_encoders.lt
+    return (Path(comfy.text_encoders.lt.__file__).parent / "t5_pile_tokenizer" / "tokenizer.model").read_bytes()
 
 
 def value(key: str, meta: torch.Tensor, seed: int) -> torch.Tensor:
@@ -125,7 +182,8 @@ def spiece_model() -> bytes:
 
 def make_text_encoder(path, kind: str, seed: int = 0) -> Path:
     sd = layout(kind)
-    return write_streamed(path, sd, lambda k: value(k, sd[k], seed),
+    make = gemma_value if kind == "gemma3_12b" else value
+    return write_streamed(path, sd, lambda k: make(k, sd[k], seed),
                           {"clap2diffusion.standin": f"{kind} seed {seed}"})
 
 
