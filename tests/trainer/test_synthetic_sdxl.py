@@ -8,14 +8,15 @@ import pytest
 
 from toy import placement as P
 
-# 870 s on a busy 2-core CPU with the base pretrained in the same run; 303 s alone with the base cached per machine
+# 650 s on a fresh 2-core machine with the benchmark's base (1200 steps at batch 16) pretrained in the run; QUICK's base
+# (600 at batch 32) takes ≈ 300 s of that instead of ≈ 420 s
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400)]
 
 
 def test_sdxl_toy_adapter_picks_the_colour_from_the_sound(tmp_path, comfy_root):
-    """Trains a fresh "light" adapter (QUICK: 600 stage-1 steps, ≈ 5 min) through the real trainer on the pretrained tiny SDXL
-    (built once per machine, ≈ 8 min on 2 CPU cores, then cached; a warning says when this run built it) and scores
-    64 held-out clips at audio CFG 4 (chance 25 %)."""
+    """Trains a fresh "light" adapter (QUICK: 600 stage-1 steps, ≈ 4 min) through the real trainer on the pretrained
+    tiny SDXL (QUICK's base: built once per machine, ≈ 5 min on 2 CPU cores, then cached; a warning says when this
+    run built it) and scores 64 held-out clips at audio CFG 4 (chance 25 %)."""
     results = P.run(tmp_path, P.QUICK, presets=("light",), caption_check=False)
     for line in results["base_built"]:
         warnings.warn(line)  # shown in the run's warnings summary: this run paid for the pretraining
