@@ -232,7 +232,7 @@ def main() -> int:
                    help="one table per sound; a second sound reuses the prompts' encodings")
     p.add_argument("--routes", nargs="+", choices=("wan", "ltx2"), default=["wan"],
                    help="wan: this pack's Wan graph (with and without the adapter) and core's Wan 2.2 S2V; "
-                        "ltx2: core's LTX-2.3 ia2v template (≈ 6 min, 13 GB of disk, 16 GB of memory)")
+                        "ltx2: core's LTX-2.3 ia2v template (measured: ≈ 8 min, 13 GB of disk, 18.7 GB peak memory)")
     p.add_argument("--frames", type=int, default=33, help="Wan video frames, 4n+1")
     p.add_argument("--size", type=int, default=64, help="Wan video width and height")
     p.add_argument("--steps", type=int, default=4, help="Wan sampling steps")
