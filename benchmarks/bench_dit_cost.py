@@ -5,7 +5,8 @@ The transformer is ComfyUI's own class at the real width with fewer blocks (defa
 block: FLOPs per block do not depend on depth, so `all` on the full model has the ratio of the blocks it selects),
 random weights (devtools/standin_dit.py); the adapter is installed as the Apply node installs it
 (`patches_replace["dit"]`, or Z-Image's `patches["double_block"]`), gates 0.5, its audio K/V built by a first call
-as in sampling. FLOPs from torch's FlopCounterMode (exact); wall time A/B interleaved, median and fastest.
+as in sampling. FLOPs from torch's FlopCounterMode (exact); wall time A/B interleaved (order alternating), the median
+of the pairs' ratios and the fastest of each; presets selecting the same blocks of the reduced model are measured once.
 Adapter sizes are for the full model (the family's declared layout).
 
 Video families (Wan) run a clip of --frames latent frames (default 21 = 81 video frames) with one embedding per
@@ -81,11 +82,16 @@ def main(argv=None):
           "1 euler step; threads "
           f"{torch.get_num_threads()}; {floats}")
     plain_flops = flops(model)
+    measured = {}   # chosen blocks → the preset measured with them
     for preset in layout.placements:
         chosen = select_blocks(found, preset, layout.placements) if any(
             layout.placements[preset].selects(b) for b in found) else ()
         if not chosen:
             continue
+        if tuple(chosen) in measured:   # the reduced-depth model: presets that pick the same blocks cost the same
+            print(f"{preset:>7}: the same blocks as {measured[tuple(chosen)]}")
+            continue
+        measured[tuple(chosen)] = preset
         adapter = new_adapter(AdapterConfig(base_family=args.family, context_dim=width, blocks=chosen,
                                             placement=preset, gate_init=0.5)).eval().requires_grad_(False)
         patch = AudioAttentionPatch(adapter, embeds)
@@ -99,11 +105,12 @@ def main(argv=None):
         step(patched)   # the audio K/V, once per run
         with_flops = flops(patched)
         times = {"without": [], "with": []}
-        for _ in range(args.repeats):
-            for label, m in (("without", model), ("with", patched)):
+        for r in range(args.repeats):   # A/B interleaved, the order alternating
+            for label, m in ((("without", model), ("with", patched))[::1 if r % 2 == 0 else -1]):
                 t0 = time.perf_counter()
                 step(m)
                 times[label].append(time.perf_counter() - t0)
+        pairs = [w / wo for w, wo in zip(times["with"], times["without"])]
         full = select_blocks(layout.blocks(), preset, layout.placements)
         with torch.device("meta"):   # one block at the declared (full model's) width
             spec = full[0]
@@ -111,8 +118,8 @@ def main(argv=None):
                 query_dim=spec.query_dim, context_dim=layout.context_dim, heads=spec.heads,
                 dim_head=spec.dim_head).parameters())
         print(f"{preset:>7}: FLOPs RATIO {with_flops / plain_flops:.4f} ({plain_flops / 1e12:.3f} → "
-              f"{with_flops / 1e12:.3f} TFLOP); time RATIO median "
-              f"{statistics.median(times['with']) / statistics.median(times['without']):.3f}, fastest "
+              f"{with_flops / 1e12:.3f} TFLOP); time RATIO median of {len(pairs)} pairs {statistics.median(pairs):.3f} "
+              f"(pairs {min(pairs):.3f}–{max(pairs):.3f}), fastest "
               f"{min(times['with']) / min(times['without']):.3f} (without: median "
               f"{statistics.median(times['without']):.2f} s); the declared {layout.name} model "
               f"({layout.hidden_size} wide): {len(full)} blocks, {len(full) * per_block / 1e6:.0f} M block parameters")

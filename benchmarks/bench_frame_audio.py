@@ -33,7 +33,8 @@ def measure(mode: str, frames: int, window: int, width: int, heads: int, calls: 
 
     torch.set_num_threads(2)
     adapter = new_adapter(AdapterConfig(clap_dim=512, context_dim=width, hidden_dim=512, gate_init=0.5,
-                                        base_family="wan", blocks=(BlockSpec("double_0", width, heads, width // heads),)),
+                                        base_family="wan",
+                                        blocks=(BlockSpec("double_0", width, heads, width // heads),)),
                           seed=0)
     stride = 4
     total = (frames - 1) // stride + 1
@@ -53,9 +54,8 @@ def measure(mode: str, frames: int, window: int, width: int, heads: int, calls: 
                 out = patch.branch(x, opts, "double_0")
                 kv_mb = None
             else:   # every frame projected, then the window taken (the patch before call_rows)
-                run, kv, scale = patch._path.prepare(patch, "double_0", module, x, 1.0,
-                                                     torch.arange(embeds.shape[0]))
-                out = frame_local_branch(run, x, kv, scale, row_plan(opts, 1), (window_opts.index_list, total),
+                run, kv = patch._path.prepare(patch, "double_0", module, x, 1.0, torch.arange(embeds.shape[0]))
+                out = frame_local_branch(run, x, kv, row_plan(opts, 1), (window_opts.index_list, total),
                                          stride, heads, torch.arange(embeds.shape[0]))
                 kv_mb = sum(t.numel() * t.element_size() for t in kv) / 2 ** 20
     seconds = (time.perf_counter() - t0) / calls

@@ -39,29 +39,32 @@ class AudioCrossAttention(nn.Module):
         return self.to_out(out.transpose(1, 2).reshape(B, T, self.heads * self.dim_head))
 
 
-    def fold(self, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def fold(self, k: torch.Tensor, v: torch.Tensor, scale: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
         """Fold the fixed audio keys/values into the query and output projections (inference).
 
         k, v: (B, heads, N_a, dim_head) → kq: (B, heads·N_a, query_dim) with kq[h, n] = k[h, n] · W_q[h],
-        vo: (B, heads·N_a, query_dim) with vo[h, n] = v[h, n] · W_out[:, h]ᵀ. Then `forward_folded` equals
-        `forward` with two (T × query_dim × heads·N_a) matmuls instead of two (T × query_dim²) ones.
+        vo: (B, heads·N_a, query_dim) with vo[h, n] = scale · (v[h, n] · W_out[:, h]ᵀ + b_out / heads). Each head's
+        probabilities sum to 1, so the heads' shares of the bias add up to b_out: `forward_folded` equals
+        scale · `forward` with two (T × query_dim × heads·N_a) matmuls instead of two (T × query_dim²) ones and no
+        pass over the output for the bias or the scale.
         """
         B, nh, N, hs = k.shape
         f32 = dict(device=k.device, dtype=torch.float32)  # fold in fp32, cast once at use
-        wq = self.to_q.weight.to(**f32).view(nh, hs, -1)                     # (nh, hs, C)
-        wo = self.to_out.weight.to(**f32).t().reshape(nh, hs, -1)            # (nh, hs, C)
-        kq = torch.einsum("bhnd,hdc->bhnc", k.float(), wq) * hs ** -0.5      # (B, nh, N, C), softmax scale in
+        wq = self.to_q.weight.to(**f32).view(nh, hs, -1) * hs ** -0.5        # (nh, hs, C), softmax scale in
+        wo = self.to_out.weight.to(**f32).t().reshape(nh, hs, -1) * float(scale)   # (nh, hs, C), branch scale in
+        kq = torch.einsum("bhnd,hdc->bhnc", k.float(), wq)                   # (B, nh, N, C)
         vo = torch.einsum("bhnd,hdc->bhnc", v.float(), wo)
-        return kq.reshape(B, nh * N, -1).to(k.dtype), vo.reshape(B, nh * N, -1).to(v.dtype)
+        if self.to_out.bias is not None:
+            vo = vo + self.to_out.bias.to(**f32) * (float(scale) / nh)
+        return kq.reshape(B, nh * N, wq.shape[-1]).to(k.dtype), vo.reshape(B, nh * N, wo.shape[-1]).to(v.dtype)
 
     def forward_folded(self, h: torch.Tensor, kq: torch.Tensor, vo: torch.Tensor) -> torch.Tensor:
-        """h: (B, T, query_dim), kq/vo from `fold` → (B, T, query_dim); same value as `forward`."""
+        """h: (B, T, query_dim), kq/vo from `fold` (B or 1, heads·N_a, query_dim) → (B, T, query_dim); the value of
+        `forward` times the scale folded into vo."""
         B, T, _ = h.shape
         scores = torch.matmul(h, kq.to(h.dtype).transpose(1, 2))              # (B, T, nh·N)
         probs = scores.view(B, T, self.heads, -1).softmax(dim=-1).view(B, T, -1)
-        out = torch.matmul(probs, vo.to(h.dtype))                             # (B, T, C)
-        bias = self.to_out.bias
-        return out if bias is None else out + bias.to(device=out.device, dtype=out.dtype)
+        return torch.matmul(probs, vo.to(h.dtype))                             # (B, T, C)
 
 
 class GatedAudioAttention(nn.Module):
@@ -77,9 +80,10 @@ class GatedAudioAttention(nn.Module):
         """The residual to add to h: (B, T, query_dim). scale = strength · tanh(gate), scalar or (B, 1, 1)."""
         return self.attn(self.norm(h), k, v) * scale
 
-    def branch_folded(self, h: torch.Tensor, kq: torch.Tensor, vo: torch.Tensor, scale: float) -> torch.Tensor:
-        """`branch` with keys/values folded by `AudioCrossAttention.fold` (inference fast path)."""
-        return self.attn.forward_folded(self.norm(h), kq, vo) * scale
+    def branch_folded(self, h: torch.Tensor, kq: torch.Tensor, vo: torch.Tensor) -> torch.Tensor:
+        """`branch` with keys/values — and the scale — folded by `AudioCrossAttention.fold(k, v, scale)` (inference
+        fast path)."""
+        return self.attn.forward_folded(self.norm(h), kq, vo)
 
     def forward(self, h: torch.Tensor, tokens: torch.Tensor, strength: float = 1.0) -> torch.Tensor:
         """h: (B, T, query_dim), tokens: (B, N_a, context_dim) → h + strength·tanh(α)·Attn(LN(h), tokens)."""

@@ -13,6 +13,7 @@ in context windows, which latent frames of the whole clip a call holds (`transfo
 """
 from __future__ import annotations
 
+import math
 from typing import Callable
 
 import torch
@@ -21,13 +22,20 @@ from .errors import AudioInputError, UnsupportedModelError
 from .rows import AUDIO, PLAIN, SOURCE_NULL, RowPlan
 
 
-def latent_frames(options: dict) -> tuple[list[int], int] | None:
+def latent_frames(options: dict, tokens: int) -> tuple[list[int], int] | None:
     """(the clip's latent frames in this model call, the clip's latent frame count), None where the host does not
-    say (Wan: grid_sizes = (T, H', W'); a context window's index_list / total_frames when sampling in windows)."""
+    say (Wan: grid_sizes = (T, H', W'); a context window's index_list / total_frames when sampling in windows).
+    tokens: the video tokens the branch sees, which must be the grid's T·H'·W'."""
     grid = options.get("grid_sizes")
     if grid is None:
         return None
     count = int(grid[0])
+    if tokens != math.prod(int(g) for g in grid):
+        raise UnsupportedModelError(
+            f"this Wan call carries {tokens} tokens but its video grid {tuple(int(g) for g in grid)} has "
+            f"{math.prod(int(g) for g in grid)}: a reference image or in-context latents ride along, so per-frame "
+            "audio cannot tell which tokens are which frame; remove the reference / context latents, or give one "
+            "audio embedding for the whole clip")
     window = options.get("context_window")
     if window is None:
         return list(range(count)), count
@@ -53,17 +61,30 @@ def frame_windows(latent: int, stride: int) -> torch.Tensor:
     return torch.tensor(rows, dtype=torch.long)
 
 
-def _windowed(t: torch.Tensor, windows: torch.Tensor, heads: int) -> torch.Tensor:
-    """Per-frame K or V → per latent frame, windows concatenated along the tokens of each head.
-    (F, heads, N, d) → (T, heads, W·N, d); folded (F, heads·N, C) → (T, heads·W·N, C)."""
-    folded = t.ndim == 3
-    per_head = t.view(t.shape[0], heads, -1, t.shape[-1]) if folded else t
-    w = per_head[windows.to(t.device)]                            # (T, W, heads, N, d)
-    w = w.permute(0, 2, 1, 3, 4).reshape(w.shape[0], heads, -1, w.shape[-1])
-    return w.reshape(w.shape[0], -1, w.shape[-1]) if folded else w
+def _gather(source: torch.Tensor, index: torch.Tensor, heads: int) -> torch.Tensor:
+    """Per-frame K or V → per row of the call, its window's frames concatenated along the tokens of each head, in
+    one gather. source: (R, heads, N, d), or folded (R, heads·N, C); index: (M, W) rows of source →
+    (M, heads, W·N, d), folded (M, heads·W·N, C)."""
+    M, W = index.shape
+    d = source.shape[-1]
+    per_head = source.reshape(source.shape[0] * heads, -1)                       # (R·heads, N·d): row r·heads + h
+    flat = index.to(source.device)[:, None, :] * heads + torch.arange(heads, device=source.device)[None, :, None]
+    w = per_head.index_select(0, flat.flatten())                                 # (M·heads·W, N·d), that order
+    return w.view(M, -1, d) if source.ndim == 3 else w.view(M, heads, -1, d)
 
 
-def call_rows(n_audio: int, frames: tuple[list[int], int], stride: int, n_images: int) -> tuple[torch.Tensor, torch.Tensor]:
+def hears_audio(plan: RowPlan, null_rows: torch.Tensor | None = None) -> bool:
+    """Whether any row of the call hears the audio (an uncond call, or one whose videos all drop it, does not)."""
+    dropped = _dropped(null_rows)
+    return any(k == AUDIO and i not in dropped for k, i in zip(plan.kinds, plan.images))
+
+
+def _dropped(null_rows: torch.Tensor | None) -> set[int]:
+    return set() if null_rows is None else {i for i, d in enumerate(null_rows.tolist()) if d}
+
+
+def call_rows(n_audio: int, frames: tuple[list[int], int], stride: int,
+              n_images: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Which per-frame embeddings a model call needs: (rows of the embeddings to project, (F_call,) the video frames
     they are, per timeline). A call (a context window) needs only its latent frames' windows, so the audio K/V a
     block computes is bounded by the window, not the clip: a 10-minute timeline costs what its window's frames do.
@@ -80,46 +101,45 @@ def call_rows(n_audio: int, frames: tuple[list[int], int], stride: int, n_images
     return torch.cat([needed + j * want for j in range(timelines)]), needed
 
 
-def frame_local_branch(run: Callable, x: torch.Tensor, kv: tuple, scale, plan: RowPlan,
-                       frames: tuple[list[int], int], stride: int, heads: int,
-                       needed: torch.Tensor, schedule: list[float] | None = None,
+def frame_local_branch(run: Callable, x: torch.Tensor, kv: tuple, plan: RowPlan, frames: tuple[list[int], int],
+                       stride: int, heads: int, needed: torch.Tensor, schedule: list[float] | None = None,
                        null_rows: torch.Tensor | None = None) -> torch.Tensor:
     """The branch with each latent frame attending to its own frames' audio.
 
     x: (B, T·S, C) video tokens of one block; kv: (audio k, audio v, null k, null v) from the block's K/V path
     (audio: one row per `needed` video frame (call_rows) of one timeline shared by every video, or of one timeline
-    per video, stacked; null: one row); run(x, k, v, scale) the block's branch function;
-    frames: latent_frames(...) (the call's T latent frames of the clip, the clip's latent frame count);
-    schedule: per video frame strength multipliers (the timeline's loudness), averaged over each window;
-    null_rows: (videos,) bool, training: videos whose audio is dropped (null tokens) for CFG.
+    per video, stacked — none where no row hears the audio (hears_audio); null: one row); run(x, k, v) the block's
+    branch function (the residual); frames: latent_frames(...) (the call's T latent frames of the clip, the clip's
+    latent frame count); schedule: per video frame strength multipliers (the timeline's loudness), averaged over
+    each window; null_rows: (videos,) bool, training: videos whose audio is dropped (null tokens) for CFG.
     Returns the residual (B, T·S, C)."""
     a_k, a_v, n_k, n_v = kv
     indices, total = frames
     latent = len(indices)
-    per_timeline = len(needed)
-    timelines = a_k.shape[0] // per_timeline
     B, L, C = x.shape
     if L % latent:
         raise UnsupportedModelError(f"{L} video tokens do not split into {latent} latent frames")
     windows = frame_windows(total, stride)[torch.tensor(indices)]
-    local = torch.searchsorted(needed, windows)                        # the windows' rows among the given ones
-    audio = [[_windowed(a[j * per_timeline:(j + 1) * per_timeline], local, heads) for j in range(timelines)]
-             for a in (a_k, a_v)]
-    repeat = torch.zeros(1, stride, dtype=torch.long)        # the one null row, as often as a window has frames
-    null = [_windowed(n, repeat, heads) for n in (n_k, n_v)]
-    dropped = set() if null_rows is None else {i for i, d in enumerate(null_rows.tolist()) if d}
-
-    def rows(a: list, n: torch.Tensor) -> torch.Tensor:
-        return torch.cat([a[i if timelines > 1 else 0] if kind == AUDIO and i not in dropped
-                          else n.expand(latent, *n.shape[1:]) for kind, i in zip(plan.kinds, plan.images)])
-
-    out = run(x.reshape(B * latent, L // latent, C), rows(audio[0], null[0]), rows(audio[1], null[1]), scale)
-    weights = torch.ones(latent)
-    if schedule:
-        s = torch.tensor(schedule, dtype=torch.float32)
-        weights = s[windows.clamp(max=len(s) - 1)].mean(1)
-    per_row = torch.cat([torch.zeros(latent) if k == PLAIN else torch.ones(latent) if k == SOURCE_NULL else weights
-                         for k in plan.kinds])
+    dropped = _dropped(null_rows)
+    heard = [i if k == AUDIO and i not in dropped else None for k, i in zip(plan.kinds, plan.images)]
+    if all(i is None for i in heard):   # every frame of every row hears the same null keys: no windows
+        out = run(x.reshape(1, B * L, C), n_k, n_v).view(B * latent, L // latent, C)
+    else:
+        per_timeline = len(needed)
+        timelines = a_k.shape[0] // per_timeline
+        local = torch.searchsorted(needed, windows)                    # the windows' rows among the given ones
+        null_row = torch.full_like(local, a_k.shape[0])                 # the null row, as often as a window's frames
+        index = torch.cat([null_row if i is None else local + (i if timelines > 1 else 0) * per_timeline
+                           for i in heard])                               # (B·T, W)
+        with_null = any(i is None for i in heard)
+        k, v = (_gather(torch.cat([a, n]) if with_null else a, index, heads) for a, n in ((a_k, n_k), (a_v, n_v)))
+        out = run(x.reshape(B * latent, L // latent, C), k, v)
     if plan.indices(PLAIN) or schedule:
+        weights = torch.ones(latent)
+        if schedule:
+            s = torch.tensor(schedule, dtype=torch.float32)
+            weights = s[windows.clamp(max=len(s) - 1)].mean(1)
+        per_row = torch.cat([torch.zeros(latent) if k == PLAIN else torch.ones(latent) if k == SOURCE_NULL
+                             else weights for k in plan.kinds])
         out = out * per_row.to(out.device, out.dtype).view(-1, 1, 1)
     return out.reshape(B, L, C)

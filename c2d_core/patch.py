@@ -30,7 +30,7 @@ from .adapter import AudioAdapter
 from .dit_patch import DiTAfterBlockBranch, dit_block_entries
 from .errors import AudioInputError, UnsupportedModelError
 from .families import family_spec
-from .frame_audio import call_rows, frame_local_branch, latent_frames
+from .frame_audio import call_rows, frame_local_branch, hears_audio, latent_frames
 from .rows import AUDIO, PLAIN, SOURCE_NULL, RowPlan, row_plan
 
 
@@ -153,9 +153,11 @@ class AudioAttentionPatch:
         other devices too (multi-GPU work units, Select Model Device), and a projector of plain nn layers
         (SonicDiffusion's Conv1d / LayerNorm) cannot take inputs on another device. No-op moves on one device."""
         home = _weights_device(self.adapter.projector, device)
+        null = self.adapter.uncond_tokens(device=home, dtype=torch.float32)
+        if rows is not None and rows.numel() == 0:   # no row hears the audio
+            return null[:0].to(device), null.to(device)
         embeds = self.embeds if rows is None else self.embeds[rows.to(self.embeds.device)]
         tokens = self.adapter.tokens(embeds.to(device=home, dtype=torch.float32))
-        null = self.adapter.uncond_tokens(device=home, dtype=torch.float32)
         return tokens.to(device), null.to(device)
 
     def _rows(self, audio: torch.Tensor, null: torch.Tensor, plan: RowPlan) -> torch.Tensor:
@@ -189,20 +191,23 @@ class AudioAttentionPatch:
         plan = row_plan(extra_options, x.shape[0])
         rows = needed = frames = None
         if self.per_frame:   # video: each latent frame hears its own frames, only the call's are projected
-            frames = latent_frames(extra_options)
+            frames = latent_frames(extra_options, x.shape[1])
             if frames is None:
                 raise UnsupportedModelError(
                     "per-frame audio on a video model needs the latent frame count, which ComfyUI 0.33 and later "
                     "pass to the model (grid_sizes); update ComfyUI, or give one audio embedding for the whole clip")
             rows, needed = call_rows(self.embeds.shape[0], frames, self.frame_stride, plan.n_images)
+        if self.per_frame and not hears_audio(plan, self.null_rows):
+            rows = needed = rows[:0]     # no row hears the audio (an uncond call): project only the null row
         prepared = self._path.prepare(self, key, module, x, weight, rows)
         if prepared is None:
             return None
-        run, (a_k, a_v, n_k, n_v), scale = prepared
+        run, kv = prepared
         if self.per_frame:
-            return frame_local_branch(run, x, (a_k, a_v, n_k, n_v), scale, plan, frames, self.frame_stride,
-                                      module.attn.heads, needed, self.image_weights, self.null_rows)
-        branch = run(x, self._rows(a_k, n_k, plan), self._rows(a_v, n_v, plan), scale)
+            return frame_local_branch(run, x, kv, plan, frames, self.frame_stride, module.attn.heads, needed,
+                                      self.image_weights, self.null_rows)
+        a_k, a_v, n_k, n_v = kv
+        branch = run(x, self._rows(a_k, n_k, plan), self._rows(a_v, n_v, plan))
         plain = plan.indices(PLAIN)
         if plain or self.image_weights:
             w = self.image_weights
@@ -236,8 +241,9 @@ class _InferencePath:
         return patch.sigma_end <= s <= patch.sigma_start
 
     def prepare(self, patch, key, module, x, weight, rows=None):
-        """(the branch function, (audio k, audio v, null k, null v), scale), or None for a zero scale. rows: per-frame
-        audio, the embeddings this call needs (frame_audio.call_rows): projected now, never kept."""
+        """(run, (audio k, audio v, null k, null v)) with run(x, k, v) the block's residual, or None for a zero scale.
+        The scale is folded into the values where K/V fold (AudioCrossAttention.fold), else bound into run.
+        rows: per-frame audio, the embeddings this call needs (frame_audio.call_rows): projected now, never kept."""
         if key not in self.scales:
             self.scales[key] = weight * math.tanh(float(module.gate.detach()))
         scale = self.scales[key]
@@ -245,23 +251,28 @@ class _InferencePath:
             return None
         if rows is not None:
             with torch.no_grad():
-                fold, kv = self._project(patch, module, *patch._tokens(x.device, rows), x.dtype)
-            return (module.branch_folded if fold else module.branch), kv, scale
-        ck = (key, x.device, x.dtype)
-        if ck not in self.kv:
-            with torch.no_grad():
-                if x.device not in self.tokens:
-                    self.tokens[x.device] = patch._tokens(x.device)
-                self.kv[ck] = self._project(patch, module, *self.tokens[x.device], x.dtype)
-        fold, kv = self.kv[ck]
-        return (module.branch_folded if fold else module.branch), kv, scale
+                fold, kv = self._project(patch, module, *patch._tokens(x.device, rows), x.dtype, scale)
+        else:
+            ck = (key, x.device, x.dtype)
+            if ck not in self.kv:
+                with torch.no_grad():
+                    if x.device not in self.tokens:
+                        self.tokens[x.device] = patch._tokens(x.device)
+                    self.kv[ck] = self._project(patch, module, *self.tokens[x.device], x.dtype, scale)
+            fold, kv = self.kv[ck]
+        if fold:
+            return module.branch_folded, kv
+        return (lambda h, k, v: module.branch(h, k, v, scale)), kv
 
-    def _project(self, patch, module, tokens, null, dtype) -> tuple[bool, tuple]:
-        """(folded?, (audio k, audio v, null k, null v)) of one block for these tokens (N, N_a, C) and null row."""
+    def _project(self, patch, module, tokens, null, dtype, scale: float) -> tuple[bool, tuple]:
+        """(folded?, (audio k, audio v, null k, null v)) of one block for these tokens (N, N_a, C) and null row;
+        folded values carry the scale."""
         ka, va = module.attn.kv(tokens.to(dtype))
         kn, vn = module.attn.kv(null.to(dtype))
         fold = self.folds(module, patch.adapter.config.n_tokens)
-        return fold, ((*module.attn.fold(ka, va), *module.attn.fold(kn, vn)) if fold else (ka, va, kn, vn))
+        if not fold:
+            return fold, (ka, va, kn, vn)
+        return fold, (*module.attn.fold(ka, va, scale), *module.attn.fold(kn, vn, scale))
 
     @staticmethod
     def folds(module, n_tokens: int) -> bool:
@@ -293,7 +304,7 @@ class _TrainPath:
         n = tokens.shape[0]       # audio and null rows in one K/V projection: one weight gradient instead of two
         k, v = module.attn.kv(torch.cat([tokens, null]).to(x.dtype))
         scale = weight * torch.tanh(module.gate).to(x.dtype)
-        return module.branch, (k[:n], v[:n], k[n:], v[n:]), scale
+        return (lambda h, k_, v_: module.branch(h, k_, v_, scale)), (k[:n], v[:n], k[n:], v[n:])
 
 
 class _RecordHidden:

@@ -71,6 +71,12 @@ def test_wrong_frame_count_and_a_host_without_frame_counts_are_clear_errors():
         _branch(adapter, torch.randn(7, 16))
     with pytest.raises(UnsupportedModelError, match="needs the latent frame count.*ComfyUI 0.33"):
         _branch(adapter, torch.randn(FRAMES, 16), options={"grid_sizes": None})
+    # Wan with a reference image: its 2×3 tokens ride in front of the video's 3 × 2×3, and 24 tokens would split
+    # evenly into 3 "frames" that are not the video's
+    referenced = torch.randn(1, (T + 1) * 6, 64)
+    with pytest.raises(UnsupportedModelError, match=r"carries 24 tokens but its video grid \(3, 2, 3\) has 18"):
+        AudioAttentionPatch(adapter, torch.randn(FRAMES, 16)).branch(
+            referenced, {"grid_sizes": (T, 2, 3), "cond_or_uncond": [0]}, "double_0")
 
 
 def test_a_context_window_hears_its_own_part_of_the_timeline():
@@ -132,3 +138,23 @@ def test_a_context_window_projects_only_its_own_frames():
     whole = AudioAttentionPatch(adapter, embeds).branch(whole_x, {"grid_sizes": (T, 2, 2), "cond_or_uncond": [0, 1]},
                                                          "double_0")
     torch.testing.assert_close(part, whole[:, S:], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("train", [False, True], ids=["inference", "training"])
+def test_an_uncond_call_hears_the_null_row_and_projects_no_audio(train):
+    """ComfyUI runs cond and uncond as separate calls when memory is short: the uncond call gives its rows what the
+    batched call gives them, without projecting the timeline."""
+    adapter = _adapter()
+    embeds = torch.randn(FRAMES, 16, generator=torch.Generator().manual_seed(4))
+    x = torch.randn(2, T * S, 64, generator=torch.Generator().manual_seed(5))
+    patch = AudioAttentionPatch(adapter, embeds, train=train)
+    batched = patch.branch(x, {"grid_sizes": (T, 2, 2), "cond_or_uncond": [0, 1]}, "double_0")
+    projected = []
+    adapter.projector.register_forward_pre_hook(lambda module, args: projected.append(args[0].shape[0]))
+    alone = patch.branch(x[1:], {"grid_sizes": (T, 2, 2), "cond_or_uncond": [1]}, "double_0")
+    torch.testing.assert_close(alone[0], batched[1], rtol=1e-5, atol=1e-6)
+    assert (batched[1].abs() > 1e-4).any()            # the null row's branch is not zero
+    assert sum(projected) == 0
+    cond = patch.branch(x[:1], {"grid_sizes": (T, 2, 2), "cond_or_uncond": [0]}, "double_0")
+    torch.testing.assert_close(cond[0], batched[0], rtol=1e-5, atol=1e-6)
+    assert sum(projected) == (0 if train else FRAMES)   # training projects the timeline once, when it builds the patch

@@ -142,10 +142,10 @@ def test_folded_attention_equals_the_reference_attention():
     h, tokens = torch.randn(3, 50, 64), torch.randn(3, 8, 32)
     k, v = m.attn.kv(tokens)
     ref = m.branch(h, k, v, 0.5)
-    got = m.branch_folded(h, *m.attn.fold(k, v), 0.5)
+    got = m.branch_folded(h, *m.attn.fold(k, v, 0.5))
     torch.testing.assert_close(got, ref, rtol=1e-5, atol=1e-5)
     assert (ref.abs() > 1e-3).any()
-    half = m.branch_folded(h.half(), *m.attn.fold(k.half(), v.half()), 0.5)
+    half = m.branch_folded(h.half(), *m.attn.fold(k.half(), v.half(), 0.5))
     assert half.dtype == torch.float16 and torch.isfinite(half).all()
     torch.testing.assert_close(half.float(), ref, rtol=2e-2, atol=2e-2)
 
