@@ -52,11 +52,21 @@ class AudioCrossAttention(nn.Module):
         f32 = dict(device=k.device, dtype=torch.float32)  # fold in fp32, cast once at use
         wq = self.to_q.weight.to(**f32).view(nh, hs, -1) * hs ** -0.5        # (nh, hs, C), softmax scale in
         wo = self.to_out.weight.to(**f32).t().reshape(nh, hs, -1) * float(scale)   # (nh, hs, C), branch scale in
-        kq = torch.einsum("bhnd,hdc->bhnc", k.float(), wq)                   # (B, nh, N, C)
-        vo = torch.einsum("bhnd,hdc->bhnc", v.float(), wo)
-        if self.to_out.bias is not None:
-            vo = vo + self.to_out.bias.to(**f32) * (float(scale) / nh)
-        return kq.reshape(B, nh * N, wq.shape[-1]).to(k.dtype), vo.reshape(B, nh * N, wo.shape[-1]).to(v.dtype)
+        C = wq.shape[-1]
+
+        def per_head(t: torch.Tensor) -> torch.Tensor:   # (B, nh, N, hs) → (nh, B·N, hs)
+            return t.float().transpose(0, 1).reshape(nh, B * N, hs)
+
+        kq = torch.bmm(per_head(k), wq)                                       # (nh, B·N, C)
+        if self.to_out.bias is None:
+            vo = torch.bmm(per_head(v), wo)
+        else:   # the bias added by the matmul itself
+            bias = (self.to_out.bias.to(**f32) * (float(scale) / nh)).expand(nh, 1, C)
+            vo = torch.baddbmm(bias, per_head(v), wo)
+
+        def per_row(t: torch.Tensor, dtype) -> torch.Tensor:   # (nh, B·N, C) → (B, nh·N, C)
+            return t.view(nh, B, N, C).transpose(0, 1).reshape(B, nh * N, C).to(dtype)
+        return per_row(kq, k.dtype), per_row(vo, v.dtype)
 
     def forward_folded(self, h: torch.Tensor, kq: torch.Tensor, vo: torch.Tensor) -> torch.Tensor:
         """h: (B, T, query_dim), kq/vo from `fold` (B or 1, heads·N_a, query_dim) → (B, T, query_dim); the value of

@@ -63,14 +63,11 @@ def frame_windows(latent: int, stride: int) -> torch.Tensor:
 
 def _gather(source: torch.Tensor, index: torch.Tensor, heads: int) -> torch.Tensor:
     """Per-frame K or V → per row of the call, its window's frames concatenated along the tokens of each head, in
-    one gather. source: (R, heads, N, d), or folded (R, heads·N, C); index: (M, W) rows of source →
-    (M, heads, W·N, d), folded (M, heads·W·N, C)."""
+    one index_select. source: (R, heads, N, d); index: (M, W) rows of source → (M, heads, W·N, d)."""
     M, W = index.shape
-    d = source.shape[-1]
     per_head = source.reshape(source.shape[0] * heads, -1)                       # (R·heads, N·d): row r·heads + h
     flat = index.to(source.device)[:, None, :] * heads + torch.arange(heads, device=source.device)[None, :, None]
-    w = per_head.index_select(0, flat.flatten())                                 # (M·heads·W, N·d), that order
-    return w.view(M, -1, d) if source.ndim == 3 else w.view(M, heads, -1, d)
+    return per_head.index_select(0, flat.flatten()).view(M, heads, -1, source.shape[-1])   # (M·heads·W) rows
 
 
 def hears_audio(plan: RowPlan, null_rows: torch.Tensor | None = None) -> bool:
@@ -106,12 +103,14 @@ def frame_local_branch(run: Callable, x: torch.Tensor, kv: tuple, plan: RowPlan,
                        null_rows: torch.Tensor | None = None) -> torch.Tensor:
     """The branch with each latent frame attending to its own frames' audio.
 
-    x: (B, T·S, C) video tokens of one block; kv: (audio k, audio v, null k, null v) from the block's K/V path
-    (audio: one row per `needed` video frame (call_rows) of one timeline shared by every video, or of one timeline
-    per video, stacked — none where no row hears the audio (hears_audio); null: one row); run(x, k, v) the block's
-    branch function (the residual); frames: latent_frames(...) (the call's T latent frames of the clip, the clip's
-    latent frame count); schedule: per video frame strength multipliers (the timeline's loudness), averaged over
-    each window; null_rows: (videos,) bool, training: videos whose audio is dropped (null tokens) for CFG.
+    x: (B, T·S, C) video tokens of one block; kv: (audio k, audio v, null k, null v), (R, heads, N, d) each, from
+    the block's K/V path (audio: one row per `needed` video frame (call_rows) of one timeline shared by every video,
+    or of one timeline per video, stacked — none where no row hears the audio (hears_audio); null: one row);
+    run(x, k, v) the block's branch function (the residual; inference folds the windows' K/V there);
+    frames: latent_frames(...) (the call's T latent frames of the clip, the clip's latent frame count);
+    schedule: per video frame strength multipliers (the timeline's loudness), averaged over each window;
+    null_rows: (videos,) bool, training: videos whose audio is dropped (null tokens) for CFG.
+    Rows hearing the null row attend to it alone (the same keys in every frame: no windows).
     Returns the residual (B, T·S, C)."""
     a_k, a_v, n_k, n_v = kv
     indices, total = frames
@@ -120,20 +119,31 @@ def frame_local_branch(run: Callable, x: torch.Tensor, kv: tuple, plan: RowPlan,
     if L % latent:
         raise UnsupportedModelError(f"{L} video tokens do not split into {latent} latent frames")
     windows = frame_windows(total, stride)[torch.tensor(indices)]
+    S = L // latent
     dropped = _dropped(null_rows)
     heard = [i if k == AUDIO and i not in dropped else None for k, i in zip(plan.kinds, plan.images)]
-    if all(i is None for i in heard):   # every frame of every row hears the same null keys: no windows
-        out = run(x.reshape(1, B * L, C), n_k, n_v).view(B * latent, L // latent, C)
-    else:
+    groups: dict = {}                   # what rows hear (a timeline, None: the null row) → those rows
+    for r, i in enumerate(heard):
+        groups.setdefault(i, []).append(r)
+    if len(groups) > 1 or None not in groups:
         per_timeline = len(needed)
         timelines = a_k.shape[0] // per_timeline
-        local = torch.searchsorted(needed, windows)                    # the windows' rows among the given ones
-        null_row = torch.full_like(local, a_k.shape[0])                 # the null row, as often as a window's frames
-        index = torch.cat([null_row if i is None else local + (i if timelines > 1 else 0) * per_timeline
-                           for i in heard])                               # (B·T, W)
-        with_null = any(i is None for i in heard)
-        k, v = (_gather(torch.cat([a, n]) if with_null else a, index, heads) for a, n in ((a_k, n_k), (a_v, n_v)))
-        out = run(x.reshape(B * latent, L // latent, C), k, v)
+        local = torch.searchsorted(needed, windows)                    # (T, W): the windows' rows among the given
+    pieces: list = [None] * B            # per row: its (1, T·S, C) residual
+    for i, rows in groups.items():
+        xs = x[rows[0]:rows[-1] + 1] if rows == list(range(rows[0], rows[-1] + 1)) else x[rows]
+        n = len(rows)
+        if i is None:                   # every frame hears the same null keys: no windows
+            out = run(xs.reshape(1, n * L, C), n_k, n_v)
+        else:
+            index = (local + (i if timelines > 1 else 0) * per_timeline).repeat(n, 1)    # (n·T, W)
+            out = run(xs.reshape(n * latent, S, C), _gather(a_k, index, heads), _gather(a_v, index, heads))
+        if len(groups) == 1:
+            pieces = [out.reshape(B, L, C)]
+            break
+        for j, r in enumerate(rows):
+            pieces[r] = out.reshape(n, L, C)[j:j + 1]
+    out = (pieces[0] if len(pieces) == 1 else torch.cat(pieces)).view(B * latent, S, C)
     if plan.indices(PLAIN) or schedule:
         weights = torch.ones(latent)
         if schedule:

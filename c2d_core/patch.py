@@ -249,17 +249,25 @@ class _InferencePath:
         scale = self.scales[key]
         if scale == 0.0:
             return None
-        if rows is not None:
+        if rows is not None:   # per-frame K/V stay unfolded: frame_audio windows them, run folds the windows
             with torch.no_grad():
-                fold, kv = self._project(patch, module, *patch._tokens(x.device, rows), x.dtype, scale)
-        else:
-            ck = (key, x.device, x.dtype)
-            if ck not in self.kv:
+                tokens, null = patch._tokens(x.device, rows)
+                kv = (*module.attn.kv(tokens.to(x.dtype)), *module.attn.kv(null.to(x.dtype)))
+            if not self.folds(module, patch.adapter.config.n_tokens):
+                return (lambda h, k, v: module.branch(h, k, v, scale)), kv
+
+            def run(h, k, v):
                 with torch.no_grad():
-                    if x.device not in self.tokens:
-                        self.tokens[x.device] = patch._tokens(x.device)
-                    self.kv[ck] = self._project(patch, module, *self.tokens[x.device], x.dtype, scale)
-            fold, kv = self.kv[ck]
+                    folded = module.attn.fold(k, v, scale)
+                return module.branch_folded(h, *folded)
+            return run, kv
+        ck = (key, x.device, x.dtype)
+        if ck not in self.kv:
+            with torch.no_grad():
+                if x.device not in self.tokens:
+                    self.tokens[x.device] = patch._tokens(x.device)
+                self.kv[ck] = self._project(patch, module, *self.tokens[x.device], x.dtype, scale)
+        fold, kv = self.kv[ck]
         if fold:
             return module.branch_folded, kv
         return (lambda h, k, v: module.branch(h, k, v, scale)), kv
