@@ -13,7 +13,8 @@ Video families (Wan) run a clip of --frames latent frames (default 21 = 81 video
 video frame (frame-local audio).
 
 Usage: python -m benchmarks.bench_dit_cost [--family flux|chroma|sd3|qwen_image|z_image|wan] [--size 512]
-       [--blocks 1,1] [--repeats 3] [--frames 21]   (Flux at 512², one block per stream: ≈ 10 s per step, 2 cores)
+       [--height H] [--blocks 1,1] [--repeats 3] [--frames 21]
+       (Flux at 512², one block per stream: ≈ 10 s per step, 2 cores)
 """
 from __future__ import annotations
 
@@ -30,7 +31,9 @@ VIDEO = {"wan": 21}   # latent frames of the video families' benchmark clip (Wan
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--family", default="flux", choices=sorted(LATENT_CHANNELS))
-    ap.add_argument("--size", type=int, default=512, help="image side in pixels (latent = size / 8)")
+    ap.add_argument("--size", type=int, default=512, help="image width in pixels (latent = size / 8)")
+    ap.add_argument("--height", type=int, default=0, help="image height in pixels (default: --size; Wan 480p: "
+                                                          "--size 832 --height 480)")
     ap.add_argument("--blocks", default="1,1", help="double-stream, single-stream blocks of the reduced-depth model")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--frames", type=int, default=0, help="video families: latent frames (default: 21 = 81 frames)")
@@ -57,9 +60,9 @@ def main(argv=None):
     layout = family_layout(args.family)
     model = dit_patcher(args.family, width="full", blocks=blocks)
     found, width = layout.discover(model.model.diffusion_model)
-    side = args.size // 8
+    height = args.height or args.size
     frames = (args.frames or VIDEO[args.family]) if args.family in VIDEO else 0
-    shape = (1, LATENT_CHANNELS[args.family], *((frames,) if frames else ()), side, side)
+    shape = (1, LATENT_CHANNELS[args.family], *((frames,) if frames else ()), height // 8, args.size // 8)
     latent = {"samples": torch.zeros(shape)}
     n_embeds = 4 * (frames - 1) + 1 if frames else 1   # video: one embedding per video frame (frame-local audio)
     embeds = torch.nn.functional.normalize(torch.randn(n_embeds, 512, generator=torch.Generator().manual_seed(0)),
@@ -77,7 +80,7 @@ def main(argv=None):
 
     streams = {s: sum(b.stage == s for b in found) for s in ("double", "single")}
     print(f"{layout.name} at its real width ({width}, {found[0].heads} heads), {streams['double']} double-stream + "
-          f"{streams['single']} single-stream blocks, {args.size}²"
+          f"{streams['single']} single-stream blocks, {args.size}×{height}"
           f"{f' × {frames} latent frames, {n_embeds} per-frame embeddings' if frames else ''} (2 rows: CFG), "
           "1 euler step; threads "
           f"{torch.get_num_threads()}; {floats}")

@@ -171,59 +171,49 @@ def ltx2_ia2v(frames: int, size: int, audio: str) -> dict:
     return {k: (c, i, (0, 0)) for k, (c, i) in nodes.items()}
 
 
-def stage_ltx2(work: Path, graph: dict) -> list[Path]:
-    """Link the LTX-2.3 stand-ins under the names the template loads (devtools.standin_ltx2, and the full-size
-    Gemma-3-12B of devtools.standin_text_encoders) and write the start image; returns the text encoder's link, for
-    devtools.frontend.release_text_encoders."""
+def write_start_image(work: Path) -> None:
+    """The LTX route's start image: a 256² gradient in ComfyUI's input folder."""
     from PIL import Image
 
-    from devtools.standin_ltx2 import ensure_empty_lora, ensure_ltx2_checkpoint, ensure_ltx2_upscaler
-    from devtools.standin_text_encoders import ensure_text_encoder
-
-    files = {("checkpoints", graph["1"][1]["ckpt_name"]): ensure_ltx2_checkpoint,
-             ("latent_upscale_models", graph["4"][1]["model_name"]): ensure_ltx2_upscaler,
-             ("loras", graph["5"][1]["lora_name"]): ensure_empty_lora,
-             ("text_encoders", graph["2"][1]["text_encoder"]): lambda: ensure_text_encoder("gemma3_12b")}
-    links = []
-    for (folder, name), ensure in files.items():
-        dst = work / "models" / folder / name
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        if not dst.is_symlink():
-            dst.symlink_to(ensure())
-        links.append(dst)
     across, down = np.meshgrid(np.linspace(0, 255, 256), np.linspace(0, 255, 256))   # (256, 256) each
     gradient = np.stack([across, down, 255 - across], -1).astype(np.uint8)             # (256, 256, 3)
     (work / "input").mkdir(parents=True, exist_ok=True)
     Image.fromarray(gradient).save(work / "input" / START_IMAGE)
-    return links[-1:]
 
 
-def workspace(graphs: list[dict], sounds: dict[str, float]) -> Path:
-    """A ComfyUI folder with every model file the Wan graphs load (devtools.frontend.dit_standin: the stand-ins the
-    front-end test uses), a random CLAP, the Wan adapter sized from its stand-in, and each sound ({kind: seconds})."""
+def workspace(graphs: list[dict], sounds: dict[str, float]) -> tuple[Path, list[Path]]:
+    """A ComfyUI folder with every model file the graphs load, linked under its (node, widget)'s folder
+    (devtools.frontend.MODEL_WIDGETS) to its stand-in (devtools.frontend.dit_standin: the stand-ins the front-end
+    test uses, declared in devtools.dit_workflows.MODEL_FILES), a random CLAP, the Wan adapter sized from its
+    stand-in, the LTX route's start image and each sound ({kind: seconds}). Returns the folder and the text
+    encoders' links, for devtools.frontend.release_text_encoders."""
     from devtools.demo_audio import write_wav
     from devtools.dit_workflows import ADAPTERS, CLAP, MODEL_FILES
     from devtools.frontend import MODEL_WIDGETS, dit_standin, write_dit_adapter
     from devtools.standin_clap import make_random_clap_folder
 
     work = Path(tempfile.mkdtemp(prefix="c2d_sync_routes_"))
-    folders = {**{kind_: folder for (kind_, _w), folder in MODEL_WIDGETS.items()},
-               "AudioEncoderLoader": "audio_encoders"}
+    text_encoders = []
     for graph in graphs:
-        for kind_, inputs, _pos in graph.values():
-            for value in inputs.values():
-                if isinstance(value, str) and value in MODEL_FILES:
-                    dst = work / "models" / folders[kind_] / value
-                    if not dst.exists():
-                        dst.parent.mkdir(parents=True, exist_ok=True)
-                        dst.symlink_to(dit_standin(value))
-    if graphs:
+        for kind_, inputs, *_pos in graph.values():
+            for widget, value in inputs.items():
+                if (kind_, widget) not in MODEL_WIDGETS or value not in MODEL_FILES:
+                    continue
+                dst = work / "models" / MODEL_WIDGETS[kind_, widget] / value
+                if not dst.is_symlink():
+                    dst.parent.mkdir(parents=True, exist_ok=True)
+                    dst.symlink_to(dit_standin(value))
+                    if MODEL_FILES[value][0] == "te":
+                        text_encoders.append(dst)
+    if any(node[0] == "C2DApplyAudioAdapter" for graph in graphs for node in graph.values()):
         make_random_clap_folder(work / "models" / "clap" / CLAP, seed=0)
         write_dit_adapter(work / "models" / "audio_adapters" / ADAPTERS["wan"],
                           dit_standin("wan2.1_t2v_1.3B_fp16.safetensors"), CLAP)
+    if any(node[0] == "LoadImage" and node[1]["image"] == START_IMAGE for graph in graphs for node in graph.values()):
+        write_start_image(work)
     for kind, seconds in sounds.items():
         write_wav(work / "input" / audio_file(kind), sound(kind, seconds)[None], RATE)
-    return work
+    return work, text_encoders
 
 
 def main() -> int:
@@ -264,10 +254,8 @@ def main() -> int:
             routes[kind]["core LTX-2.3 ia2v (Gemma-3-12B, two stages, prompt enhance off)"] = (
                 ltx2_ia2v(args.ltx2_frames, args.ltx2_size, audio), LTX_FPS, "35")
     file_seconds = max(seconds[r] for r in args.routes)
-    work = workspace([g for by_name in routes.values() for g, fps, _ in by_name.values() if fps == FPS],
-                     {kind: file_seconds for kind in args.sound})
-    ltx_graphs = [g for by_name in routes.values() for g, fps, _ in by_name.values() if fps == LTX_FPS]
-    links = stage_ltx2(work, ltx_graphs[0]) if ltx_graphs else []
+    work, links = workspace([g for by_name in routes.values() for g, _fps, _ in by_name.values()],
+                            {kind: file_seconds for kind in args.sound})
     host = get_host(work / "models", work, load_pack=True)
     settings = {"wan": f"Wan: {args.frames} frames at {FPS:g} fps, {args.size}², {args.steps} steps",
                 "ltx2": f"LTX-2.3: {args.ltx2_frames} frames at {LTX_FPS:g} fps, {args.ltx2_size}²"}

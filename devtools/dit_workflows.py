@@ -23,6 +23,11 @@ MODEL_FILES = {
     "wan_2.1_vae.safetensors": ("vae", "wan21"),
     # core ComfyUI's Wan 2.2 S2V route (benchmarks/bench_sync_routes.py), not a workflow of this pack
     "wan2.2_s2v_14B_bf16.safetensors": ("dit", "wan_s2v"), "wav2vec2_large_english_fp16.safetensors": ("audio", ""),
+    # core ComfyUI's LTX-2.3 ia2v template (the same route's benchmark): devtools.standin_ltx2
+    "ltx-2.3-22b-dev-fp8.safetensors": ("ltx2", "checkpoint"),
+    "ltx-2.3-spatial-upscaler-x2-1.1.safetensors": ("ltx2", "upscaler"),
+    "ltx_2.3_22b_distilled_1.1_lora_dynamic_fro09_avg_rank_111_bf16.safetensors": ("ltx2", "lora"),
+    "gemma_3_12B_it_fp4_mixed.safetensors": ("te", "gemma3_12b"),
 }
 ADAPTERS = {"flux": "clap2diffusion_flux.safetensors", "qwen_image": "clap2diffusion_qwen_image.safetensors",
             "z_image": "clap2diffusion_z_image.safetensors", "wan": "clap2diffusion_wan.safetensors"}

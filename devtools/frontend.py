@@ -43,7 +43,13 @@ MODEL_WIDGETS = {("CheckpointLoaderSimple", "ckpt_name"): "checkpoints",
                  ("C2DGlueGenLoader", "gluegen_name"): "gluegen",
                  ("UNETLoader", "unet_name"): "diffusion_models", ("CLIPLoader", "clip_name"): "text_encoders",
                  ("DualCLIPLoader", "clip_name1"): "text_encoders", ("DualCLIPLoader", "clip_name2"): "text_encoders",
-                 ("VAELoader", "vae_name"): "vae"}
+                 ("VAELoader", "vae_name"): "vae", ("AudioEncoderLoader", "audio_encoder_name"): "audio_encoders",
+                 # core's LTX-2.3 template (benchmarks/bench_sync_routes.py): one loader reads two folders
+                 ("LTXAVTextEncoderLoader", "text_encoder"): "text_encoders",
+                 ("LTXAVTextEncoderLoader", "ckpt_name"): "checkpoints",
+                 ("LTXVAudioVAELoader", "ckpt_name"): "checkpoints",
+                 ("LatentUpscaleModelLoader", "model_name"): "latent_upscale_models",
+                 ("LoraLoaderModelOnly", "lora_name"): "loras"}
 # Widgets that name a file in ComfyUI's input folder: (node type, widget) → what to write there.
 INPUT_WIDGETS = {("C2DLoadAudio", "audio"): "audio", ("LoadImage", "image"): "image"}
 SOURCE_IMAGE_SIZE = 64  # edit / inpaint source photos: the workflows work at the image's own size
@@ -387,6 +393,10 @@ def dit_standin(name: str, standin_cache: str | None = None) -> Path:
     builder, arg = MODEL_FILES[name]
     if builder == "audio":
         return ensure_audio_encoder_file(standin_cache)
+    if builder == "ltx2":
+        from devtools.standin_ltx2 import ensure_empty_lora, ensure_ltx2_checkpoint, ensure_ltx2_upscaler
+        return {"checkpoint": ensure_ltx2_checkpoint, "upscaler": ensure_ltx2_upscaler,
+                "lora": ensure_empty_lora}[arg](standin_cache)
     ensure = {"dit": ensure_dit_file, "te": ensure_text_encoder, "vae": ensure_vae_file}[builder]
     return ensure(arg, standin_cache)
 

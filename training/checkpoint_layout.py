@@ -58,8 +58,9 @@ def is_diffusion_model_only(path: str | Path) -> bool:
     return bool(state) and not any(k.startswith(prefix) for k in state)
 
 
-def checkpoint_blocks(path: str | Path, comfyui: str | None = None) -> tuple[str, tuple[BlockSpec, ...], int]:
-    """(family id, transformer blocks in run order, context / token width) of the checkpoint's diffusion model."""
+def _detect(path: str | Path, comfyui: str | None) -> tuple[str, object, dict, str]:
+    """(family id, ComfyUI model config, meta state dict, key prefix) of the checkpoint's diffusion model, from its
+    header alone."""
     path = Path(path).expanduser()
     if not path.is_file():
         raise FileNotFoundError(f"--checkpoint: {path} does not exist")
@@ -76,6 +77,17 @@ def checkpoint_blocks(path: str | Path, comfyui: str | None = None) -> tuple[str
                                     f"{supported_names()} checkpoint")
     family = family_from_comfy_config(type(config).__name__, what=path.name,
                                       fix=f"give an {supported_names()} checkpoint")
+    return family, config, state, prefix
+
+
+def checkpoint_family(path: str | Path, comfyui: str | None = None) -> str:
+    """The family id of the checkpoint's diffusion model (its header only; no model is built)."""
+    return _detect(path, comfyui)[0]
+
+
+def checkpoint_blocks(path: str | Path, comfyui: str | None = None) -> tuple[str, tuple[BlockSpec, ...], int]:
+    """(family id, transformer blocks in run order, context / token width) of the checkpoint's diffusion model."""
+    family, config, state, prefix = _detect(path, comfyui)
     config.set_inference_dtype(torch.float32, None)
     model = config.get_model(state, prefix, device="meta")
     blocks, context_dim = family_layout(family).discover(model.diffusion_model)

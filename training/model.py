@@ -242,7 +242,7 @@ def load_encoders(cfg: ModelConfig) -> Base:
     if not cfg.checkpoint or not path.is_file():
         return load_checkpoint(cfg, clip=True, vae=True)      # its own error for a missing file
     import_comfy(cfg.comfyui)
-    from .checkpoint_layout import checkpoint_blocks, is_diffusion_model_only
+    from .checkpoint_layout import checkpoint_family, is_diffusion_model_only
 
     if not is_diffusion_model_only(path):
         base = load_checkpoint(cfg, clip=True, vae=True)
@@ -251,7 +251,7 @@ def load_encoders(cfg: ModelConfig) -> Base:
     import comfy.sd
     import comfy.utils
 
-    family = checkpoint_blocks(path, cfg.comfyui or None)[0]
+    family = checkpoint_family(path, cfg.comfyui or None)
     spec = family_spec(family)
     missing = [f"model.{k}" for k, v in (("text_encoders", cfg.text_encoders), ("vae", cfg.vae)) if not v]
     if missing or not spec.clip_type:
