@@ -5,8 +5,9 @@
 One adapter block at Wan 14B's width (5120, 40 heads, 8 audio tokens per frame) hears a timeline of `--minutes` at
 `--fps` (9601 frames for 10 minutes) in a context-window call of `--window` video frames (21 latent frames, 64
 tokens each). "window" is the patch as it runs (frame_audio.call_rows: only the call's frames are projected);
-"whole" projects every frame of the timeline first (what the patch did before) and then takes the window. Each runs
-in a fresh process; prints its peak RSS, the audio K/V it held and the seconds per block call. Pure torch, no host.
+"whole" projects and folds every frame of the timeline first (what the patch did before) and then takes the window.
+Each runs in a fresh process; prints its peak RSS, the audio K/V it held and the seconds per block call. Pure torch,
+no host.
 """
 from __future__ import annotations
 
@@ -53,11 +54,13 @@ def measure(mode: str, frames: int, window: int, width: int, heads: int, calls: 
             if mode == "window":
                 out = patch.branch(x, opts, "double_0")
                 kv_mb = None
-            else:   # every frame projected, then the window taken (the patch before call_rows)
+            else:   # every frame projected and folded, then the window taken (the patch before call_rows)
                 run, kv = patch._path.prepare(patch, "double_0", module, x, 1.0, torch.arange(embeds.shape[0]))
+                folded = module.attn.fold(kv[0], kv[1])   # what the patch then kept: every frame's folded K/V
                 out = frame_local_branch(run, x, kv, row_plan(opts, 1), (window_opts.index_list, total),
                                          stride, heads, torch.arange(embeds.shape[0]))
-                kv_mb = sum(t.numel() * t.element_size() for t in kv) / 2 ** 20
+                kv_mb = sum(t.numel() * t.element_size() for t in folded) / 2 ** 20
+                del folded
     seconds = (time.perf_counter() - t0) / calls
     assert out.shape == x.shape
     return {"seconds": seconds, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
