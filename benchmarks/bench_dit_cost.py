@@ -13,7 +13,7 @@ Video families (Wan) run a clip of --frames latent frames (default 21 = 81 video
 video frame (frame-local audio).
 
 Usage: python -m benchmarks.bench_dit_cost [--family flux|chroma|sd3|qwen_image|z_image|wan] [--size 512]
-       [--height H] [--blocks 1,1] [--repeats 3] [--frames 21]
+       [--height H] [--blocks 1,1] [--repeats 3] [--frames 21] [--device cpu|gpu]
        (Flux at 512², one block per stream: ≈ 10 s per step, 2 cores)
 """
 from __future__ import annotations
@@ -37,6 +37,8 @@ def main(argv=None):
     ap.add_argument("--blocks", default="1,1", help="double-stream, single-stream blocks of the reduced-depth model")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--frames", type=int, default=0, help="video families: latent frames (default: 21 = 81 frames)")
+    ap.add_argument("--device", choices=("cpu", "gpu"), default="cpu",
+                    help="gpu: ComfyUI picks its accelerator (Wan 1.3B whole: --blocks 30,0 --size 832 --height 480)")
     add_float_mode_option(ap)
     args = ap.parse_args(argv)
     floats = float_mode(args.keep_denormals)
@@ -45,7 +47,7 @@ def main(argv=None):
     from torch.utils.flop_counter import FlopCounterMode
 
     import comfy_locator
-    comfy_locator.import_comfy(None, cpu=True)
+    comfy_locator.import_comfy(None, cpu=True if args.device == "cpu" else None)   # gpu: CPU only when none is seen
     import nodes
 
     from c2d_core.audio_attention import GatedAudioAttention
