@@ -29,13 +29,13 @@ def latent_frames(options: dict, tokens: int) -> tuple[list[int], int] | None:
     grid = options.get("grid_sizes")
     if grid is None:
         return None
-    count = int(grid[0])
-    if tokens != math.prod(int(g) for g in grid):
+    grid = tuple(int(g) for g in grid)
+    count = grid[0]
+    if tokens != math.prod(grid):
         raise UnsupportedModelError(
-            f"this Wan call carries {tokens} tokens but its video grid {tuple(int(g) for g in grid)} has "
-            f"{math.prod(int(g) for g in grid)}: a reference image or in-context latents ride along, so per-frame "
-            "audio cannot tell which tokens are which frame; remove the reference / context latents, or give one "
-            "audio embedding for the whole clip")
+            f"this Wan call carries {tokens} tokens but its video grid {grid} has {math.prod(grid)}: a reference "
+            "image or in-context latents ride along, so per-frame audio cannot tell which tokens are which frame; "
+            "remove the reference / context latents, or give one audio embedding for the whole clip")
     window = options.get("context_window")
     if window is None:
         return list(range(count)), count
@@ -70,14 +70,16 @@ def _gather(source: torch.Tensor, index: torch.Tensor, heads: int) -> torch.Tens
     return per_head.index_select(0, flat.flatten()).view(M, heads, -1, source.shape[-1])   # (M·heads·W) rows
 
 
+def _heard(plan: RowPlan, null_rows: torch.Tensor | None) -> list[int | None]:
+    """Per row, the video whose timeline it hears, None for the null row (uncond rows, plain / source rows, videos
+    whose audio null_rows drops)."""
+    dropped = set() if null_rows is None else {i for i, d in enumerate(null_rows.tolist()) if d}
+    return [i if k == AUDIO and i not in dropped else None for k, i in zip(plan.kinds, plan.images)]
+
+
 def hears_audio(plan: RowPlan, null_rows: torch.Tensor | None = None) -> bool:
     """Whether any row of the call hears the audio (an uncond call, or one whose videos all drop it, does not)."""
-    dropped = _dropped(null_rows)
-    return any(k == AUDIO and i not in dropped for k, i in zip(plan.kinds, plan.images))
-
-
-def _dropped(null_rows: torch.Tensor | None) -> set[int]:
-    return set() if null_rows is None else {i for i, d in enumerate(null_rows.tolist()) if d}
+    return any(i is not None for i in _heard(plan, null_rows))
 
 
 def call_rows(n_audio: int, frames: tuple[list[int], int], stride: int,
@@ -116,34 +118,28 @@ def frame_local_branch(run: Callable, x: torch.Tensor, kv: tuple, plan: RowPlan,
     indices, total = frames
     latent = len(indices)
     B, L, C = x.shape
-    if L % latent:
-        raise UnsupportedModelError(f"{L} video tokens do not split into {latent} latent frames")
+    S = L // latent                     # latent_frames checked L = T·H'·W'
     windows = frame_windows(total, stride)[torch.tensor(indices)]
-    S = L // latent
-    dropped = _dropped(null_rows)
-    heard = [i if k == AUDIO and i not in dropped else None for k, i in zip(plan.kinds, plan.images)]
-    groups: dict = {}                   # what rows hear (a timeline, None: the null row) → those rows
-    for r, i in enumerate(heard):
+    local = torch.searchsorted(needed, windows)                        # (T, W): the windows' rows among the given
+    per_timeline = len(needed) if a_k.shape[0] > len(needed) else 0    # row offset of video i's timeline: i · this
+    groups: dict = {}                   # what rows hear (a video's timeline, None: the null row) → those rows
+    for r, i in enumerate(_heard(plan, null_rows)):
         groups.setdefault(i, []).append(r)
-    if len(groups) > 1 or None not in groups:
-        per_timeline = len(needed)
-        timelines = a_k.shape[0] // per_timeline
-        local = torch.searchsorted(needed, windows)                    # (T, W): the windows' rows among the given
-    pieces: list = [None] * B            # per row: its (1, T·S, C) residual
+    pieces: list = [None] * B           # per row: its (1, T·S, C) residual
     for i, rows in groups.items():
         xs = x[rows[0]:rows[-1] + 1] if rows == list(range(rows[0], rows[-1] + 1)) else x[rows]
         n = len(rows)
         if i is None:                   # every frame hears the same null keys: no windows
             out = run(xs.reshape(1, n * L, C), n_k, n_v)
         else:
-            index = (local + (i if timelines > 1 else 0) * per_timeline).repeat(n, 1)    # (n·T, W)
+            index = (local + i * per_timeline).repeat(n, 1)                 # (n·T, W)
             out = run(xs.reshape(n * latent, S, C), _gather(a_k, index, heads), _gather(a_v, index, heads))
-        if len(groups) == 1:
-            pieces = [out.reshape(B, L, C)]
-            break
+        out = out.reshape(n, L, C)
         for j, r in enumerate(rows):
-            pieces[r] = out.reshape(n, L, C)[j:j + 1]
-    out = (pieces[0] if len(pieces) == 1 else torch.cat(pieces)).view(B * latent, S, C)
+            pieces[r] = out[j:j + 1]
+    if len(groups) > 1:                 # rows of several groups: put them back in order
+        out = torch.cat(pieces)
+    out = out.view(B * latent, S, C)
     if plan.indices(PLAIN) or schedule:
         weights = torch.ones(latent)
         if schedule:

@@ -251,8 +251,7 @@ class _InferencePath:
             return None
         if rows is not None:   # per-frame K/V stay unfolded: frame_audio windows them, run folds the windows
             with torch.no_grad():
-                tokens, null = patch._tokens(x.device, rows)
-                kv = (*module.attn.kv(tokens.to(x.dtype)), *module.attn.kv(null.to(x.dtype)))
+                kv = self._kv(module, *patch._tokens(x.device, rows), x.dtype)
             if not self.folds(module, patch.adapter.config.n_tokens):
                 return (lambda h, k, v: module.branch(h, k, v, scale)), kv
 
@@ -275,12 +274,16 @@ class _InferencePath:
     def _project(self, patch, module, tokens, null, dtype, scale: float) -> tuple[bool, tuple]:
         """(folded?, (audio k, audio v, null k, null v)) of one block for these tokens (N, N_a, C) and null row;
         folded values carry the scale."""
-        ka, va = module.attn.kv(tokens.to(dtype))
-        kn, vn = module.attn.kv(null.to(dtype))
+        ka, va, kn, vn = self._kv(module, tokens, null, dtype)
         fold = self.folds(module, patch.adapter.config.n_tokens)
         if not fold:
             return fold, (ka, va, kn, vn)
         return fold, (*module.attn.fold(ka, va, scale), *module.attn.fold(kn, vn, scale))
+
+    @staticmethod
+    def _kv(module, tokens, null, dtype) -> tuple:
+        """(audio k, audio v, null k, null v), (N, heads, N_a, dim_head) each, of one block."""
+        return (*module.attn.kv(tokens.to(dtype)), *module.attn.kv(null.to(dtype)))
 
     @staticmethod
     def folds(module, n_tokens: int) -> bool:

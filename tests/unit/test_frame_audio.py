@@ -115,6 +115,12 @@ def test_one_timeline_per_video_and_audio_dropout_per_video():
     null = run(torch.cat([a, b]), null_rows=torch.tensor([True, True]))
     torch.testing.assert_close(dropped[1], null[1], rtol=1e-5, atol=1e-6)
     assert (dropped[1] - both[1]).abs().max() > 1e-4
+    # cond + uncond with video 0 dropped: the null rows (0, 2, 3) are not adjacent, each keeps its own place
+    mixed = AudioAttentionPatch(adapter, torch.cat([a, b]), train=True, null_rows=torch.tensor([True, False])).branch(
+        torch.cat([x, x]), {**opts, "cond_or_uncond": [0, 1]}, "double_0")
+    torch.testing.assert_close(mixed[:2], run(torch.cat([a, b]), null_rows=torch.tensor([True, False])),
+                               rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(mixed[2:], null, rtol=1e-5, atol=1e-6)
     with pytest.raises(AudioInputError, match=r"the audio has 27 per-frame embeddings but this video has 9 frames"):
         run(torch.cat([a, b, a]))                                            # 3 timelines for 2 videos
 
